@@ -1,0 +1,114 @@
+import mqtt, { type IClientOptions, type IClientPublishOptions, type ISubscriptionGrant, type MqttClient } from 'mqtt';
+import type { Socket } from 'node:net';
+import { EventEmitter } from 'node:events';
+
+export interface BrokerOptions {
+  url: string;
+  clientId: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  protocolVersion: 4 | 5;
+  /** Called for every message on the client's subscriptions. */
+  onMessage?: (topic: string, payload: Buffer, userProperties: Record<string, string | string[]> | undefined) => void;
+}
+
+export interface Subscription {
+  filter: string;
+  qos: 0 | 1;
+}
+
+/**
+ * The MQTT client wrapper every service uses: TCP_NODELAY, no queueing of QoS 0 messages while
+ * disconnected (a call must fail fast, not be sent late), resubscribe after reconnects, health state.
+ */
+export class BrokerClient extends EventEmitter {
+  readonly client: MqttClient;
+  private subscriptions: Subscription[] = [];
+  private subscribed = false;
+
+  constructor(readonly options: BrokerOptions) {
+    super();
+    const clientOptions: IClientOptions = {
+      clientId: options.clientId,
+      username: options.username,
+      password: options.password,
+      protocolVersion: options.protocolVersion,
+      clean: true,
+      keepalive: 30,
+      reconnectPeriod: 500,
+      connectTimeout: 5000,
+      queueQoSZero: false,
+      resubscribe: false,
+      manualConnect: true,
+    };
+    this.client = mqtt.connect(options.url, clientOptions);
+    this.client.on('connect', () => {
+      (this.client.stream as Partial<Socket>).setNoDelay?.(true);
+      this.emit('connect');
+      if (this.subscriptions.length > 0) void this.resubscribe();
+    });
+    this.client.on('close', () => {
+      this.subscribed = false;
+      this.emit('disconnect');
+    });
+    this.client.on('error', (error) => this.emit('broker-error', error));
+    if (options.onMessage) {
+      const onMessage = options.onMessage;
+      this.client.on('message', (topic, payload, packet) => onMessage(topic, payload, packet.properties?.userProperties));
+    }
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** Connected and, if it has subscriptions, every one of them granted. */
+  get ready(): boolean {
+    return this.client.connected && (this.subscriptions.length === 0 || this.subscribed);
+  }
+
+  async connect(timeoutMs = 10_000): Promise<void> {
+    this.client.connect();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.client.off('connect', onConnect);
+        reject(new Error(`MQTT broker at ${this.options.url} did not accept a connection within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onConnect = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.client.once('connect', onConnect);
+    });
+  }
+
+  async subscribe(subscriptions: Subscription[]): Promise<void> {
+    this.subscriptions = subscriptions;
+    await this.resubscribe();
+  }
+
+  private async resubscribe(): Promise<void> {
+    const map: Record<string, { qos: 0 | 1 }> = {};
+    for (const s of this.subscriptions) map[s.filter] = { qos: s.qos };
+    const granted: ISubscriptionGrant[] = await this.client.subscribeAsync(map);
+    const refused = granted.filter((g) => g.qos === 128 || (typeof g.qos === 'number' && g.qos > 2));
+    if (refused.length > 0) {
+      this.subscribed = false;
+      throw new Error(`broker refused subscriptions: ${refused.map((g) => g.topic).join(', ')}`);
+    }
+    this.subscribed = true;
+    this.emit('subscribed');
+  }
+
+  /** Publishes, or throws at once when the broker is not connected. */
+  publish(topic: string, payload: Buffer | string, options: IClientPublishOptions = { qos: 0 }): Promise<void> {
+    if (!this.client.connected) return Promise.reject(new Error('MQTT broker not connected'));
+    return new Promise((resolve, reject) => {
+      this.client.publish(topic, payload, options, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync();
+  }
+}

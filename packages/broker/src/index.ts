@@ -1,0 +1,1 @@
+export { BrokerClient, type BrokerOptions, type Subscription } from './broker-client.js';

@@ -1,0 +1,151 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { BrokerClient } from '@rrpc/broker';
+import { RrpcError, UnavailableError } from '@rrpc/errors';
+import { CallStore, ReplyChannel } from '@rrpc/store';
+import { ORIGIN_PROPERTY, requestTopic, type DeviceRef } from '@rrpc/topics';
+
+export interface CallRequest {
+  device: DeviceRef;
+  payload: Buffer;
+  timeoutMs: number;
+  /** A custom topic `/${pk}/${dn}/user/...`, already checked with checkCustomTopic. */
+  topic?: string | undefined;
+}
+
+export type CallOutcome =
+  | { rrpcCode: 'SUCCESS'; messageId: string; payload: Buffer; durationMs: number }
+  | { rrpcCode: 'TIMEOUT'; messageId: string; durationMs: number }
+  | { rrpcCode: 'OFFLINE' | 'HALFCONN'; durationMs: number };
+
+interface Waiter {
+  resolve(outcome: CallOutcome): void;
+  timer: NodeJS.Timeout;
+  started: number;
+}
+
+export interface CallerOptions {
+  calls: CallStore;
+  broker: BrokerClient;
+  /** A dedicated connection for this pod's reply subscription. */
+  subscriber: Redis;
+  instanceId: string;
+  protocolVersion: 4 | 5;
+  logger: Logger;
+  onResubscribed?: () => void;
+}
+
+/**
+ * Makes synchronous calls: one Redis round trip (presence + pending record), one publish, then a wait
+ * on the pod's in-memory waiter table, resolved by the pod's single reply subscription.
+ */
+export class Caller {
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly replyChannel: ReplyChannel;
+  private readonly idle: Array<() => void> = [];
+
+  constructor(private readonly options: CallerOptions) {
+    this.replyChannel = new ReplyChannel(options.subscriber, options.calls.keys.replyChannel(options.instanceId), {
+      onReply: (messageId, payload) => this.settle(messageId, payload),
+      onResubscribed: () => {
+        options.onResubscribed?.();
+        void this.sweep();
+      },
+    });
+  }
+
+  get ready(): boolean {
+    return this.replyChannel.ready;
+  }
+
+  get inFlight(): number {
+    return this.waiters.size;
+  }
+
+  async start(): Promise<void> {
+    await this.replyChannel.start();
+  }
+
+  async call(request: CallRequest): Promise<CallOutcome> {
+    const started = performance.now();
+    if (!this.options.broker.connected) throw new UnavailableError('The MQTT broker');
+    const begun = await this.options.calls.begin({
+      device: request.device,
+      instanceId: this.options.instanceId,
+      timeoutMs: request.timeoutMs,
+      kind: request.topic === undefined ? 'sys' : 'ext',
+    });
+    if (begun.status === 'offline') return { rrpcCode: begun.rrpcCode, durationMs: performance.now() - started };
+
+    const { messageId } = begun;
+    const outcome = new Promise<CallOutcome>((resolve) => {
+      const timer = setTimeout(() => void this.expire(messageId), request.timeoutMs);
+      this.waiters.set(messageId, { resolve, timer, started });
+    });
+    try {
+      await this.options.broker.publish(requestTopic(request.device, messageId, request.topic), request.payload, {
+        qos: 0,
+        properties: this.options.protocolVersion === 5 ? { userProperties: { [ORIGIN_PROPERTY]: this.options.instanceId } } : undefined,
+      });
+    } catch (error) {
+      this.drop(messageId);
+      void this.options.calls.expire(messageId).catch(() => undefined);
+      throw new RrpcError('UNAVAILABLE', { message: 'The MQTT broker is unavailable; the request was not sent.', messageId, cause: error });
+    }
+    return outcome;
+  }
+
+  private settle(messageId: string, payload: Buffer): void {
+    const waiter = this.waiters.get(messageId);
+    if (!waiter) return;
+    this.drop(messageId);
+    waiter.resolve({ rrpcCode: 'SUCCESS', messageId, payload, durationMs: performance.now() - waiter.started });
+  }
+
+  private drop(messageId: string): void {
+    const waiter = this.waiters.get(messageId);
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    this.waiters.delete(messageId);
+    if (this.waiters.size === 0) for (const notify of this.idle.splice(0)) notify();
+  }
+
+  /** The timer ran out: take a stored answer whose notification was lost, else end the call as TIMEOUT. */
+  private async expire(messageId: string): Promise<void> {
+    const waiter = this.waiters.get(messageId);
+    if (!waiter) return;
+    let stored: Awaited<ReturnType<CallStore['expire']>> | undefined;
+    try {
+      stored = await this.options.calls.expire(messageId);
+    } catch (error) {
+      this.options.logger.warn({ err: error, messageId }, 'could not read the outcome of a timed-out call');
+    }
+    if (!this.waiters.has(messageId)) return; // the answer arrived meanwhile
+    this.drop(messageId);
+    const durationMs = performance.now() - waiter.started;
+    if (stored?.state === 'answered') waiter.resolve({ rrpcCode: 'SUCCESS', messageId, payload: stored.payload, durationMs });
+    else waiter.resolve({ rrpcCode: 'TIMEOUT', messageId, durationMs });
+  }
+
+  /** After a re-subscribe: answers published while the subscription was down are read from their records. */
+  private async sweep(): Promise<void> {
+    const ids = [...this.waiters.keys()];
+    try {
+      const answered = await this.options.calls.answered(ids);
+      for (const [messageId, payload] of answered) this.settle(messageId, payload);
+      if (answered.size > 0) this.options.logger.info({ recovered: answered.size }, 'recovered answers after re-subscribe');
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not re-read pending outcomes after re-subscribe');
+    }
+  }
+
+  /** Resolves when no call is in flight (each ends by its own timeout at the latest). */
+  drained(): Promise<void> {
+    if (this.waiters.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    await this.replyChannel.stop();
+  }
+}

@@ -1,0 +1,1 @@
+export { Caller, type CallOutcome, type CallRequest, type CallerOptions } from './caller.js';

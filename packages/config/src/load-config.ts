@@ -1,0 +1,140 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { bool, int, list, optionalString, url } from './env-schema.js';
+
+export type Env = Record<string, string | undefined>;
+
+/** Raised when the environment does not describe a valid configuration; lists every problem at once. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(service: string, problems: string[]) {
+    super(`${service}: invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const common = {
+  REDIS_URL: url('redis://127.0.0.1:6379', ['redis', 'rediss']),
+  REDIS_COMMAND_TIMEOUT_MS: int(1000, 50, 60_000),
+  MQTT_URL: url('mqtt://127.0.0.1:1883', ['mqtt', 'mqtts', 'tcp', 'tls', 'ws', 'wss']),
+  MQTT_USERNAME: optionalString(),
+  MQTT_PASSWORD: optionalString(),
+  MQTT_PROTOCOL_VERSION: z
+    .enum(['4', '5'], { message: 'must be 5 (MQTT 5) or 4 (MQTT 3.1.1)' })
+    .optional()
+    .transform((v) => (v === '4' ? 4 : 5) as 4 | 5),
+  RRPC_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, "_", "-" or "."')
+    .optional()
+    .transform((v) => v ?? 'rrpc'),
+  RRPC_AUTH_DISABLED: bool(false),
+  RRPC_RESULT_TTL_MS: int(600_000, 1_000, 86_400_000),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).optional().transform((v) => v ?? 'info'),
+  RRPC_INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "-" or "."')
+    .optional(),
+};
+
+const apiSchema = z.object({
+  ...common,
+  PORT: int(8080, 0, 65_535),
+  RRPC_API_KEYS: list(),
+  RRPC_MAX_PAYLOAD_BYTES: int(256 * 1024, 1, 16 * 1024 * 1024),
+});
+
+const ingestSchema = z.object({
+  ...common,
+  PORT: int(8081, 0, 65_535),
+  RRPC_WEBHOOK_TOKEN: optionalString(),
+  RRPC_SHARED_SUBSCRIPTION: bool(true),
+  RRPC_MAX_WEBHOOK_BYTES: int(64 * 1024, 1024, 4 * 1024 * 1024),
+  RRPC_PRESENCE_TTL_MS: int(30 * 86_400_000, 60_000, 365 * 86_400_000),
+});
+
+export interface CommonConfig {
+  redisUrl: string;
+  redisCommandTimeoutMs: number;
+  mqtt: { url: string; username: string | undefined; password: string | undefined; protocolVersion: 4 | 5 };
+  namespace: string;
+  authDisabled: boolean;
+  resultTtlMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** Unique per process: names this pod's reply channel and its MQTT client ID. */
+  instanceId: string;
+  port: number;
+}
+
+export interface ApiConfig extends CommonConfig {
+  apiKeys: string[];
+  maxPayloadBytes: number;
+}
+
+export interface IngestConfig extends CommonConfig {
+  webhookToken: string | undefined;
+  sharedSubscription: boolean;
+  maxWebhookBytes: number;
+  presenceTtlMs: number;
+}
+
+function describe(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`);
+}
+
+function defaultInstanceId(service: string): string {
+  const host = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40);
+  return `${service}-${host}-${randomBytes(3).toString('hex')}`;
+}
+
+function toCommon(service: string, e: z.infer<typeof apiSchema> | z.infer<typeof ingestSchema>): CommonConfig {
+  return {
+    redisUrl: e.REDIS_URL,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    mqtt: { url: e.MQTT_URL, username: e.MQTT_USERNAME, password: e.MQTT_PASSWORD, protocolVersion: e.MQTT_PROTOCOL_VERSION },
+    namespace: e.RRPC_NAMESPACE,
+    authDisabled: e.RRPC_AUTH_DISABLED,
+    resultTtlMs: e.RRPC_RESULT_TTL_MS,
+    logLevel: e.LOG_LEVEL,
+    instanceId: e.RRPC_INSTANCE_ID ?? defaultInstanceId(service),
+    port: e.PORT,
+  };
+}
+
+export function loadApiConfig(env: Env = process.env): ApiConfig {
+  const parsed = apiSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError('api', describe(parsed.error));
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.RRPC_API_KEYS.length === 0 && !e.RRPC_AUTH_DISABLED) {
+    problems.push('RRPC_API_KEYS: set at least one API key (comma-separated), or set RRPC_AUTH_DISABLED=true to run without authentication');
+  }
+  if (e.RRPC_API_KEYS.some((k) => k.length < 16)) problems.push('RRPC_API_KEYS: every key must be at least 16 characters');
+  if (problems.length > 0) throw new ConfigError('api', problems);
+  return { ...toCommon('api', e), apiKeys: e.RRPC_API_KEYS, maxPayloadBytes: e.RRPC_MAX_PAYLOAD_BYTES };
+}
+
+export function loadIngestConfig(env: Env = process.env): IngestConfig {
+  const parsed = ingestSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError('response-ingest', describe(parsed.error));
+  const e = parsed.data;
+  if (e.RRPC_WEBHOOK_TOKEN === undefined && !e.RRPC_AUTH_DISABLED) {
+    throw new ConfigError('response-ingest', [
+      'RRPC_WEBHOOK_TOKEN: set the bearer token the broker sends with its webhooks, or set RRPC_AUTH_DISABLED=true to accept unauthenticated webhooks',
+    ]);
+  }
+  if (e.RRPC_WEBHOOK_TOKEN !== undefined && e.RRPC_WEBHOOK_TOKEN.length < 16) {
+    throw new ConfigError('response-ingest', ['RRPC_WEBHOOK_TOKEN: must be at least 16 characters']);
+  }
+  return {
+    ...toCommon('ingest', e),
+    webhookToken: e.RRPC_WEBHOOK_TOKEN,
+    sharedSubscription: e.RRPC_SHARED_SUBSCRIPTION,
+    maxWebhookBytes: e.RRPC_MAX_WEBHOOK_BYTES,
+    presenceTtlMs: e.RRPC_PRESENCE_TTL_MS,
+  };
+}

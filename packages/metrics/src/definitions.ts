@@ -1,0 +1,72 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric the services expose, named by the Prometheus conventions. Labels carry outcomes and
+ * results only: never device names or message IDs (unbounded cardinality).
+ */
+export const CALL_OUTCOMES = ['success', 'timeout', 'offline', 'halfconn', 'unavailable', 'error'] as const;
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
+
+export const INGEST_RESULTS = ['matched', 'late', 'rejected', 'malformed', 'duplicate', 'unknown', 'own', 'error'] as const;
+export type IngestResult = (typeof INGEST_RESULTS)[number];
+
+export function createRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export function createApiMetrics(registry: Registry) {
+  const callsTotal = new Counter({
+    name: 'rrpc_calls_total',
+    help: 'RRPC calls finished, by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const callDuration = new Histogram({
+    name: 'rrpc_call_duration_seconds',
+    help: 'Time from a call being accepted to its answer, by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const callsInFlight = new Gauge({
+    name: 'rrpc_calls_in_flight',
+    help: 'Calls waiting for a device answer on this pod.',
+    registers: [registry],
+  });
+  const replyResweeps = new Counter({
+    name: 'rrpc_reply_resubscribes_total',
+    help: 'Times the reply subscription was re-established and pending outcomes re-read.',
+    registers: [registry],
+  });
+  for (const outcome of CALL_OUTCOMES) callsTotal.labels(outcome);
+  return { callsTotal, callDuration, callsInFlight, replyResweeps };
+}
+
+export function createIngestMetrics(registry: Registry) {
+  const responsesTotal = new Counter({
+    name: 'rrpc_responses_ingested_total',
+    help: 'Device answers heard by the ingest, by result.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const presenceEventsTotal = new Counter({
+    name: 'rrpc_presence_events_total',
+    help: 'Broker presence webhooks, by event and result.',
+    labelNames: ['event', 'result'] as const,
+    registers: [registry],
+  });
+  const webhookRejectsTotal = new Counter({
+    name: 'rrpc_webhook_rejects_total',
+    help: 'Webhook requests refused, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const result of INGEST_RESULTS) responsesTotal.labels(result);
+  return { responsesTotal, presenceEventsTotal, webhookRejectsTotal };
+}
+
+export type ApiMetrics = ReturnType<typeof createApiMetrics>;
+export type IngestMetrics = ReturnType<typeof createIngestMetrics>;

@@ -1,0 +1,2 @@
+export * from './definitions.js';
+export type { Registry } from 'prom-client';

@@ -1,0 +1,32 @@
+--[[
+  call-begin: check the target device's presence and, when it is connected, record the pending call.
+  One round trip from the api per call.
+
+  KEYS[1]  presence hash of the device        "<ns>:{<pk>/<dn>}:presence"
+  KEYS[2]  call hash of the new message ID    "<ns>:{<tag>}:call:<id>"  (same cluster slot as KEYS[1])
+  ARGV[1]  device id "<pk>/<dn>"
+  ARGV[2]  owning instance (api pod) id: names the reply channel the answer is sent to
+  ARGV[3]  call timeout, ms
+  ARGV[4]  retention of the outcome after the deadline, ms
+  ARGV[5]  topic kind: "s" (system topics) or "e" (custom topics)
+
+  Returns  {1, deadline_ms, now_ms}   pending call recorded
+           {2, "OFFLINE" | "HALFCONN"} device not connected; nothing recorded
+           {3}                         this message ID is in use already; the caller draws another
+]]
+local p = redis.call('HMGET', KEYS[1], 'st', 'da', 'ka')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if p[1] ~= '1' then
+  if p[1] == '0' and p[2] and p[3] and now - tonumber(p[2]) < tonumber(p[3]) * 1000 then
+    return {2, 'HALFCONN'}
+  end
+  return {2, 'OFFLINE'}
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {3}
+end
+local deadline = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]))
+return {1, deadline, now}

@@ -1,0 +1,26 @@
+--[[
+  presence-connect: a broker says a device connected. Events arrive late, out of order and repeated,
+  so a connection older than the one on record, or one already ended, changes nothing.
+
+  KEYS[1]  presence hash "<ns>:{<pk>/<dn>}:presence"
+  ARGV[1]  client ID
+  ARGV[2]  connected_at, ms
+  ARGV[3]  keep-alive, s
+  ARGV[4]  broker node ("" if unknown)
+  ARGV[5]  peer address ("" if unknown)
+
+  Fields   st "1"/"0", c client ID, ca connected_at, ka keep-alive, da disconnected_at,
+           dca connected_at of the connection that ended at da, r last disconnect reason, n node, ip peer
+
+  Returns  "online" | "repeat" (same connection again) | "stale" (older or already ended connection)
+]]
+local cur = redis.call('HMGET', KEYS[1], 'st', 'ca', 'da', 'dca')
+local ca = tonumber(ARGV[2])
+local curCa = tonumber(cur[2])
+if curCa and ca < curCa then return 'stale' end
+if cur[4] and tonumber(cur[4]) == ca then return 'stale' end
+if cur[3] and ca < tonumber(cur[3]) then return 'stale' end
+if curCa == ca and cur[1] == '1' then return 'repeat' end
+redis.call('HSET', KEYS[1], 'st', '1', 'c', ARGV[1], 'ca', ARGV[2], 'ka', ARGV[3], 'n', ARGV[4], 'ip', ARGV[5])
+redis.call('PERSIST', KEYS[1])
+return 'online'

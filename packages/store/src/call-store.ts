@@ -1,0 +1,137 @@
+import type { Redis } from 'ioredis';
+import { deviceId, type DeviceRef, type TopicKind } from '@rrpc/topics';
+import { Keys } from './keys.js';
+import { MessageIds, timeOfMessageId } from './message-ids.js';
+import { withScripts, type ScriptCommands } from './scripts.js';
+import { guard } from './connection.js';
+
+export type BeginResult =
+  | { status: 'pending'; messageId: string; deadline: number; startedAt: number }
+  | { status: 'offline'; rrpcCode: 'OFFLINE' | 'HALFCONN' };
+
+export type ClaimResult = 'matched' | 'unknown' | 'rejected' | 'own' | 'duplicate' | 'late';
+
+export type ExpireResult = { state: 'answered'; payload: Buffer } | { state: 'timedOut' } | { state: 'unknown' };
+
+export type CallState = 'PENDING' | 'SUCCESS' | 'TIMEOUT';
+
+export interface CallRecord extends DeviceRef {
+  messageId: string;
+  state: CallState;
+  createdAt: number;
+  deadline: number;
+  finishedAt: number | undefined;
+  payload: Buffer | undefined;
+}
+
+export interface BeginCall {
+  device: DeviceRef;
+  instanceId: string;
+  timeoutMs: number;
+  kind: TopicKind;
+}
+
+export interface ClaimAnswer {
+  device: DeviceRef;
+  messageId: string;
+  payload: Buffer;
+  /** See call-claim-1.lua ARGV[6]: the ingest's instance id on MQTT 3.1.1 brokers, else "". */
+  orderEchoInstance: string;
+}
+
+/** Pending calls and their outcomes: the whole reply path's Redis side. */
+export class CallStore {
+  private readonly redis: Redis & ScriptCommands;
+  private readonly ids = new MessageIds();
+
+  constructor(
+    redis: Redis,
+    readonly keys: Keys,
+    private readonly resultTtlMs: number,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  /** Presence check and pending record in one round trip. */
+  async begin(call: BeginCall): Promise<BeginResult> {
+    const presenceKey = this.keys.presence(call.device);
+    const slot = this.keys.deviceSlot(call.device);
+    const id = deviceId(call.device);
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const messageId = this.ids.next(slot);
+      const reply = await guard(
+        this.redis.rrpcCallBegin(
+          presenceKey,
+          this.keys.call(messageId),
+          id,
+          call.instanceId,
+          call.timeoutMs,
+          this.resultTtlMs,
+          call.kind === 'ext' ? 'e' : 's',
+        ),
+      );
+      if (reply[0] === 1) return { status: 'pending', messageId, deadline: Number(reply[1]), startedAt: Number(reply[2]) };
+      if (reply[0] === 2) return { status: 'offline', rrpcCode: reply[1] === 'HALFCONN' ? 'HALFCONN' : 'OFFLINE' };
+    }
+    throw new Error('could not draw an unused message ID in 8 attempts');
+  }
+
+  async claim(answer: ClaimAnswer): Promise<ClaimResult> {
+    const result = await guard(
+      this.redis.rrpcCallClaim(
+        this.keys.call(answer.messageId),
+        deviceId(answer.device),
+        answer.payload,
+        this.keys.replyChannelPrefix,
+        answer.messageId,
+        this.resultTtlMs,
+        answer.orderEchoInstance,
+      ),
+    );
+    return result as ClaimResult;
+  }
+
+  /** At a call's timeout: the stored answer if there is one, else the call is marked timed out. */
+  async expire(messageId: string): Promise<ExpireResult> {
+    const reply = await guard(this.redis.rrpcCallExpireBuffer(this.keys.call(messageId), this.resultTtlMs));
+    const state = reply[0]?.toString();
+    if (state === 'S') return { state: 'answered', payload: reply[1] ?? Buffer.alloc(0) };
+    if (state === 'T') return { state: 'timedOut' };
+    return { state: 'unknown' };
+  }
+
+  /** Stored answers of several calls (after a reply-channel resubscribe): message ID → payload. */
+  async answered(messageIds: readonly string[]): Promise<Map<string, Buffer>> {
+    const found = new Map<string, Buffer>();
+    if (messageIds.length === 0) return found;
+    const pipeline = this.redis.pipeline();
+    for (const id of messageIds) pipeline.hmgetBuffer(this.keys.call(id), 's', 'r');
+    const replies = (await guard(pipeline.exec())) ?? [];
+    replies.forEach(([error, value], i) => {
+      const [state, payload] = (value ?? []) as Array<Buffer | null>;
+      const id = messageIds[i];
+      if (!error && id !== undefined && state?.toString() === 'S') found.set(id, payload ?? Buffer.alloc(0));
+    });
+    return found;
+  }
+
+  async get(messageId: string): Promise<CallRecord | undefined> {
+    const [d, s, t, dl, at, r] = await guard(this.redis.hmgetBuffer(this.keys.call(messageId), 'd', 's', 't', 'dl', 'at', 'r'));
+    if (!d || !s) return undefined;
+    const [productKey = '', deviceName = ''] = d.toString().split('/');
+    const deadline = Number(dl?.toString() ?? timeOfMessageId(messageId));
+    let state: CallState = s.toString() === 'S' ? 'SUCCESS' : s.toString() === 'T' ? 'TIMEOUT' : 'PENDING';
+    // A pending call whose pod died is never marked; past its deadline it has timed out all the same.
+    if (state === 'PENDING' && Date.now() > deadline) state = 'TIMEOUT';
+    return {
+      messageId,
+      productKey,
+      deviceName,
+      state,
+      createdAt: Number(t?.toString() ?? timeOfMessageId(messageId)),
+      deadline,
+      finishedAt: at ? Number(at.toString()) : undefined,
+      payload: state === 'SUCCESS' ? (r ?? Buffer.alloc(0)) : undefined,
+    };
+  }
+}

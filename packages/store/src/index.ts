@@ -1,0 +1,16 @@
+export { Keys } from './keys.js';
+export { MessageIds, MESSAGE_ID_EPOCH_MS, slotOfMessageId, timeOfMessageId } from './message-ids.js';
+export { crc16, slotOf, tagForSlot, SLOT_COUNT } from './slots.js';
+export { createRedis, connectRedis, mapRedisError, guard, type RedisConnectionOptions } from './connection.js';
+export { CallStore, type BeginCall, type BeginResult, type CallRecord, type CallState, type ClaimAnswer, type ClaimResult, type ExpireResult } from './call-store.js';
+export {
+  PresenceStore,
+  type ConnectResult,
+  type ConnectedEvent,
+  type DisconnectResult,
+  type DisconnectedEvent,
+  type PresenceStatus,
+  type PresenceView,
+} from './presence-store.js';
+export { ReplyChannel, type ReplyChannelHandlers } from './reply-channel.js';
+export { withScripts } from './scripts.js';

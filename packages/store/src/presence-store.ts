@@ -1,0 +1,91 @@
+import type { Redis } from 'ioredis';
+import type { DeviceRef } from '@rrpc/topics';
+import { Keys } from './keys.js';
+import { withScripts, type ScriptCommands } from './scripts.js';
+import { guard } from './connection.js';
+
+export type PresenceStatus = 'ONLINE' | 'OFFLINE' | 'HALFCONN';
+
+export interface ConnectedEvent {
+  device: DeviceRef;
+  clientId: string;
+  connectedAt: number;
+  keepaliveSeconds: number;
+  node?: string | undefined;
+  peer?: string | undefined;
+}
+
+export interface DisconnectedEvent {
+  device: DeviceRef;
+  clientId: string;
+  disconnectedAt: number;
+  /** The ended connection's connected_at, when the event carries it. */
+  connectedAt?: number | undefined;
+  reason: string;
+}
+
+export type ConnectResult = 'online' | 'repeat' | 'stale';
+export type DisconnectResult = 'offline' | 'repeat' | 'stale' | 'superseded';
+
+export interface PresenceView extends DeviceRef {
+  status: PresenceStatus;
+  clientId: string | undefined;
+  connectedAt: number | undefined;
+  disconnectedAt: number | undefined;
+  keepaliveSeconds: number | undefined;
+  lastDisconnectReason: string | undefined;
+}
+
+/** Device presence, kept from broker webhooks; every change is one atomic script. */
+export class PresenceStore {
+  private readonly redis: Redis & ScriptCommands;
+
+  constructor(
+    redis: Redis,
+    readonly keys: Keys,
+    private readonly offlineTtlMs: number,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  async connected(e: ConnectedEvent): Promise<ConnectResult> {
+    return (await guard(
+      this.redis.rrpcPresenceConnect(this.keys.presence(e.device), e.clientId, e.connectedAt, e.keepaliveSeconds, e.node ?? '', e.peer ?? ''),
+    )) as ConnectResult;
+  }
+
+  async disconnected(e: DisconnectedEvent): Promise<DisconnectResult> {
+    return (await guard(
+      this.redis.rrpcPresenceDisconnect(
+        this.keys.presence(e.device),
+        e.clientId,
+        e.disconnectedAt,
+        e.connectedAt ?? '',
+        e.reason,
+        this.offlineTtlMs,
+      ),
+    )) as DisconnectResult;
+  }
+
+  async get(device: DeviceRef, now = Date.now()): Promise<PresenceView | undefined> {
+    const h = await guard(this.redis.hgetall(this.keys.presence(device)));
+    if (h['st'] === undefined) return undefined;
+    const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
+    const disconnectedAt = num(h['da']);
+    const keepaliveSeconds = num(h['ka']);
+    let status: PresenceStatus = h['st'] === '1' ? 'ONLINE' : 'OFFLINE';
+    // Same rule as call-begin-2.lua: disconnected less than one keep-alive period ago is HALFCONN.
+    if (status === 'OFFLINE' && disconnectedAt !== undefined && keepaliveSeconds !== undefined && now - disconnectedAt < keepaliveSeconds * 1000) {
+      status = 'HALFCONN';
+    }
+    return {
+      ...device,
+      status,
+      clientId: h['c'],
+      connectedAt: num(h['ca']),
+      disconnectedAt,
+      keepaliveSeconds,
+      lastDisconnectReason: h['r'],
+    };
+  }
+}

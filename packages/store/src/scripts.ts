@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+/**
+ * The Lua scripts, read once from ../lua/<name>-<numKeys>.lua and registered on each connection with
+ * defineCommand (EVALSHA, with EVAL as the fallback after a Redis restart empties its script cache).
+ */
+const SCRIPTS = {
+  rrpcCallBegin: 'call-begin-2.lua',
+  rrpcCallClaim: 'call-claim-1.lua',
+  rrpcCallExpire: 'call-expire-1.lua',
+  rrpcPresenceConnect: 'presence-connect-1.lua',
+  rrpcPresenceDisconnect: 'presence-disconnect-1.lua',
+} as const;
+
+type Arg = string | number | Buffer;
+
+/** The typed surface of the registered scripts. */
+export interface ScriptCommands {
+  rrpcCallBegin(presenceKey: string, callKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
+  rrpcCallClaim(callKey: string, ...args: Arg[]): Promise<string>;
+  rrpcCallExpireBuffer(callKey: string, ...args: Arg[]): Promise<Buffer[]>;
+  rrpcPresenceConnect(presenceKey: string, ...args: Arg[]): Promise<string>;
+  rrpcPresenceDisconnect(presenceKey: string, ...args: Arg[]): Promise<string>;
+}
+
+let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;
+
+function loadSources() {
+  sources ??= Object.entries(SCRIPTS).map(([name, file]) => {
+    const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)?.[1]);
+    return { name, numberOfKeys, lua: readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8') };
+  });
+  return sources;
+}
+
+const registered = new WeakSet<Redis>();
+
+export function withScripts(redis: Redis): Redis & ScriptCommands {
+  if (!registered.has(redis)) {
+    for (const s of loadSources()) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+    registered.add(redis);
+  }
+  return redis as Redis & ScriptCommands;
+}

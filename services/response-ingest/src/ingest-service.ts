@@ -1,0 +1,94 @@
+import express from 'express';
+import { createServer, type Server } from 'node:http';
+import type { IngestConfig } from '@rrpc/config';
+import { BrokerClient } from '@rrpc/broker';
+import { createIngestMetrics, createRegistry } from '@rrpc/metrics';
+import { errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
+import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
+import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
+import { answerHandler } from './answer-handler.js';
+import { hookRoutes } from './routes/hooks.js';
+
+export interface IngestService {
+  readonly server: Server;
+  readonly config: IngestConfig;
+  start(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function createIngestService(config: IngestConfig, logger: Logger): IngestService {
+  const keys = new Keys(config.namespace);
+  const redis = createRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: `${config.instanceId}:cmd` });
+  redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
+  const registry = createRegistry('response-ingest');
+  const metrics = createIngestMetrics(registry);
+  const calls = new CallStore(redis, keys, config.resultTtlMs);
+  const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
+
+  const broker = new BrokerClient({
+    url: config.mqtt.url,
+    clientId: `${config.namespace}-${config.instanceId}`.slice(0, 64),
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    protocolVersion: config.mqtt.protocolVersion,
+    onMessage: answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId }),
+  });
+  broker.on('broker-error', (err: Error) => logger.warn({ err }, 'mqtt error'));
+  broker.on('disconnect', () => logger.warn('mqtt broker disconnected'));
+  const subscriptions = RESPONSE_FILTERS.map((filter) => ({
+    filter: config.sharedSubscription ? sharedFilter(config.namespace, filter) : filter,
+    qos: 1 as const,
+  }));
+
+  let accepting = true;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(
+    opsRouter({
+      registry,
+      accepting: () => accepting,
+      checks: [
+        { name: 'redis', ok: () => redis.status === 'ready' },
+        { name: 'broker', ok: () => broker.ready },
+      ],
+    }),
+  );
+  app.use(
+    hookRoutes({
+      presence,
+      metrics,
+      logger,
+      webhookToken: config.webhookToken,
+      authDisabled: config.authDisabled,
+      maxBodyBytes: config.maxWebhookBytes,
+    }),
+  );
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  const server = createServer(app);
+  server.keepAliveTimeout = 65_000;
+
+  return {
+    server,
+    config,
+    async start() {
+      await Promise.all([connectRedis(redis), broker.connect()]);
+      await broker.subscribe(subscriptions);
+      const port = await listen(server, config.port);
+      logger.info({ port, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
+      return port;
+    },
+    async stop() {
+      accepting = false;
+      // Stop taking answers first (the broker hands the shared subscription to the other replicas),
+      // then let claims in flight finish before Redis closes.
+      await broker.close();
+      await new Promise((r) => setTimeout(r, 50));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

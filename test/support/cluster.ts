@@ -1,0 +1,155 @@
+/**
+ * An RRPC cluster for tests: a private redis-server and mosquitto, and any number of api pods and
+ * response-ingest replicas started in this process (each with its own connections, as separate pods).
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import { loadApiConfig, loadIngestConfig, type Env } from '@rrpc/config';
+import { createApiService, type ApiService } from '@rrpc/api';
+import { createIngestService, type IngestService } from '@rrpc/response-ingest';
+import { createLogger } from '@rrpc/runtime';
+import { startMosquitto, startRedis, type ManagedServer } from '@rrpc/testing';
+
+export const API_KEY = 'test-api-key-0123456789abcdef';
+export const WEBHOOK_TOKEN = 'test-webhook-token-0123456789';
+
+export interface ClusterOptions {
+  apis?: number;
+  ingests?: number;
+  sharedSubscription?: boolean;
+  protocolVersion?: 4 | 5;
+  env?: Env;
+}
+
+export interface TestCluster {
+  redis: ManagedServer;
+  mosquitto: ManagedServer;
+  apis: Array<{ service: ApiService; url: string }>;
+  ingests: Array<{ service: IngestService; url: string }>;
+  env: Env;
+  /** Every topic published on the broker since the cluster started (a '#' subscriber). */
+  published: string[];
+  api(path: string, init?: RequestInit & { pod?: number }): Promise<Response>;
+  call(productKey: string, deviceName: string, body: unknown, pod?: number): Promise<Response>;
+  webhook(body: unknown, replica?: number, token?: string): Promise<Response>;
+  connectDevice(productKey: string, deviceName: string, keepalive?: number): Promise<void>;
+  disconnectDevice(productKey: string, deviceName: string, reason?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const logger = createLogger('test', process.env['TEST_LOG_LEVEL'] ?? 'silent');
+
+export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
+  const [redis, mosquitto] = await Promise.all([startRedis(), startMosquitto()]);
+  const env: Env = {
+    REDIS_URL: redis.url,
+    MQTT_URL: mosquitto.url,
+    MQTT_PROTOCOL_VERSION: String(options.protocolVersion ?? 5),
+    RRPC_API_KEYS: API_KEY,
+    RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+    RRPC_SHARED_SUBSCRIPTION: String(options.sharedSubscription ?? true),
+    PORT: '0',
+    ...options.env,
+  };
+  const published: string[] = [];
+  const spy: MqttClient = await mqtt.connectAsync(mosquitto.url, { clientId: `spy-${process.pid}-${Date.now()}`, protocolVersion: 5 });
+  await spy.subscribeAsync('#', { qos: 0 });
+  spy.on('message', (topic) => published.push(topic));
+
+  const ingests = [];
+  for (let i = 0; i < (options.ingests ?? 1); i++) {
+    const service = createIngestService(loadIngestConfig({ ...env, RRPC_INSTANCE_ID: `ingest-${i}` }), logger);
+    const port = await service.start();
+    ingests.push({ service, url: `http://127.0.0.1:${port}` });
+  }
+  const apis = [];
+  for (let i = 0; i < (options.apis ?? 1); i++) {
+    const service = createApiService(loadApiConfig({ ...env, RRPC_INSTANCE_ID: `api-${i}` }), logger);
+    const port = await service.start();
+    apis.push({ service, url: `http://127.0.0.1:${port}` });
+  }
+
+  const cluster: TestCluster = {
+    redis,
+    mosquitto,
+    apis,
+    ingests,
+    env,
+    published,
+    api(path, init = {}) {
+      const pod = apis[init.pod ?? 0];
+      if (!pod) throw new Error(`no api pod ${init.pod}`);
+      const headers = new Headers(init.headers);
+      if (!headers.has('authorization')) headers.set('authorization', `Bearer ${API_KEY}`);
+      return fetch(pod.url + path, { ...init, headers });
+    },
+    call(productKey, deviceName, body, pod = 0) {
+      return cluster.api(`/v1/devices/${productKey}/${deviceName}/rrpc`, {
+        method: 'POST',
+        pod,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    },
+    webhook(body, replica = 0, token = WEBHOOK_TOKEN) {
+      const ingest = ingests[replica];
+      if (!ingest) throw new Error(`no ingest replica ${replica}`);
+      return fetch(`${ingest.url}/hooks/emqx`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
+    },
+    async connectDevice(productKey, deviceName, keepalive = 60) {
+      const res = await cluster.webhook(connectedEvent(productKey, deviceName, Date.now(), keepalive));
+      if (res.status !== 200) throw new Error(`connect webhook: ${res.status} ${await res.text()}`);
+    },
+    async disconnectDevice(productKey, deviceName, reason = 'normal') {
+      const res = await cluster.webhook(disconnectedEvent(productKey, deviceName, Date.now(), reason));
+      if (res.status !== 200) throw new Error(`disconnect webhook: ${res.status} ${await res.text()}`);
+    },
+    async stop() {
+      await Promise.allSettled(apis.map((a) => a.service.stop()));
+      await Promise.allSettled(ingests.map((i) => i.service.stop()));
+      await spy.endAsync();
+      await Promise.allSettled([redis.stop(), mosquitto.stop()]);
+    },
+  };
+  return cluster;
+}
+
+/** EMQX 5 rule-engine `client.connected` body (fields as EMQX sends them). */
+export function connectedEvent(productKey: string, deviceName: string, connectedAt: number, keepalive = 60, clientId = `${deviceName}|securemode=3,signmethod=hmacsha1,timestamp=${connectedAt}|`) {
+  return {
+    event: 'client.connected',
+    clientid: clientId,
+    username: `${deviceName}&${productKey}`,
+    connected_at: connectedAt,
+    keepalive,
+    proto_ver: 4,
+    proto_name: 'MQTT',
+    peername: '127.0.0.1:50000',
+    sockname: '127.0.0.1:1883',
+    clean_start: true,
+    expiry_interval: 0,
+    is_bridge: false,
+    node: 'emqx@127.0.0.1',
+    timestamp: connectedAt,
+    metadata: { rule_id: 'rrpc-presence' },
+  };
+}
+
+/** EMQX 5 rule-engine `client.disconnected` body. */
+export function disconnectedEvent(productKey: string, deviceName: string, disconnectedAt: number, reason = 'normal', connectedAt?: number) {
+  return {
+    event: 'client.disconnected',
+    clientid: `${deviceName}|securemode=3,signmethod=hmacsha1|`,
+    username: `${deviceName}&${productKey}`,
+    reason,
+    disconnected_at: disconnectedAt,
+    ...(connectedAt !== undefined ? { connected_at: connectedAt } : {}),
+    node: 'emqx@127.0.0.1',
+    timestamp: disconnectedAt,
+    disconn_props: { 'User-Property': {} },
+    metadata: { rule_id: 'rrpc-presence' },
+  };
+}

@@ -1,2 +1,2 @@
-export { ConfigError, loadApiConfig, loadIngestConfig, type ApiConfig, type CommonConfig, type Env, type IngestConfig } from './load-config.js';
+export { API_ENV_VARS, COMMON_ENV_VARS, INGEST_ENV_VARS, ConfigError, loadApiConfig, loadIngestConfig, type ApiConfig, type CommonConfig, type Env, type IngestConfig } from './load-config.js';
 export { bool, int, list, optionalString, url } from './env-schema.js';

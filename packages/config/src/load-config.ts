@@ -55,7 +55,13 @@ const ingestSchema = z.object({
   RRPC_SHARED_SUBSCRIPTION: bool(true),
   RRPC_MAX_WEBHOOK_BYTES: int(64 * 1024, 1024, 4 * 1024 * 1024),
   RRPC_PRESENCE_TTL_MS: int(30 * 86_400_000, 60_000, 365 * 86_400_000),
+  RRPC_SERVICE_MQTT_USERNAME: optionalString(),
 });
+
+/** The environment variables each service reads (deployment manifests are checked against these). */
+export const COMMON_ENV_VARS: readonly string[] = Object.keys(common);
+export const API_ENV_VARS: readonly string[] = Object.keys(apiSchema.shape);
+export const INGEST_ENV_VARS: readonly string[] = Object.keys(ingestSchema.shape);
 
 export interface CommonConfig {
   redisUrl: string;
@@ -80,6 +86,8 @@ export interface IngestConfig extends CommonConfig {
   sharedSubscription: boolean;
   maxWebhookBytes: number;
   presenceTtlMs: number;
+  /** MQTT username of the platform's own clients in broker authorization (default: MQTT_USERNAME). */
+  serviceMqttUsername: string | undefined;
 }
 
 function describe(error: z.ZodError): string[] {
@@ -136,5 +144,6 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
     sharedSubscription: e.RRPC_SHARED_SUBSCRIPTION,
     maxWebhookBytes: e.RRPC_MAX_WEBHOOK_BYTES,
     presenceTtlMs: e.RRPC_PRESENCE_TTL_MS,
+    serviceMqttUsername: e.RRPC_SERVICE_MQTT_USERNAME ?? e.MQTT_USERNAME,
   };
 }

@@ -30,8 +30,9 @@ export function isMessageId(value: unknown): value is string {
   return value.length < 19 || BigInt(value) <= MAX_INT64;
 }
 
+/** A custom topic level: letters, digits, "_", "-", "."; never "." or ".." alone (no path games). */
 export function isTopicLevel(value: string): boolean {
-  return TOPIC_LEVEL.test(value);
+  return TOPIC_LEVEL.test(value) && value !== '.' && value !== '..';
 }
 
 /** "pk/dn": the device's id inside the cluster (Redis records, logs). */

@@ -1,2 +1,3 @@
 export * from './identifiers.js';
 export * from './rrpc-topics.js';
+export * from './authorization.js';

@@ -7,6 +7,7 @@ import { errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/ru
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
+import { authzRoutes } from './routes/authz.js';
 import { hookRoutes } from './routes/hooks.js';
 
 export interface IngestService {
@@ -63,6 +64,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       maxBodyBytes: config.maxWebhookBytes,
     }),
   );
+  app.use(authzRoutes({ logger, webhookToken: config.webhookToken, authDisabled: config.authDisabled, serviceUsername: config.serviceMqttUsername }));
   app.use(notFound);
   app.use(errorHandler(logger));
   const server = createServer(app);

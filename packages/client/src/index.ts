@@ -1,0 +1,26 @@
+export {
+  RrpcClient,
+  type CallOptions,
+  type CallResult,
+  type Outcome,
+  type OutcomeCode,
+  type Payload,
+  type Presence,
+  type PresenceStatus,
+  type RrpcClientOptions,
+} from './rrpc-client.js';
+export {
+  DeviceOfflineError,
+  DeviceTimeoutError,
+  InvalidArgumentError,
+  NetworkError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  RrpcClientError,
+  UnauthenticatedError,
+  UnavailableError,
+  errorFromResponse,
+  parseRetryAfter,
+  type ErrorRrpcCode,
+  type RrpcClientErrorOptions,
+} from './errors.js';

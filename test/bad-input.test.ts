@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY, startCluster, type TestCluster } from './support/cluster.js';
+import { startDevice, type TestDevice } from './support/device.js';
+
+/**
+ * Every kind of bad input gets a clear JSON error and changes nothing: above all, nothing reaches the broker.
+ * A '#' subscriber records every topic published while the bad requests run.
+ */
+const PK = 'a1Bad';
+const DN = 'dev-ok-1';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
+
+let cluster: TestCluster;
+let device: TestDevice;
+
+beforeAll(async () => {
+  cluster = await startCluster({ env: { RRPC_MAX_PAYLOAD_BYTES: String(256 * 1024) } });
+  device = await startDevice(cluster.mosquitto.url, PK, DN, ({ payload }) => payload, [`/${PK}/${DN}/user/get`]);
+  await cluster.connectDevice(PK, DN);
+});
+afterAll(async () => {
+  await device.close();
+  await cluster.stop();
+});
+
+interface Case {
+  name: string;
+  path?: string;
+  body?: unknown;
+  raw?: string | Buffer;
+  contentType?: string;
+  status: number;
+  code: string;
+  field?: string;
+}
+
+const rrpcPath = (pk: string, dn: string) => `/v1/devices/${pk}/${dn}/rrpc`;
+const big = Buffer.alloc(256 * 1024 + 1, 7);
+
+const cases: Case[] = [
+  { name: 'productKey with +', path: rrpcPath('a1%2B', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'productKey' },
+  { name: 'productKey with #', path: rrpcPath('a1%23', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'productKey' },
+  { name: 'productKey with /', path: rrpcPath('a1%2Fx', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'productKey' },
+  { name: 'productKey with NUL', path: rrpcPath('a1%00', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'productKey' },
+  { name: 'deviceName with +', path: rrpcPath(PK, 'dev%2B1'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
+  { name: 'deviceName with #', path: rrpcPath(PK, 'dev%23'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
+  { name: 'deviceName with /', path: rrpcPath(PK, 'dev%2Fok-1'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
+  { name: 'deviceName with NUL', path: rrpcPath(PK, 'dev-%00k'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
+  { name: 'deviceName too short', path: rrpcPath(PK, 'abc'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
+  { name: 'topic with #', body: { payload: b64('x'), topic: `/${PK}/${DN}/user/#` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  { name: 'topic with +', body: { payload: b64('x'), topic: `/${PK}/${DN}/user/+` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  { name: 'topic with NUL', body: { payload: b64('x'), topic: `/${PK}/${DN}/user/a\u0000b` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  { name: 'topic of another device', body: { payload: b64('x'), topic: `/${PK}/other-dev/user/get` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  { name: 'topic with empty level', body: { payload: b64('x'), topic: `/${PK}/${DN}/user//get` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  { name: 'topic with ..', body: { payload: b64('x'), topic: `/${PK}/${DN}/user/../../sys` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  { name: 'topic outside /user/', body: { payload: b64('x'), topic: `/${PK}/${DN}/thing/get` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  { name: 'topic not a string', body: { payload: b64('x'), topic: 5 }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  { name: 'bad base64', body: { payload: 'not base64!' }, status: 400, code: 'INVALID_ARGUMENT', field: 'payload' },
+  { name: 'unpadded base64', body: { payload: 'aGVsbG8' }, status: 400, code: 'INVALID_ARGUMENT', field: 'payload' },
+  { name: 'missing payload', body: { timeoutMs: 2000 }, status: 400, code: 'INVALID_ARGUMENT', field: 'payload' },
+  { name: 'timeout too small', body: { payload: b64('x'), timeoutMs: 999 }, status: 400, code: 'INVALID_ARGUMENT', field: 'timeoutMs' },
+  { name: 'timeout too large', body: { payload: b64('x'), timeoutMs: 60_001 }, status: 400, code: 'INVALID_ARGUMENT', field: 'timeoutMs' },
+  { name: 'timeout not whole', body: { payload: b64('x'), timeoutMs: 1500.5 }, status: 400, code: 'INVALID_ARGUMENT', field: 'timeoutMs' },
+  { name: 'timeout a string', body: { payload: b64('x'), timeoutMs: '2000' }, status: 400, code: 'INVALID_ARGUMENT', field: 'timeoutMs' },
+  { name: 'unknown field', body: { payload: b64('x'), qos: 1 }, status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
+  { name: 'body not an object', body: ['x'], status: 400, code: 'INVALID_ARGUMENT' },
+  { name: 'malformed JSON', raw: '{"payload": ', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
+  { name: 'unsupported content type', raw: 'payload=x', contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'decoded payload over the limit', body: { payload: big.toString('base64') }, status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  { name: 'JSON body far over the limit', raw: JSON.stringify({ payload: Buffer.alloc(600 * 1024).toString('base64') }), contentType: 'application/json', status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  { name: 'raw body over the limit', raw: big, contentType: 'application/octet-stream', status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  { name: 'raw call with a bad timeout', path: `${rrpcPath(PK, DN)}?timeoutMs=abc`, raw: 'x', contentType: 'application/octet-stream', status: 400, code: 'INVALID_ARGUMENT', field: 'timeoutMs' },
+  { name: 'raw call with an injected topic', path: `${rrpcPath(PK, DN)}?topic=${encodeURIComponent(`/${PK}/${DN}/user/#`)}`, raw: 'x', contentType: 'application/octet-stream', status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+];
+
+describe('bad input on POST /v1/devices/{pk}/{dn}/rrpc', () => {
+  it.each(cases)('$name → $status $code, nothing published', async (c) => {
+    const before = cluster.published.length;
+    const res = await cluster.api(c.path ?? rrpcPath(PK, DN), {
+      method: 'POST',
+      headers: { 'content-type': c.contentType ?? 'application/json' },
+      body: c.raw ?? JSON.stringify(c.body),
+    });
+    expect(res.status).toBe(c.status);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    const body = (await res.json()) as { error: { code: string; message: string; field?: string } };
+    expect(body.error.code).toBe(c.code);
+    expect(body.error.message.length).toBeGreaterThan(5);
+    if (c.field !== undefined) expect(body.error.field).toBe(c.field);
+    await sleep(30);
+    expect(cluster.published.slice(before)).toEqual([]);
+  });
+
+  it('the same device answers a good call (the checks above were not vacuous)', async () => {
+    const before = cluster.published.length;
+    const res = await cluster.call(PK, DN, { payload: b64('fine'), topic: `/${PK}/${DN}/user/get`, timeoutMs: 3000 });
+    expect(res.status).toBe(200);
+    await sleep(50);
+    expect(cluster.published.length).toBeGreaterThan(before);
+  });
+});
+
+describe('authentication', () => {
+  it.each([
+    ['no header', undefined],
+    ['wrong key', 'Bearer wrong-key-wrong-key-wrong'],
+    ['not bearer', `Basic ${API_KEY}`],
+  ])('%s → 401, nothing published', async (_name, authorization) => {
+    const before = cluster.published.length;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const res = await fetch(`${cluster.apis[0]!.url}${rrpcPath(PK, DN)}`, {
+      method: 'POST',
+      headers: authorization === undefined ? headers : { ...headers, authorization },
+      body: JSON.stringify({ payload: b64('x') }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await res.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    await sleep(30);
+    expect(cluster.published.slice(before)).toEqual([]);
+  });
+
+  it('guards the read endpoints too', async () => {
+    for (const path of [`/v1/devices/${PK}/${DN}`, '/v1/rrpc/123']) {
+      expect((await fetch(`${cluster.apis[0]!.url}${path}`)).status).toBe(401);
+    }
+  });
+});
+
+describe('other bad requests', () => {
+  it('rejects bad message IDs and unknown routes with JSON errors', async () => {
+    for (const id of ['abc', '0', '-5', '99999999999999999999', '9223372036854775808']) {
+      const res = await cluster.api(`/v1/rrpc/${id}`);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 'INVALID_ARGUMENT', field: 'messageId' } });
+    }
+    expect((await cluster.api('/v1/rrpc/9223372036854775807')).status).toBe(404);
+    const missing = await cluster.api('/v2/nothing');
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+});

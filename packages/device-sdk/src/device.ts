@@ -149,11 +149,10 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
   /** Connects (if not connected) and subscribes; rejects on refusal or after connectTimeoutMs. */
   async connect(): Promise<void> {
     if (this.mqttClient !== undefined) {
-      if (this.ready) return;
-      await this.waitReady(this.mqttClient);
+      if (!this.ready) await this.waitReady(this.mqttClient, false);
       return;
     }
-    await this.waitReady(this.open());
+    await this.waitReady(this.open(), true);
   }
 
   /** Closes the connection; no automatic reconnects until connect() or reconnect(). */
@@ -211,7 +210,13 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     client.on('connect', () => {
       (client.stream as Partial<Socket>).setNoDelay?.(true);
       // Clean session: the broker forgot the subscriptions; make them again on every connection.
-      client.subscribe(this.filters().map((f) => [f, 0]).length === 0 ? {} : Object.fromEntries(this.filters().map((f) => [f, { qos: 0 as const }])), (error, granted) => {
+      const filters = this.filters();
+      if (filters.length === 0) {
+        this.subscribed = true;
+        this.emit('connect');
+        return;
+      }
+      client.subscribe(filters, { qos: 0 }, (error, granted) => {
         if (client !== this.mqttClient) return;
         const refused = granted?.find((g) => g.qos === 128);
         if (error || refused) {
@@ -237,7 +242,8 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     return client;
   }
 
-  private waitReady(client: MqttClient): Promise<void> {
+  /** Waits for 'connect'; on the first connection a refusal or network error ends the attempt. */
+  private waitReady(client: MqttClient, first: boolean): Promise<void> {
     const timeoutMs = this.options.connectTimeoutMs ?? 30_000;
     return new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
@@ -252,7 +258,7 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
       const onError = (error: Error) => done(new Error(`${this.deviceName}: cannot connect to ${this.options.url}: ${error.message}`, { cause: error }));
       const timer = setTimeout(() => done(new Error(`${this.deviceName}: no connection to ${this.options.url} within ${timeoutMs} ms`)), timeoutMs);
       this.on('connect', onConnect);
-      client.on('error', onError);
+      if (first) client.on('error', onError);
     });
   }
 
@@ -297,10 +303,13 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
       .catch((error: unknown) => this.report(new RrpcHandlerError(request.messageId, topic, error)));
   }
 
-  /** Errors go to 'error' listeners; without any, to a process warning — never an uncaught exception. */
+  /**
+   * Errors go to 'error' listeners, never to an uncaught exception. Without a listener, handler errors and
+   * refusals become process warnings; network errors do not (mqtt.js retries them).
+   */
   private report(error: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
-    else process.emitWarning(error.message, { type: 'RrpcDeviceWarning' });
+    else if (typeof (error as NodeJS.ErrnoException).code !== 'string') process.emitWarning(error.message, { type: 'RrpcDeviceWarning' });
   }
 }
 

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadApiConfig, loadIngestConfig } from './index.js';
+
+const key = 'k'.repeat(24);
+
+describe('api configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadApiConfig({ RRPC_API_KEYS: key });
+    expect(c).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      mqtt: { url: 'mqtt://127.0.0.1:1883', protocolVersion: 5 },
+      port: 8080,
+      namespace: 'rrpc',
+      apiKeys: [key],
+      maxPayloadBytes: 262144,
+      resultTtlMs: 600000,
+      logLevel: 'info',
+      authDisabled: false,
+    });
+    expect(c.instanceId).toMatch(/^api-/);
+  });
+
+  it('refuses to run without keys unless auth is disabled explicitly', () => {
+    expect(() => loadApiConfig({})).toThrow(ConfigError);
+    expect(() => loadApiConfig({})).toThrow(/RRPC_AUTH_DISABLED=true/);
+    expect(loadApiConfig({ RRPC_AUTH_DISABLED: 'true' }).authDisabled).toBe(true);
+  });
+
+  it('names every bad variable', () => {
+    try {
+      loadApiConfig({ RRPC_API_KEYS: key, PORT: 'x', MQTT_URL: 'ftp://a', RRPC_NAMESPACE: 'a{b}', MQTT_PROTOCOL_VERSION: '3' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems.join('\n');
+      for (const name of ['PORT', 'MQTT_URL', 'RRPC_NAMESPACE', 'MQTT_PROTOCOL_VERSION']) expect(problems).toContain(name);
+    }
+  });
+
+  it('parses lists and flags', () => {
+    const c = loadApiConfig({ RRPC_API_KEYS: ` ${key} , ${key}x ,`, MQTT_PROTOCOL_VERSION: '4' });
+    expect(c.apiKeys).toEqual([key, `${key}x`]);
+    expect(c.mqtt.protocolVersion).toBe(4);
+  });
+});
+
+describe('ingest configuration', () => {
+  it('needs a webhook token unless auth is disabled', () => {
+    expect(() => loadIngestConfig({})).toThrow(/RRPC_WEBHOOK_TOKEN/);
+    const c = loadIngestConfig({ RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'false' });
+    expect(c.port).toBe(8081);
+    expect(c.sharedSubscription).toBe(false);
+    expect(() => loadIngestConfig({ RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'maybe' })).toThrow(/RRPC_SHARED_SUBSCRIPTION/);
+  });
+});

@@ -55,7 +55,8 @@ export class DeviceTimeoutError extends RrpcClientError {
 /** 400 INVALID_ARGUMENT: `field` names the argument that was refused (e.g. timeoutMs, topic, deviceName). */
 export class InvalidArgumentError extends RrpcClientError {
   declare readonly field: string;
-  constructor(message: string, field: string, status = 400) {
+  /** `status` is undefined when the client refused the argument before sending anything. */
+  constructor(message: string, field: string, status?: number) {
     super('INVALID_ARGUMENT', message, { status, field });
     this.name = 'InvalidArgumentError';
   }

@@ -2,7 +2,7 @@
  * RrpcClient: the RRPC HTTP API for a Node backend. It speaks the JSON form of the call route, because only the
  * JSON answer carries every field of the outcome (rrpcCode, messageId, durationMs); payloads travel as base64.
  */
-import { NetworkError, RrpcClientError, errorFromResponse } from './errors.js';
+import { InvalidArgumentError, NetworkError, RrpcClientError, errorFromResponse } from './errors.js';
 
 export interface RrpcClientOptions {
   /** Where the API listens, e.g. http://127.0.0.1:8080 (a path prefix is kept). */
@@ -82,11 +82,14 @@ export class RrpcClient {
   private readonly requestTimeoutMs: number;
 
   constructor(options: RrpcClientOptions) {
-    let url: URL;
+    let url: URL | undefined;
     try {
       url = new URL(options.baseUrl);
-    } catch (cause) {
-      throw new RrpcClientError('INVALID_ARGUMENT', `baseUrl is not a URL: ${String(options.baseUrl)}`, { field: 'baseUrl', cause });
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new InvalidArgumentError(`baseUrl: must be an http:// or https:// URL, not ${JSON.stringify(options.baseUrl)}`, 'baseUrl');
     }
     this.baseUrl = url.href.replace(/\/+$/, '');
     this.apiKey = options.apiKey;
@@ -139,7 +142,7 @@ export class RrpcClient {
 
   /** The stored outcome of a call by message ID, or null when it is unknown (never made, or expired). */
   async outcome(messageId: string, options: { signal?: AbortSignal } = {}): Promise<Outcome | null> {
-    if (typeof messageId !== 'string' || messageId === '') throw new RrpcClientError('INVALID_ARGUMENT', 'messageId: must be a non-empty string', { field: 'messageId' });
+    if (typeof messageId !== 'string' || messageId === '') throw new InvalidArgumentError('messageId: must be a non-empty string', 'messageId');
     const res = await this.request(`/v1/rrpc/${encodeURIComponent(messageId)}`, { method: 'GET', notFoundIsNull: true, signal: options.signal });
     if (res === null) return null;
     const v = await readJson(res);
@@ -190,7 +193,7 @@ interface RequestOptions {
 
 function devicePath(productKey: string, deviceName: string): string {
   for (const [field, value] of [['productKey', productKey], ['deviceName', deviceName]] as const) {
-    if (typeof value !== 'string' || value === '') throw new RrpcClientError('INVALID_ARGUMENT', `${field}: must be a non-empty string`, { field });
+    if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(`${field}: must be a non-empty string`, field);
   }
   return `/v1/devices/${encodeURIComponent(productKey)}/${encodeURIComponent(deviceName)}`;
 }
@@ -199,7 +202,7 @@ function toBuffer(payload: Payload): Buffer {
   if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
   if (Buffer.isBuffer(payload)) return payload;
   if (payload instanceof Uint8Array) return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  throw new RrpcClientError('INVALID_ARGUMENT', 'payload: must be a Buffer, a Uint8Array or a string', { field: 'payload' });
+  throw new InvalidArgumentError('payload: must be a Buffer, a Uint8Array or a string', 'payload');
 }
 
 async function readJson(res: Response): Promise<Record<string, unknown>> {

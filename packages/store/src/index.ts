@@ -14,3 +14,4 @@ export {
 } from './presence-store.js';
 export { ReplyChannel, type ReplyChannelHandlers } from './reply-channel.js';
 export { withScripts } from './scripts.js';
+export { RateLimiter, type RateDecision, type RateLimit } from './rate-limiter.js';

@@ -29,6 +29,17 @@ export class Keys {
     return `${this.namespace}:{${tagForSlot(slotOfMessageId(messageId))}}:call:${messageId}`;
   }
 
+  /** A device's call rate limit (same slot as its presence hash). */
+  deviceRateLimit(device: DeviceRef): string {
+    return `${this.namespace}:{${deviceId(device)}}:rate`;
+  }
+
+  /** An API key's call rate limit; `keyId` is a public id of the key (a prefix of its SHA-256), never the key. */
+  apiKeyRateLimit(keyId: string): string {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(keyId)) throw new RangeError(`bad API key id "${keyId}"`);
+    return `${this.namespace}:{k:${keyId}}:rate`;
+  }
+
   /** One reply channel per api pod: the ingest publishes answers for that pod's calls here. */
   replyChannel(instanceId: string): string {
     return this.replyChannelPrefix + instanceId;

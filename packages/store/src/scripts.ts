@@ -11,6 +11,7 @@ const SCRIPTS = {
   rrpcCallExpire: 'call-expire-1.lua',
   rrpcPresenceConnect: 'presence-connect-1.lua',
   rrpcPresenceDisconnect: 'presence-disconnect-1.lua',
+  rrpcRateLimit: 'rate-limit-1.lua',
 } as const;
 
 type Arg = string | number | Buffer;
@@ -22,6 +23,7 @@ export interface ScriptCommands {
   rrpcCallExpireBuffer(callKey: string, ...args: Arg[]): Promise<Buffer[]>;
   rrpcPresenceConnect(presenceKey: string, ...args: Arg[]): Promise<string>;
   rrpcPresenceDisconnect(presenceKey: string, ...args: Arg[]): Promise<string>;
+  rrpcRateLimit(limitKey: string, ...args: Arg[]): Promise<[number, number]>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;

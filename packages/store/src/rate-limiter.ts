@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { guard, mapRedisError } from './connection.js';
+import { guard } from './connection.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
 
 /** One rate limit to take a token from: calls per second, with `burst` calls allowed at once. */
@@ -15,36 +14,32 @@ export type RateDecision = { allowed: true } | { allowed: false; retryAfterMs: n
 
 /**
  * Cluster-wide rate limits in Redis (rate-limit-1.lua, GCRA: one key per limit, expiring when idle).
- * Several limits are taken in one round trip (a pipeline); a limit taken before another refuses stays
- * taken, which errs on the side of the limit.
+ * Several limits are taken at once; a token taken from one limit while another refuses stays taken,
+ * which errs on the side of the limit.
  */
 export class RateLimiter {
-  private readonly redis: Redis & ScriptCommands;
+  private readonly redis: ScriptCommands;
 
-  constructor(redis: Redis) {
+  constructor(redis: Parameters<typeof withScripts>[0]) {
     this.redis = withScripts(redis);
   }
 
   async take(limits: readonly RateLimit[]): Promise<RateDecision> {
-    const active = limits.filter((l) => l.perSecond > 0);
+    const active = limits.map((l, index) => ({ ...l, index })).filter((l) => l.perSecond > 0);
     if (active.length === 0) return { allowed: true };
-    const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & { rrpcRateLimit(key: string, ...args: Array<string | number>): unknown };
-    for (const l of active) {
-      const burst = Math.max(1, Math.floor(l.burst ?? l.perSecond));
-      pipeline.rrpcRateLimit(l.key, (1000 / l.perSecond).toFixed(6), burst);
-    }
-    const replies = (await guard(pipeline.exec())) ?? [];
+    // Separate commands, sent together: auto-pipelining puts them in one round trip on a single Redis,
+    // and on a Redis Cluster each goes to its own slot's node.
+    const replies = await Promise.all(
+      active.map((l) => guard(this.redis.rrpcRateLimit(l.key, (1000 / l.perSecond).toFixed(6), Math.max(1, Math.floor(l.burst ?? l.perSecond))))),
+    );
     let retryAfterMs = 0;
     let refused = -1;
-    for (const [i, [error, value]] of replies.entries()) {
-      if (error) throw mapRedisError(error);
-      const [ok, wait] = value as [number, number];
+    replies.forEach(([ok, wait], i) => {
       if (ok !== 1 && Number(wait) >= retryAfterMs) {
         retryAfterMs = Number(wait);
-        refused = i;
+        refused = active[i]!.index;
       }
-    }
-    if (refused < 0) return { allowed: true };
-    return { allowed: false, retryAfterMs, refused: limits.indexOf(active[refused]!) };
+    });
+    return refused < 0 ? { allowed: true } : { allowed: false, retryAfterMs, refused };
   }
 }

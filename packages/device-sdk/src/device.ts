@@ -91,6 +91,8 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
   private ext: boolean;
   private mqttClient: MqttClient | undefined;
   private subscribed = false;
+  /** connect() calls still waiting: disconnect() ends them at once. */
+  private readonly waiters = new Set<(error: Error) => void>();
 
   constructor(options: DeviceOptions) {
     super();
@@ -160,6 +162,7 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     const client = this.mqttClient;
     this.mqttClient = undefined;
     this.subscribed = false;
+    for (const abort of [...this.waiters]) abort(new Error(`${this.deviceName}: disconnected before the connection was ready`));
     if (client !== undefined) await client.endAsync(true);
   }
 
@@ -248,6 +251,7 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     return new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
         clearTimeout(timer);
+        this.waiters.delete(done);
         this.off('connect', onConnect);
         client.off('error', onError);
         if (error === undefined) return resolve();
@@ -257,6 +261,7 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
       const onConnect = () => done();
       const onError = (error: Error) => done(new Error(`${this.deviceName}: cannot connect to ${this.options.url}: ${error.message}`, { cause: error }));
       const timer = setTimeout(() => done(new Error(`${this.deviceName}: no connection to ${this.options.url} within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.add(done);
       this.on('connect', onConnect);
       if (first) client.on('error', onError);
     });

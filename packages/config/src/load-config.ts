@@ -39,13 +39,19 @@ const common = {
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "-" or "."')
     .optional(),
+  RRPC_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
+  RRPC_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
 };
 
 const apiSchema = z.object({
   ...common,
   PORT: int(8080, 0, 65_535),
   RRPC_API_KEYS: list(),
+  RRPC_API_KEYS_FILE: optionalString(),
   RRPC_MAX_PAYLOAD_BYTES: int(256 * 1024, 1, 16 * 1024 * 1024),
+  RRPC_RATE_LIMIT_PER_KEY: int(1000, 0, 10_000_000),
+  RRPC_RATE_LIMIT_PER_DEVICE: int(50, 0, 100_000),
+  RRPC_MAX_IN_FLIGHT: int(10_000, 1, 10_000_000),
 });
 
 const ingestSchema = z.object({
@@ -74,11 +80,22 @@ export interface CommonConfig {
   /** Unique per process: names this pod's reply channel and its MQTT client ID. */
   instanceId: string;
   port: number;
+  /** Slow-client protection: the whole header block, and the whole request, must arrive within these. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
 }
 
 export interface ApiConfig extends CommonConfig {
+  /** Keys from RRPC_API_KEYS: plain keys or "sha256:<hex>" digests. The api keeps only their digests. */
   apiKeys: string[];
+  /** A keys file re-read on change (lines "sha256:<hex> [products=pk1,pk2] [rate=N]" or plain keys). */
+  apiKeysFile: string | undefined;
   maxPayloadBytes: number;
+  /** Calls per second per API key (a key's own rate= overrides it) and per device, cluster-wide; 0: no limit. */
+  rateLimitPerKey: number;
+  rateLimitPerDevice: number;
+  /** Calls in flight per pod before new ones are shed with 503. */
+  maxInFlight: number;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -110,6 +127,8 @@ function toCommon(service: string, e: z.infer<typeof apiSchema> | z.infer<typeof
     logLevel: e.LOG_LEVEL,
     instanceId: e.RRPC_INSTANCE_ID ?? defaultInstanceId(service),
     port: e.PORT,
+    headersTimeoutMs: e.RRPC_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.RRPC_REQUEST_TIMEOUT_MS,
   };
 }
 
@@ -118,12 +137,23 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
   if (!parsed.success) throw new ConfigError('api', describe(parsed.error));
   const e = parsed.data;
   const problems: string[] = [];
-  if (e.RRPC_API_KEYS.length === 0 && !e.RRPC_AUTH_DISABLED) {
-    problems.push('RRPC_API_KEYS: set at least one API key (comma-separated), or set RRPC_AUTH_DISABLED=true to run without authentication');
+  if (e.RRPC_API_KEYS.length === 0 && e.RRPC_API_KEYS_FILE === undefined && !e.RRPC_AUTH_DISABLED) {
+    problems.push('RRPC_API_KEYS: set at least one API key (comma-separated) or RRPC_API_KEYS_FILE, or set RRPC_AUTH_DISABLED=true to run without authentication');
   }
   if (e.RRPC_API_KEYS.some((k) => k.length < 16)) problems.push('RRPC_API_KEYS: every key must be at least 16 characters');
+  if (e.RRPC_API_KEYS.some((k) => k.startsWith('sha256:') && !/^sha256:[0-9a-f]{64}$/i.test(k))) {
+    problems.push('RRPC_API_KEYS: a "sha256:" entry must be followed by 64 hex digits');
+  }
   if (problems.length > 0) throw new ConfigError('api', problems);
-  return { ...toCommon('api', e), apiKeys: e.RRPC_API_KEYS, maxPayloadBytes: e.RRPC_MAX_PAYLOAD_BYTES };
+  return {
+    ...toCommon('api', e),
+    apiKeys: e.RRPC_API_KEYS,
+    apiKeysFile: e.RRPC_API_KEYS_FILE,
+    maxPayloadBytes: e.RRPC_MAX_PAYLOAD_BYTES,
+    rateLimitPerKey: e.RRPC_RATE_LIMIT_PER_KEY,
+    rateLimitPerDevice: e.RRPC_RATE_LIMIT_PER_DEVICE,
+    maxInFlight: e.RRPC_MAX_IN_FLIGHT,
+  };
 }
 
 export function loadIngestConfig(env: Env = process.env): IngestConfig {

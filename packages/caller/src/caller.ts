@@ -27,8 +27,6 @@ interface Waiter {
 export interface CallerOptions {
   calls: CallStore;
   broker: BrokerClient;
-  /** A dedicated connection for this pod's reply subscription. */
-  subscriber: Redis;
   instanceId: string;
   protocolVersion: 4 | 5;
   logger: Logger;
@@ -41,28 +39,33 @@ export interface CallerOptions {
  */
 export class Caller {
   private readonly waiters = new Map<string, Waiter>();
-  private readonly replyChannel: ReplyChannel;
+  private replyChannel: ReplyChannel | undefined;
   private readonly idle: Array<() => void> = [];
 
-  constructor(private readonly options: CallerOptions) {
-    this.replyChannel = new ReplyChannel(options.subscriber, options.calls.keys.replyChannel(options.instanceId), {
-      onReply: (messageId, payload) => this.settle(messageId, payload),
-      onResubscribed: () => {
-        options.onResubscribed?.();
-        void this.sweep();
-      },
-    });
+  constructor(private readonly options: CallerOptions) {}
+
+  /** This pod's reply channel name (the pending records name it). */
+  get channel(): string {
+    return this.options.calls.keys.replyChannel(this.options.instanceId);
   }
 
   get ready(): boolean {
-    return this.replyChannel.ready;
+    return this.replyChannel?.ready ?? false;
   }
 
   get inFlight(): number {
     return this.waiters.size;
   }
 
-  async start(): Promise<void> {
+  /** Subscribes the reply channel on a dedicated connection (see createSubscriber in @rrpc/store). */
+  async start(subscriber: { connection: Redis; sharded: boolean }): Promise<void> {
+    this.replyChannel = new ReplyChannel(subscriber.connection, this.channel, subscriber.sharded, {
+      onReply: (messageId, payload) => this.settle(messageId, payload),
+      onResubscribed: () => {
+        this.options.onResubscribed?.();
+        void this.sweep();
+      },
+    });
     await this.replyChannel.start();
   }
 
@@ -146,6 +149,6 @@ export class Caller {
   }
 
   async stop(): Promise<void> {
-    await this.replyChannel.stop();
+    await this.replyChannel?.stop();
   }
 }

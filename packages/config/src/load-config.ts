@@ -20,6 +20,19 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const common = {
   REDIS_URL: url('redis://127.0.0.1:6379', ['redis', 'rediss']),
   REDIS_COMMAND_TIMEOUT_MS: int(1000, 50, 60_000),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const nodes = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      for (const node of nodes) {
+        if (!/^(redis:\/\/)?[A-Za-z0-9_.-]+:[0-9]{1,5}$/.test(node)) {
+          ctx.addIssue({ code: 'custom', message: `"${node}" is not host:port (a comma-separated list of cluster nodes)` });
+          return z.NEVER;
+        }
+      }
+      return nodes.map((n) => n.replace(/^redis:\/\//, ''));
+    }),
   MQTT_URL: url('mqtt://127.0.0.1:1883', ['mqtt', 'mqtts', 'tcp', 'tls', 'ws', 'wss']),
   MQTT_USERNAME: optionalString(),
   MQTT_PASSWORD: optionalString(),
@@ -72,6 +85,8 @@ export const INGEST_ENV_VARS: readonly string[] = Object.keys(ingestSchema.shape
 export interface CommonConfig {
   redisUrl: string;
   redisCommandTimeoutMs: number;
+  /** Redis Cluster seed nodes (host:port); empty for a single Redis at redisUrl. */
+  redisClusterNodes: string[];
   mqtt: { url: string; username: string | undefined; password: string | undefined; protocolVersion: 4 | 5 };
   namespace: string;
   authDisabled: boolean;
@@ -120,6 +135,7 @@ function toCommon(service: string, e: z.infer<typeof apiSchema> | z.infer<typeof
   return {
     redisUrl: e.REDIS_URL,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
     mqtt: { url: e.MQTT_URL, username: e.MQTT_USERNAME, password: e.MQTT_PASSWORD, protocolVersion: e.MQTT_PROTOCOL_VERSION },
     namespace: e.RRPC_NAMESPACE,
     authDisabled: e.RRPC_AUTH_DISABLED,

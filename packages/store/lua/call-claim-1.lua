@@ -12,8 +12,10 @@
   ARGV[5]  retention of the outcome, ms
   ARGV[6]  "" normally; on brokers that cannot mark the platform's own requests (MQTT 3.1.1), the id of
            the ingest instance: the first copy of a custom-topic call this instance sees is the request itself
+  ARGV[7]  "p": notify the pod here with PUBLISH (single Redis); "s": Redis Cluster, where a script may not
+           publish to another slot's shard channel: return the pod and let the caller SPUBLISH
 
-  Returns  "matched"    stored, pod notified
+  Returns  "matched"    stored, pod notified ("matched:<pod id>" with ARGV[7] = "s": stored, caller notifies)
            "unknown"    no such call (never made, or expired)
            "rejected"   the answer came from another device than the call's target
            "own"        the platform's own request, heard back on a custom topic
@@ -34,5 +36,6 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now > tonumber(c[4]) then return 'late' end
 redis.call('HSET', KEYS[1], 's', 'S', 'r', ARGV[2], 'at', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if ARGV[7] == 's' then return 'matched:' .. c[2] end
 redis.call('PUBLISH', ARGV[3] .. c[2], ARGV[4] .. ' ' .. ARGV[2])
 return 'matched'

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { deviceId, type DeviceRef, type TopicKind } from '@rrpc/topics';
 import { Keys } from './keys.js';
 import { MessageIds, timeOfMessageId } from './message-ids.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
-import { guard } from './connection.js';
+import { guard, type RedisClient } from './connection.js';
 
 export type BeginResult =
   | { status: 'pending'; messageId: string; deadline: number; startedAt: number }
@@ -41,15 +41,18 @@ export interface ClaimAnswer {
 
 /** Pending calls and their outcomes: the whole reply path's Redis side. */
 export class CallStore {
-  private readonly redis: Redis & ScriptCommands;
+  private readonly redis: RedisClient & ScriptCommands;
   private readonly ids = new MessageIds();
+  /** On a Redis Cluster, notifications go over sharded pub/sub (SPUBLISH), outside the claim script. */
+  private readonly sharded: boolean;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     readonly keys: Keys,
     private readonly resultTtlMs: number,
   ) {
     this.redis = withScripts(redis);
+    this.sharded = redis instanceof Cluster;
   }
 
   /** Presence check and pending record in one round trip. */
@@ -86,8 +89,14 @@ export class CallStore {
         answer.messageId,
         this.resultTtlMs,
         answer.orderEchoInstance,
+        this.sharded ? 's' : 'p',
       ),
     );
+    if (result.startsWith('matched:')) {
+      const channel = this.keys.replyChannel(result.slice('matched:'.length));
+      await guard(this.redis.spublish(channel, Buffer.concat([Buffer.from(`${answer.messageId} `), answer.payload])));
+      return 'matched';
+    }
     return result as ClaimResult;
   }
 
@@ -103,14 +112,11 @@ export class CallStore {
   /** Stored answers of several calls (after a reply-channel resubscribe): message ID → payload. */
   async answered(messageIds: readonly string[]): Promise<Map<string, Buffer>> {
     const found = new Map<string, Buffer>();
-    if (messageIds.length === 0) return found;
-    const pipeline = this.redis.pipeline();
-    for (const id of messageIds) pipeline.hmgetBuffer(this.keys.call(id), 's', 'r');
-    const replies = (await guard(pipeline.exec())) ?? [];
-    replies.forEach(([error, value], i) => {
-      const [state, payload] = (value ?? []) as Array<Buffer | null>;
+    // One command per call; auto-pipelining batches them per connection (and per cluster node).
+    const replies = await guard(Promise.all(messageIds.map((id) => this.redis.hmgetBuffer(this.keys.call(id), 's', 'r'))));
+    replies.forEach(([state, payload], i) => {
       const id = messageIds[i];
-      if (!error && id !== undefined && state?.toString() === 'S') found.set(id, payload ?? Buffer.alloc(0));
+      if (id !== undefined && state?.toString() === 'S') found.set(id, payload ?? Buffer.alloc(0));
     });
     return found;
   }

@@ -1,35 +1,75 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { UnavailableError } from '@rrpc/errors';
+import { slotOf } from './slots.js';
+
+/** A single Redis or a Redis Cluster: everything in the store works on both. */
+export type RedisClient = Redis | Cluster;
 
 export interface RedisConnectionOptions {
   url: string;
+  /** Redis Cluster seed nodes (host:port). When given, a Cluster client is made and `url` only lends credentials. */
+  clusterNodes?: readonly string[];
   /** Fail a command that has no answer after this long (a stalled Redis must not hang calls). */
   commandTimeoutMs: number;
   connectionName: string;
-  /** Subscriber connections keep an offline queue so (re)subscribes are sent once connected. */
-  subscriber?: boolean;
 }
 
-/**
- * A Redis connection for request paths: no offline queue, so while Redis is down commands fail at once
- * (503) instead of queueing; a command timeout for a stalled server; endless reconnects with a capped backoff.
- */
-export function createRedis(options: RedisConnectionOptions): Redis {
-  const redisOptions: RedisOptions = {
+function baseOptions(options: RedisConnectionOptions, subscriber: boolean): RedisOptions {
+  const url = new URL(options.url);
+  return {
     connectionName: options.connectionName,
-    enableOfflineQueue: options.subscriber === true,
-    enableAutoPipelining: options.subscriber !== true,
-    maxRetriesPerRequest: options.subscriber === true ? null : 0,
-    commandTimeout: options.subscriber === true ? undefined : options.commandTimeoutMs,
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    // Request paths: no offline queue, so while Redis is down commands fail at once (503) instead of queueing.
+    // Subscribers keep one, so (re)subscribes are sent as soon as they are connected.
+    enableOfflineQueue: subscriber,
+    maxRetriesPerRequest: subscriber ? null : 0,
+    commandTimeout: subscriber ? undefined : options.commandTimeoutMs,
     connectTimeout: Math.max(2000, options.commandTimeoutMs),
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000),
     lazyConnect: true,
   };
-  return new Redis(options.url, redisOptions);
+}
+
+/** A connection for commands and scripts: single Redis or Cluster, as configured. */
+export function createRedis(options: RedisConnectionOptions): RedisClient {
+  const redisOptions = baseOptions(options, false);
+  if (options.clusterNodes && options.clusterNodes.length > 0) {
+    const nodes: ClusterNode[] = options.clusterNodes.map((n) => {
+      const [host = '127.0.0.1', port = '6379'] = n.split(':');
+      return { host, port: Number(port) };
+    });
+    return new Cluster(nodes, {
+      redisOptions,
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      scaleReads: 'master',
+      lazyConnect: true,
+      clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 4), 2000),
+      slotsRefreshTimeout: Math.max(1000, options.commandTimeoutMs),
+    });
+  }
+  return new Redis(options.url, { ...redisOptions, enableAutoPipelining: true });
+}
+
+/**
+ * A dedicated subscriber connection for one channel. On a single Redis it connects to `url`; on a cluster it
+ * connects to the primary that owns the channel's slot (sharded pub/sub: SSUBSCRIBE/SPUBLISH stay on one shard).
+ */
+export async function createSubscriber(options: RedisConnectionOptions, commands: RedisClient, channel: string): Promise<{ connection: Redis; sharded: boolean }> {
+  const redisOptions = baseOptions(options, true);
+  if (commands instanceof Cluster) {
+    const slot = slotOf(channel);
+    const ranges = await commands.cluster('SLOTS');
+    const owner = ranges.find(([start, end]) => slot >= start && slot <= end)?.[2];
+    if (!owner) throw new UnavailableError(`The Redis Cluster (no primary owns slot ${slot})`);
+    return { connection: new Redis({ ...redisOptions, host: owner[0], port: owner[1] }), sharded: true };
+  }
+  return { connection: new Redis(options.url, redisOptions), sharded: false };
 }
 
 /** Waits until the connection is ready (or fails after `timeoutMs`). */
-export async function connectRedis(redis: Redis, timeoutMs = 10_000): Promise<void> {
+export async function connectRedis(redis: RedisClient, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return;
   if (redis.status === 'wait') void redis.connect().catch(() => undefined);
   await new Promise<void>((resolve, reject) => {

@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { DeviceRef } from '@rrpc/topics';
 import { Keys } from './keys.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
-import { guard } from './connection.js';
+import { guard, type RedisClient } from './connection.js';
 
 export type PresenceStatus = 'ONLINE' | 'OFFLINE' | 'HALFCONN';
 
@@ -38,10 +37,10 @@ export interface PresenceView extends DeviceRef {
 
 /** Device presence, kept from broker webhooks; every change is one atomic script. */
 export class PresenceStore {
-  private readonly redis: Redis & ScriptCommands;
+  private readonly redis: RedisClient & ScriptCommands;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     readonly keys: Keys,
     private readonly offlineTtlMs: number,
   ) {

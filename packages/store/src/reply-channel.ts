@@ -9,6 +9,7 @@ export interface ReplyChannelHandlers {
 
 /**
  * This pod's single reply subscription. Notifications are `<messageId> <payload bytes>` (call-claim-1.lua).
+ * On a Redis Cluster it is a sharded subscription (SSUBSCRIBE) on the primary that owns the channel's slot.
  * Pub/sub is at-most-once, so after every re-subscribe the owner re-reads its pending calls' outcomes.
  */
 export class ReplyChannel {
@@ -18,9 +19,10 @@ export class ReplyChannel {
   constructor(
     private readonly subscriber: Redis,
     readonly channel: string,
+    private readonly sharded: boolean,
     private readonly handlers: ReplyChannelHandlers,
   ) {
-    subscriber.on('messageBuffer', (channelName: Buffer, message: Buffer) => {
+    subscriber.on(sharded ? 'smessageBuffer' : 'messageBuffer', (channelName: Buffer, message: Buffer) => {
       if (channelName.toString() !== this.channel) return;
       const space = message.indexOf(0x20);
       if (space <= 0) return;
@@ -39,15 +41,19 @@ export class ReplyChannel {
     return this.confirmed && this.subscriber.status === 'ready';
   }
 
+  private subscribe(): Promise<unknown> {
+    return this.sharded ? this.subscriber.ssubscribe(this.channel) : this.subscriber.subscribe(this.channel);
+  }
+
   async start(): Promise<void> {
-    await this.subscriber.subscribe(this.channel);
+    await this.subscribe();
     this.subscribedOnce = true;
     this.confirmed = true;
   }
 
   private async confirm(): Promise<void> {
     try {
-      await this.subscriber.subscribe(this.channel);
+      await this.subscribe();
       this.confirmed = true;
       this.handlers.onResubscribed();
     } catch {
@@ -59,9 +65,10 @@ export class ReplyChannel {
     this.confirmed = false;
     this.subscribedOnce = false;
     try {
-      await this.subscriber.unsubscribe(this.channel);
+      await (this.sharded ? this.subscriber.sunsubscribe(this.channel) : this.subscriber.unsubscribe(this.channel));
     } catch {
       // closing anyway
     }
+    this.subscriber.disconnect();
   }
 }

@@ -6,9 +6,14 @@ import { BrokerClient } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
-import { BearerTokens, errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
-import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
+import { errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
+import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
 import { meteredCalls } from './call-runner.js';
+import { RateLimiter } from '@rrpc/store';
+import { ApiKeyRing } from './api-keys.js';
+import { authenticate, productScope, scopedCalls, scopedOutcomeReads } from './request-principal.js';
+import { rateLimitedCalls } from './rate-limit.js';
+import { inFlightLimit } from './in-flight-limit.js';
 import { rrpcRoutes } from './routes/rrpc.js';
 import { deviceRoutes } from './routes/devices.js';
 import { aliyunErrorBody, compatAliyunRoutes } from './routes/compat-aliyun.js';
@@ -25,12 +30,10 @@ export interface ApiService {
 
 export function createApiService(config: ApiConfig, logger: Logger): ApiService {
   const keys = new Keys(config.namespace);
-  const redisOptions = { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs };
-  const redis: Redis = createRedis({ ...redisOptions, connectionName: `${config.instanceId}:cmd` });
-  const subscriber: Redis = createRedis({ ...redisOptions, connectionName: `${config.instanceId}:reply`, subscriber: true });
-  for (const [name, conn] of [['redis', redis], ['redis-reply', subscriber]] as const) {
-    conn.on('error', (err: Error) => logger.debug({ err, connection: name }, 'redis connection error'));
-  }
+  const redisOptions = { url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs };
+  const redis: RedisClient = createRedis({ ...redisOptions, connectionName: `${config.instanceId}:cmd` });
+  redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
+  let subscriber: Redis | undefined;
   const broker = new BrokerClient({
     url: config.mqtt.url,
     clientId: `${config.namespace}-${config.instanceId}`.slice(0, 64),
@@ -48,7 +51,6 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const caller = new Caller({
     calls,
     broker,
-    subscriber,
     instanceId: config.instanceId,
     protocolVersion: config.mqtt.protocolVersion,
     logger,
@@ -57,8 +59,11 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       logger.info('reply channel re-subscribed; re-reading pending outcomes');
     },
   });
-  const run = meteredCalls(caller, metrics);
-  const tokens = new BearerTokens(config.apiKeys);
+  // Every route's calls: scoped to the key's products, shed above the pod's in-flight cap, rate-limited
+  // per key and per device (cluster-wide, in Redis), then made and counted.
+  const keyRing = new ApiKeyRing({ keys: config.apiKeys, file: config.apiKeysFile, logger });
+  const limits = { limiter: new RateLimiter(redis), keys, perKey: config.rateLimitPerKey, perDevice: config.rateLimitPerDevice };
+  const run = scopedCalls(inFlightLimit(rateLimitedCalls(meteredCalls(caller, metrics), limits), config.maxInFlight));
   let accepting = true;
 
   const app = express();
@@ -80,38 +85,51 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       res.set('Connection', 'close');
       return next(new RrpcError('UNAVAILABLE', { message: 'This pod is shutting down; retry on another.' }));
     }
-    if (config.authDisabled || tokens.accepts(req.get('authorization'))) return next();
-    const error = new RrpcError('UNAUTHENTICATED', { headers: { 'WWW-Authenticate': 'Bearer' } });
-    if (req.path.startsWith('/compat/')) {
-      res.status(401).set(error.headers).type('application/json').send(aliyunErrorBody(error));
-      return;
-    }
-    next(error);
+    next();
   });
+  app.use(
+    authenticate({
+      ring: keyRing,
+      authDisabled: config.authDisabled,
+      reject: (error, req, res, next) => {
+        if (!req.path.startsWith('/compat/')) return next(error);
+        res.status(401).set(error.headers).type('application/json').send(aliyunErrorBody(error));
+      },
+    }),
+  );
+  app.use('/v1/devices/:productKey', productScope);
+  app.get('/v1/rrpc/:messageId', scopedOutcomeReads(calls));
   app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(rrpcRoutes({ run, calls, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(deviceRoutes(presence));
   app.use(notFound);
   app.use(errorHandler(logger));
 
-  const server = createServer(app);
+  // Slow clients: the header block and the whole request body must arrive in time (checked every second).
+  const server = createServer({ connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs) }, app);
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 120_000;
+  server.headersTimeout = config.headersTimeoutMs;
+  server.requestTimeout = config.requestTimeoutMs;
 
   return {
     server,
     caller,
     config,
     async start() {
-      await Promise.all([connectRedis(redis), connectRedis(subscriber), broker.connect()]);
-      await caller.start();
+      keyRing.start();
+      await Promise.all([connectRedis(redis), broker.connect()]);
+      const reply = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:reply` }, redis, caller.channel);
+      subscriber = reply.connection;
+      subscriber.on('error', (err: Error) => logger.debug({ err }, 'redis reply connection error'));
+      await connectRedis(subscriber);
+      await caller.start(reply);
       const port = await listen(server, config.port);
       logger.info({ port, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
       return port;
     },
     async stop() {
       accepting = false;
+      keyRing.stop();
       await caller.drained();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -120,7 +138,6 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       await caller.stop();
       await broker.close();
       redis.disconnect();
-      subscriber.disconnect();
     },
   };
 }

@@ -19,7 +19,7 @@ export interface IngestService {
 
 export function createIngestService(config: IngestConfig, logger: Logger): IngestService {
   const keys = new Keys(config.namespace);
-  const redis = createRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: `${config.instanceId}:cmd` });
+  const redis = createRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: `${config.instanceId}:cmd` });
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
   const registry = createRegistry('response-ingest');
   const metrics = createIngestMetrics(registry);

@@ -1,0 +1,325 @@
+import { z } from 'zod';
+import { ERROR_CODES, type ErrorCode } from '@rrpc/errors';
+import { ALIYUN_TIMEOUT_MS, TIMEOUT_MS, aliyunRrpc, callBody, rawCallQuery } from './schemas.js';
+import { aliyunAnswer, aliyunError, callAnswer, callOutcome, errorBody, liveness, presence, readiness } from './response-schemas.js';
+
+/**
+ * The OpenAPI 3.1 document of the HTTP API, built from the zod schemas that validate requests (schemas.ts) and
+ * describe answers (response-schemas.ts). `npm run openapi` writes it to docs/openapi.json; a test fails when
+ * the committed file differs from what this builds.
+ */
+type Json = Record<string, unknown>;
+
+/** A zod schema as a JSON Schema 2020-12 object (OpenAPI 3.1's dialect), without the `$schema` key. */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Json {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    io,
+    target: 'draft-2020-12',
+    unrepresentable: 'throw',
+    // A 64-bit integer (format int64) is beyond JS's safe integers, which z.number().int() enforces: the
+    // schema is a plain z.number() and becomes an unbounded JSON Schema integer here.
+    override: (ctx) => {
+      if (ctx.jsonSchema.format === 'int64') ctx.jsonSchema.type = 'integer';
+    },
+  }) as Json;
+  return rest;
+}
+
+/** The properties of an object schema as OpenAPI parameters `in` the query. */
+function queryParameters(schema: z.ZodType): Json[] {
+  const object = jsonSchema(schema, 'input') as { properties?: Record<string, Json>; required?: string[] };
+  return Object.entries(object.properties ?? {}).map(([name, property]) => {
+    const { description, ...propertySchema } = property;
+    return { name, in: 'query', required: object.required?.includes(name) ?? false, ...(description ? { description } : {}), schema: propertySchema };
+  });
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const responseRef = (name: string) => ({ $ref: `#/components/responses/${name}` });
+
+/** Identifier rules of @rrpc/topics (Alibaba's character sets), as OpenAPI patterns. */
+export const IDENTIFIER_PATTERNS = {
+  productKey: '^[A-Za-z0-9_-]{1,32}$',
+  deviceName: '^[A-Za-z0-9_\\-@.:]{4,32}$',
+  messageId: '^[1-9][0-9]{0,18}$',
+} as const;
+
+const pathParameters = {
+  productKey: {
+    name: 'productKey',
+    in: 'path',
+    required: true,
+    description: 'The product key: 1-32 letters, digits, "_" or "-".',
+    schema: { type: 'string', pattern: IDENTIFIER_PATTERNS.productKey },
+  },
+  deviceName: {
+    name: 'deviceName',
+    in: 'path',
+    required: true,
+    description: 'The device name: 4-32 letters, digits, "_", "-", "@", "." or ":".',
+    schema: { type: 'string', pattern: IDENTIFIER_PATTERNS.deviceName },
+  },
+  messageId: {
+    name: 'messageId',
+    in: 'path',
+    required: true,
+    description: 'A message ID, as a call answered it.',
+    schema: { type: 'string', pattern: IDENTIFIER_PATTERNS.messageId },
+  },
+};
+
+/** One error answer per code, with an example body. */
+function errorResponse(code: ErrorCode, description: string, extra: { example?: Json; headers?: Json } = {}): Json {
+  const example = extra.example ?? { error: { code, message: ERROR_CODES[code].message } };
+  return {
+    description: `${ERROR_CODES[code].status} ${code}: ${description}`,
+    ...(extra.headers ? { headers: extra.headers } : {}),
+    content: { 'application/json': { schema: ref('ErrorBody'), example } },
+  };
+}
+
+const rrpcCodeHeader = {
+  'X-Rrpc-Code': { description: 'Octet-stream form: the outcome (SUCCESS, OFFLINE, HALFCONN, TIMEOUT).', schema: { type: 'string' } },
+};
+const messageIdHeader = {
+  'X-Rrpc-Message-Id': { description: "Octet-stream form: the call's message ID (absent when nothing was published).", schema: { type: 'string' } },
+};
+
+const errorResponses = {
+  InvalidArgument: errorResponse('INVALID_ARGUMENT', 'a path, query or body field is invalid; `error.field` names it.', {
+    example: { error: { code: 'INVALID_ARGUMENT', message: `timeoutMs: must be at least ${TIMEOUT_MS.min}`, field: 'timeoutMs' } },
+  }),
+  Unauthenticated: errorResponse('UNAUTHENTICATED', 'the bearer API key is missing or not accepted.', {
+    headers: { 'WWW-Authenticate': { schema: { type: 'string', const: 'Bearer' } } },
+  }),
+  DeviceOffline: errorResponse('DEVICE_OFFLINE', 'the device is not connected (OFFLINE) or disconnected less than one keep-alive period ago (HALFCONN). Nothing was published.', {
+    example: { rrpcCode: 'OFFLINE', error: { code: 'DEVICE_OFFLINE', message: 'The device is not connected.' } },
+    headers: rrpcCodeHeader,
+  }),
+  PayloadTooLarge: errorResponse('PAYLOAD_TOO_LARGE', 'the request bytes exceed RRPC_MAX_PAYLOAD_BYTES (256 KiB by default).'),
+  UnsupportedMediaType: errorResponse('UNSUPPORTED_MEDIA_TYPE', 'the body is neither application/json nor application/octet-stream.'),
+  NotFound: errorResponse('NOT_FOUND', 'nothing is known by that name.'),
+  Internal: errorResponse('INTERNAL', 'an unexpected error (logged by the pod).'),
+  Unavailable: errorResponse('UNAVAILABLE', 'Redis or the MQTT broker cannot be reached, or the pod is shutting down; retry (on another pod).'),
+  DeviceTimeout: errorResponse('DEVICE_TIMEOUT', 'the request was published but the device did not answer within timeoutMs.', {
+    example: { rrpcCode: 'TIMEOUT', messageId: '1839204856102938471', error: { code: 'DEVICE_TIMEOUT', message: ERROR_CODES.DEVICE_TIMEOUT.message } },
+    headers: { ...rrpcCodeHeader, ...messageIdHeader },
+  }),
+  AliyunError: {
+    description: 'Any error, in Alibaba\'s shape (400 InvalidParameter, 401 InvalidAccessKeyId.NotFound, 413 iot.messagebroker.PayloadTooLarge, 503 ServiceUnavailable, 500 InternalError).',
+    content: {
+      'application/json': {
+        schema: ref('AliyunError'),
+        example: { RequestId: '6f0f6a48-57b1-4b2e-9d1f-6c0e1e7a2c11', Success: false, Code: 'InvalidParameter', ErrorMessage: 'Timeout: must be at most 8000' },
+      },
+    },
+  },
+};
+
+const API_DESCRIPTION = `Synchronous request/response with MQTT devices, in the conventions of Alibaba Cloud IoT's RRPC.
+
+A call publishes the request on the device's RRPC topic and waits for the device's answer, up to \`timeoutMs\`.
+The device answers on the matching response topic with the same message ID. A device that is not connected
+fails the call at once (404 DEVICE_OFFLINE, nothing published); a device that does not answer in time fails it
+with 504 DEVICE_TIMEOUT and the call's message ID, whose outcome can still be read later at
+\`GET /v1/rrpc/{messageId}\` (a late answer is kept).
+
+Message IDs are positive 64-bit integers, always written as strings of decimal digits in the /v1 routes.
+Every error of the /v1 routes answers with the \`ErrorBody\` shape; \`error.code\` determines the HTTP status.
+Authenticate with \`Authorization: Bearer <key>\`, one of the cluster's RRPC_API_KEYS.`;
+
+export function buildOpenApi(): Json {
+  const callParameters = [pathParameters.productKey, pathParameters.deviceName];
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'RRPC HTTP API',
+      version: '1.0.0',
+      description: API_DESCRIPTION,
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    servers: [{ url: 'http://127.0.0.1:8080', description: 'An api pod (the local cluster prints its address)' }],
+    security: [{ bearerAuth: [] }],
+    tags: [
+      { name: 'calls', description: 'Synchronous calls to devices and their stored outcomes' },
+      { name: 'devices', description: 'Device presence' },
+      { name: 'compat', description: "Alibaba Cloud IoT's RRpc action, answered the way Alibaba answers it" },
+      { name: 'operations', description: 'Liveness, readiness and metrics (no authentication)' },
+    ],
+    paths: {
+      '/v1/devices/{productKey}/{deviceName}/rrpc': {
+        post: {
+          tags: ['calls'],
+          operationId: 'callDevice',
+          summary: 'Call a device and wait for its answer',
+          description:
+            'Two forms on one route, chosen by Content-Type. **application/json**: the request bytes in base64 in the body; the answer is JSON. ' +
+            '**application/octet-stream**: the request bytes as the body, `timeoutMs` and `topic` in the query; the answer is the raw bytes, ' +
+            'with the outcome in the X-Rrpc-Code and X-Rrpc-Message-Id headers (errors are JSON in both forms).',
+          parameters: [
+            ...callParameters,
+            ...queryParameters(rawCallQuery).map((p) => ({ ...p, description: `Octet-stream form only. ${String(p['description'] ?? '')}`.trim() })),
+          ],
+          requestBody: {
+            required: true,
+            description: 'JSON: a CallRequest. Octet-stream: the request bytes as they are.',
+            content: {
+              'application/json': { schema: ref('CallRequest'), example: { payload: 'eyJjbWQiOiJvbiJ9', timeoutMs: 5000 } },
+              'application/octet-stream': {},
+            },
+          },
+          responses: {
+            '200': {
+              description: "The device's answer.",
+              headers: { ...rrpcCodeHeader, ...messageIdHeader },
+              content: {
+                'application/json': {
+                  schema: ref('CallAnswer'),
+                  example: { rrpcCode: 'SUCCESS', messageId: '1839204856102938471', payload: 'eyJvayI6dHJ1ZX0=', durationMs: 12.345 },
+                },
+                'application/octet-stream': {},
+              },
+            },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '404': responseRef('DeviceOffline'),
+            '413': responseRef('PayloadTooLarge'),
+            '415': responseRef('UnsupportedMediaType'),
+            '500': responseRef('Internal'),
+            '503': responseRef('Unavailable'),
+            '504': responseRef('DeviceTimeout'),
+          },
+        },
+      },
+      '/v1/devices/{productKey}/{deviceName}': {
+        get: {
+          tags: ['devices'],
+          operationId: 'getDevicePresence',
+          summary: "A device's presence",
+          parameters: callParameters,
+          responses: {
+            '200': { description: 'The presence.', content: { 'application/json': { schema: ref('Presence') } } },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '404': { ...errorResponse('NOT_FOUND', 'the device has never connected.'), description: '404 NOT_FOUND: the device has never connected.' },
+            '500': responseRef('Internal'),
+            '503': responseRef('Unavailable'),
+          },
+        },
+      },
+      '/v1/rrpc/{messageId}': {
+        get: {
+          tags: ['calls'],
+          operationId: 'getCallOutcome',
+          summary: 'The stored outcome of a call',
+          description: 'Outcomes are kept for RRPC_RESULT_TTL_MS after the call; an answer that arrives after the timeout is kept too.',
+          parameters: [pathParameters.messageId],
+          responses: {
+            '200': { description: 'The outcome.', content: { 'application/json': { schema: ref('CallOutcome') } } },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '404': { ...errorResponse('NOT_FOUND', 'no call is known by that ID (never made, or expired).'), description: '404 NOT_FOUND: no call by that ID (never made, or expired).' },
+            '500': responseRef('Internal'),
+            '503': responseRef('Unavailable'),
+          },
+        },
+      },
+      '/compat/aliyun': {
+        get: {
+          tags: ['compat'],
+          operationId: 'aliyunRRpcGet',
+          summary: "Alibaba's RRpc action (query parameters)",
+          description: `Alibaba Cloud IoT's \`Action=RRpc\` with its parameters in the query. Timeout is ${ALIYUN_TIMEOUT_MS.min}-${ALIYUN_TIMEOUT_MS.max} ms, as at Alibaba.`,
+          parameters: queryParameters(aliyunRrpc),
+          responses: aliyunResponses(),
+        },
+        post: {
+          tags: ['compat'],
+          operationId: 'aliyunRRpcPost',
+          summary: "Alibaba's RRpc action (form or JSON body)",
+          description: 'The same parameters as a form or JSON body (body fields win over query fields of the same name).',
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-www-form-urlencoded': { schema: ref('AliyunRRpcRequest') },
+              'application/json': { schema: ref('AliyunRRpcRequest') },
+            },
+          },
+          responses: aliyunResponses(),
+        },
+      },
+      '/livez': {
+        get: {
+          tags: ['operations'],
+          operationId: 'livez',
+          summary: 'Liveness: the process runs',
+          security: [],
+          responses: { '200': { description: 'Alive.', content: { 'application/json': { schema: ref('Liveness') } } } },
+        },
+      },
+      '/readyz': {
+        get: {
+          tags: ['operations'],
+          operationId: 'readyz',
+          summary: 'Readiness: Redis, the reply channel and the broker are connected, and the pod is not shutting down',
+          security: [],
+          responses: {
+            '200': { description: 'Ready.', content: { 'application/json': { schema: ref('Readiness') } } },
+            '503': { description: 'Not ready, or shutting down.', content: { 'application/json': { schema: ref('Readiness') } } },
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          tags: ['operations'],
+          operationId: 'metrics',
+          summary: 'Prometheus metrics',
+          security: [],
+          responses: { '200': { description: 'The Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: "One of the cluster's API keys (RRPC_API_KEYS)." },
+      },
+      schemas: {
+        CallRequest: jsonSchema(callBody, 'input'),
+        CallAnswer: jsonSchema(callAnswer, 'output'),
+        ErrorBody: jsonSchema(errorBody, 'output'),
+        Presence: jsonSchema(presence, 'output'),
+        CallOutcome: jsonSchema(callOutcome, 'output'),
+        AliyunRRpcRequest: jsonSchema(aliyunRrpc, 'input'),
+        AliyunRRpcAnswer: jsonSchema(aliyunAnswer, 'output'),
+        AliyunError: jsonSchema(aliyunError, 'output'),
+        Liveness: jsonSchema(liveness, 'output'),
+        Readiness: jsonSchema(readiness, 'output'),
+      },
+      responses: errorResponses,
+    },
+  };
+}
+
+function aliyunResponses(): Json {
+  return {
+    '200': {
+      description: 'The outcome of the call (also OFFLINE, HALFCONN and TIMEOUT, as Alibaba answers them).',
+      content: {
+        'application/json': {
+          schema: ref('AliyunRRpcAnswer'),
+          example: { RequestId: '6f0f6a48-57b1-4b2e-9d1f-6c0e1e7a2c11', Success: true, RrpcCode: 'SUCCESS', PayloadBase64Byte: 'b2s=' },
+        },
+      },
+    },
+    '400': responseRef('AliyunError'),
+    '401': responseRef('AliyunError'),
+    '413': responseRef('AliyunError'),
+    '500': responseRef('AliyunError'),
+    '503': responseRef('AliyunError'),
+  };
+}
+
+/** The committed file's exact text: two-space JSON and a final newline. */
+export function formatOpenApi(document: Json): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
+}

@@ -1,0 +1,105 @@
+/**
+ * The local cluster's MQTT broker: aedes (MQTT 3.1.1, no shared subscriptions) in this process, on a free
+ * port. Like EMQX in production, it reports device connects and disconnects to response-ingest as EMQX 5
+ * webhooks, so presence takes the same road. Clients whose username is not `deviceName&productKey` (the
+ * services themselves) are not reported: the ingest would ignore them.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { Aedes, type Client } from 'aedes';
+import { emqxConnected, emqxDisconnected, WebhookSender } from '@rrpc/simulator';
+import { parseUsername } from '@rrpc/topics';
+
+export interface EmbeddedBrokerOptions {
+  port: number;
+  host?: string;
+  /** response-ingest's webhook endpoint and token. */
+  webhook: { url: string; token: string };
+  onWebhookFailure?: (error: Error) => void;
+}
+
+export interface EmbeddedBroker {
+  readonly url: string;
+  readonly port: number;
+  readonly webhooks: WebhookSender;
+  close(): Promise<void>;
+}
+
+interface Session {
+  username: string;
+  keepalive: number;
+  protoVer: number;
+  clean: boolean;
+  connectedAt?: number;
+  reason?: string;
+}
+
+function address(host: string | undefined, port: number | undefined): string {
+  return `${host?.replace(/^::ffff:/, '') ?? '127.0.0.1'}:${port ?? 0}`;
+}
+
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const host = options.host ?? '127.0.0.1';
+  const webhooks = new WebhookSender({
+    url: options.webhook.url,
+    token: options.webhook.token,
+    ...(options.onWebhookFailure ? { onFailure: options.onWebhookFailure } : {}),
+  });
+  const sessions = new WeakMap<Client, Session>();
+  const broker = await Aedes.createBroker({
+    preConnect: (client, packet, callback) => {
+      if (packet.username !== undefined && parseUsername(packet.username) !== undefined) {
+        sessions.set(client, { username: packet.username, keepalive: packet.keepalive ?? 0, protoVer: packet.protocolVersion ?? 4, clean: packet.clean ?? true });
+      }
+      callback(null, true);
+    },
+  });
+  const names = (client: Client) => {
+    const conn = client.conn as Partial<Socket>;
+    return { peername: address(conn.remoteAddress, conn.remotePort), sockname: address(conn.localAddress, conn.localPort) };
+  };
+  broker.on('clientReady', (client) => {
+    const session = sessions.get(client);
+    if (!session) return;
+    session.connectedAt = Date.now();
+    void webhooks.send(
+      client.id,
+      emqxConnected({ clientId: client.id, username: session.username, connectedAt: session.connectedAt, keepalive: session.keepalive, protoVer: session.protoVer, cleanStart: session.clean, node: 'aedes@127.0.0.1', ...names(client) }),
+    );
+  });
+  broker.on('keepaliveTimeout', (client) => {
+    const session = sessions.get(client);
+    if (session) session.reason = 'keepalive_timeout';
+  });
+  broker.on('clientDisconnect', (client) => {
+    const session = sessions.get(client);
+    if (!session || session.connectedAt === undefined) return;
+    // aedes marks a client that sent DISCONNECT; anything else is a dropped connection.
+    const reason = (client as unknown as { _disconnected?: boolean })._disconnected ? 'normal' : (session.reason ?? 'tcp_closed');
+    const now = Date.now();
+    void webhooks.send(
+      client.id,
+      emqxDisconnected({ clientId: client.id, username: session.username, reason, disconnectedAt: now, connectedAt: session.connectedAt, protoVer: session.protoVer, node: 'aedes@127.0.0.1', ...names(client) }),
+    );
+  });
+
+  const server: Server = createServer((socket) => {
+    socket.setNoDelay(true);
+    broker.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    url: `mqtt://${host}:${options.port}`,
+    port: options.port,
+    webhooks,
+    async close() {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

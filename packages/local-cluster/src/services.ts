@@ -1,0 +1,47 @@
+/**
+ * The one list of RRPC services the local cluster runs as child processes, in start order (stopped in
+ * reverse). A new service (the worker, say) is one more entry here.
+ */
+export interface ClusterContext {
+  redisUrl: string;
+  mqttUrl: string;
+  mqttProtocolVersion: 4 | 5;
+  sharedSubscription: boolean;
+  apiKey: string;
+  webhookToken: string;
+  logLevel: string;
+}
+
+export interface ChildService {
+  name: string;
+  /** Entry point, relative to the repository root (built by `tsc -b`). */
+  main: string;
+  /** Serves HTTP: gets a free PORT and is ready when GET /readyz answers 200. Otherwise ready once running. */
+  http: boolean;
+  /** Environment beyond the common one (REDIS_URL, MQTT_URL, MQTT_PROTOCOL_VERSION, LOG_LEVEL, PORT). */
+  env(ctx: ClusterContext): Record<string, string>;
+}
+
+export const CHILD_SERVICES: readonly ChildService[] = [
+  {
+    name: 'response-ingest',
+    main: 'services/response-ingest/dist/main.js',
+    http: true,
+    env: (c) => ({ RRPC_WEBHOOK_TOKEN: c.webhookToken, RRPC_SHARED_SUBSCRIPTION: String(c.sharedSubscription) }),
+  },
+  {
+    name: 'api',
+    main: 'services/api/dist/main.js',
+    http: true,
+    env: (c) => ({ RRPC_API_KEYS: c.apiKey }),
+  },
+];
+
+export function commonEnv(ctx: ClusterContext): Record<string, string> {
+  return {
+    REDIS_URL: ctx.redisUrl,
+    MQTT_URL: ctx.mqttUrl,
+    MQTT_PROTOCOL_VERSION: String(ctx.mqttProtocolVersion),
+    LOG_LEVEL: ctx.logLevel,
+  };
+}

@@ -13,6 +13,23 @@ export function listen(server: Server, port: number, host = '0.0.0.0'): Promise<
   });
 }
 
+/**
+ * Stops listening and closes keep-alive connections as they go idle (answers still being written finish
+ * first); whatever is still open after `graceMs` is cut.
+ */
+export function closeServer(server: Server, graceMs = 5000): Promise<void> {
+  return new Promise((resolve) => {
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(cut);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
 export interface Stoppable {
   stop(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { BrokerClient } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
-import { errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
+import { closeServer, errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
 import { meteredCalls } from './call-runner.js';
 import { RateLimiter } from '@rrpc/store';
@@ -131,10 +131,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       accepting = false;
       keyRing.stop();
       await caller.drained();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await closeServer(server);
       await caller.stop();
       await broker.close();
       redis.disconnect();

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { IngestConfig } from '@rrpc/config';
 import { BrokerClient } from '@rrpc/broker';
 import { createIngestMetrics, createRegistry } from '@rrpc/metrics';
-import { errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
+import { closeServer, errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
@@ -86,10 +86,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       // then let claims in flight finish before Redis closes.
       await broker.close();
       await new Promise((r) => setTimeout(r, 50));
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await closeServer(server);
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -1,0 +1,316 @@
+/**
+ * `npm run bench`: the raw MQTT echo floor and RRPC side by side, in one run, on this machine.
+ * Starts its own redis-server and mosquitto, the api and response-ingest as processes, devices and the
+ * load generator as processes; measures; writes bench/results/<date>-<host>.{json,md}; exits 1 if any
+ * answer was lost or mismatched. Options: --profile (api under --cpu-prof, top functions summarised),
+ * env BENCH_SECONDS (length of each timed run, default 6), BENCH_PENDING (default 20000).
+ */
+import { execSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRedis } from '@rrpc/testing';
+import { BrokerCounters } from './broker-counters.js';
+import { forkScript, type Remote } from './ipc.js';
+import type { RunResult } from './latency.js';
+import { PRODUCT_KEY, fastDevice, slowDevice } from './nonce-payload.js';
+import { cpuSeconds, openFiles, rssBytes, startBenchMosquitto, startService, type BenchProcess } from './processes.js';
+import { RedisProbe } from './redis-probe.js';
+import { renderMarkdown, type BenchResults } from './report.js';
+import { summariseProfile } from './profile-summary.js';
+
+const API_KEY = 'bench-api-key-0123456789abcdef';
+const WEBHOOK_TOKEN = 'bench-webhook-token-0123456789';
+const FAST_DEVICES = 16;
+const SLOW_DEVICES = 64;
+const SLOW_DELAY_MS = 5000;
+const IN_FLIGHT = 64;
+const SERIAL_CALLS = 2000;
+const RUN_MS = Number(process.env['BENCH_SECONDS'] ?? 6) * 1000;
+const PENDING = Number(process.env['BENCH_PENDING'] ?? 20_000);
+const PROFILE = process.argv.includes('--profile');
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+const fastNames = Array.from({ length: FAST_DEVICES }, (_, i) => fastDevice(i));
+const slowNames = Array.from({ length: SLOW_DEVICES }, (_, i) => slowDevice(i));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load1 = () => Math.round((loadavg()[0] ?? 0) * 100) / 100;
+const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)} load ${load1()}] ${message}\n`);
+
+const cleanups: Array<() => Promise<void> | void> = [];
+
+async function postPresence(ingestUrl: string, deviceNames: string[]): Promise<void> {
+  for (const name of deviceNames) {
+    const now = Date.now();
+    const res = await fetch(`${ingestUrl}/hooks/emqx`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
+      body: JSON.stringify({
+        event: 'client.connected',
+        clientid: `${name}|securemode=3,signmethod=hmacsha1,timestamp=${now}|`,
+        username: `${name}&${PRODUCT_KEY}`,
+        connected_at: now,
+        keepalive: 60,
+      }),
+    });
+    if (res.status !== 200) throw new Error(`presence webhook for ${name}: ${res.status} ${await res.text()}`);
+  }
+}
+
+/** CPU seconds each process spent while `work` ran, per 1,000 successful calls. */
+async function measureCpu<T extends RunResult>(pids: Record<string, number>, work: () => Promise<T>) {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const result = await work();
+  const perThousand: Record<string, number> = {};
+  for (const [k, pid] of Object.entries(pids)) {
+    perThousand[k] = Math.round(((cpuSeconds(pid) - (before[k] ?? 0)) / Math.max(1, result.ok)) * 1000 * 1000) / 1000;
+  }
+  return { result, cpuPerThousand: perThousand };
+}
+
+function failuresOf(r: RunResult): number {
+  return r.lost + r.mismatched;
+}
+
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const git = (cmd: string) => {
+    try {
+      return execSync(cmd, { cwd: ROOT, encoding: 'utf8' }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const results: BenchResults = {
+    machine: {
+      host: hostname(),
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '',
+      node: process.version,
+      redis: git('redis-server --version').split(' ')[2]?.replace('v=', '') ?? '',
+      mosquitto: git('mosquitto -h 2>&1 | head -1').replace(/^mosquitto version /, ''),
+      commit: git('git rev-parse --short HEAD') + (git('git status --porcelain -- packages services') ? '+dirty' : ''),
+      loadBefore: loadavg().map((v) => Math.round(v * 100) / 100),
+    },
+    startedAt: startedAt.toISOString(),
+    settings: { inFlight: IN_FLIGHT, serialCalls: SERIAL_CALLS, runSeconds: RUN_MS / 1000, payloadBytes: 128, pending: PENDING, slowDelayMs: SLOW_DELAY_MS, profile: PROFILE },
+    load: {},
+  } as BenchResults;
+
+  log('starting redis-server, mosquitto, devices and the load generator');
+  const redis = await startRedis();
+  cleanups.push(() => redis.stop());
+  const mosquitto = await startBenchMosquitto();
+  cleanups.push(() => mosquitto.stop());
+  const devices = forkScript('devices', 'devices');
+  cleanups.push(() => devices.stop());
+  const loadgen = forkScript('load-generator', 'load-generator');
+  cleanups.push(() => loadgen.stop());
+  await devices.ask('start', { url: mosquitto.url, fast: FAST_DEVICES, slow: SLOW_DEVICES, slowDelayMs: SLOW_DELAY_MS });
+  const counters = await BrokerCounters.connect(mosquitto.url);
+  cleanups.push(() => counters.close());
+  const probe = new RedisProbe(redis.url);
+  cleanups.push(() => probe.close());
+
+  // 1. The floor: raw MQTT echo through the same broker and topics (before any RRPC service exists).
+  log('1. raw MQTT echo baseline');
+  results.load['baseline'] = load1();
+  await loadgen.ask('mqttConnect', { url: mosquitto.url, devices: fastNames });
+  await loadgen.ask('mqttClosed', { concurrency: IN_FLIGHT, durationMs: 1000 });
+  const mqttSerial = await loadgen.ask<RunResult>('mqttSerial', { n: SERIAL_CALLS });
+  const mqttPids = { broker: mosquitto.pid, devices: devices.pid, 'load generator': loadgen.pid };
+  const mqttClosed = await measureCpu(mqttPids, () => loadgen.ask<RunResult>('mqttClosed', { concurrency: IN_FLIGHT, durationMs: RUN_MS }));
+  await loadgen.ask('mqttClose');
+  results.mqtt = { serial: mqttSerial, closed: mqttClosed.result, cpuPerThousand: mqttClosed.cpuPerThousand };
+
+  // 2. RRPC over HTTP keep-alive.
+  log('starting response-ingest and api processes');
+  const env = {
+    REDIS_URL: redis.url,
+    MQTT_URL: mosquitto.url,
+    MQTT_PROTOCOL_VERSION: '5',
+    RRPC_API_KEYS: API_KEY,
+    RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+    RRPC_SHARED_SUBSCRIPTION: 'true',
+    // The call path itself: no rate limits (each active limit is one more Redis command per call; the
+    // defaults, 50 calls/s per device and 1,000 per key, would cap the run), room for the pending run.
+    RRPC_RATE_LIMIT_PER_KEY: '0',
+    RRPC_RATE_LIMIT_PER_DEVICE: '0',
+    RRPC_MAX_IN_FLIGHT: String(Math.max(10_000, PENDING + 1000)),
+    RRPC_REQUEST_TIMEOUT_MS: '120000',
+  };
+  const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'rrpc-bench-prof-')) : undefined;
+  const services: BenchProcess[] = [];
+  const start = async (service: 'api' | 'response-ingest', instanceId: string, cpuProfileDir?: string, extraEnv: Record<string, string> = {}) => {
+    const p = await startService({ service, instanceId, env: { ...env, ...extraEnv }, cpuProfileDir });
+    services.push(p);
+    return p;
+  };
+  cleanups.push(async () => {
+    await Promise.all(services.map((s) => s.stop()));
+  });
+  const ingest0 = await start('response-ingest', 'ingest-0');
+  const api0 = await start('api', 'api-0', profileDir);
+  await postPresence(ingest0.url, [...fastNames, ...slowNames]);
+  const http = { devices: fastNames, apiKey: API_KEY, timeoutMs: 10_000 };
+
+  log('2. RRPC serial, closed loop, open loop');
+  results.load['rrpc'] = load1();
+  await loadgen.ask('httpClosed', { ...http, targets: [api0.url], concurrency: IN_FLIGHT, durationMs: 2000 }); // warm-up
+  const rrpcSerial = await loadgen.ask<RunResult>('httpSerial', { ...http, targets: [api0.url], n: SERIAL_CALLS });
+  const pids = { api: api0.pid, ingest: ingest0.pid, redis: redis.pid ?? 0, broker: mosquitto.pid, devices: devices.pid, 'load generator': loadgen.pid };
+  const statsBefore = await probe.commandstats();
+  const brokerBefore = await counters.snapshot();
+  const closed = await measureCpu(pids, () => loadgen.ask<RunResult>('httpClosed', { ...http, targets: [api0.url], concurrency: IN_FLIGHT, durationMs: RUN_MS }));
+  const brokerAfter = await counters.snapshot();
+  const commands = RedisProbe.delta(statsBefore, await probe.commandstats());
+  const rate = Math.max(100, Math.round(closed.result.perSecond / 2));
+  const open = await loadgen.ask<RunResult & { rate: number; maxConnections: number }>('httpOpen', { ...http, targets: [api0.url], rate, durationMs: RUN_MS });
+
+  // 3. Cost per call.
+  log('3. Redis round trips (MONITOR sample)');
+  const sample = await probe.monitor(() => loadgen.ask<RunResult>('httpSerial', { ...http, targets: [api0.url], n: 300 }));
+  const commandsTotal = Object.values(commands).reduce((a, b) => a + b, 0);
+  const per = (n: number) => Math.round((n / Math.max(1, closed.result.ok)) * 100) / 100;
+  results.rrpc = { serial: rrpcSerial, closed: closed.result, open, cpuPerThousand: closed.cpuPerThousand };
+  results.cost = {
+    redisRoundTripsPerCall: Math.round((sample.topLevel / Math.max(1, sample.result.ok)) * 100) / 100,
+    redisRoundTripsByClient: sample.byClient,
+    monitorSampleCalls: sample.result.ok,
+    redisCommandsPerCall: per(commandsTotal),
+    redisCommandsByName: Object.fromEntries(Object.entries(commands).map(([k, v]) => [k, per(v)])),
+    mqttMessagesPerCall: {
+      intoBroker: per(brokerAfter.received - brokerBefore.received),
+      outOfBroker: per(brokerAfter.sent - brokerBefore.sent),
+    },
+    cpuSecondsPerThousand: closed.cpuPerThousand,
+  };
+
+  // 4. Pending scale: PENDING calls in flight at once on one pod, devices answering after 5 s.
+  log(`4. ${PENDING} pending calls on one api pod`);
+  results.load['pending'] = load1();
+  await sleep(500);
+  const fds = openFiles(api0.pid);
+  const connections = Math.min(PENDING, fds.limit - fds.open - 64);
+  const workers = Math.ceil(connections / 9000);
+  const pendingGens: Remote[] = Array.from({ length: workers }, (_, i) => forkScript(`pending-${i}`, 'load-generator'));
+  cleanups.push(() => pendingGens.forEach((g) => g.stop()));
+  await devices.ask('hold');
+  const rssBefore = rssBytes(api0.pid);
+  const pendingStarted = performance.now();
+  await Promise.all(
+    pendingGens.map((g, i) => {
+      const share = (n: number) => Math.floor(n / workers) + (i < n % workers ? 1 : 0);
+      return g.ask('pendingSend', { devices: slowNames, apiKey: API_KEY, timeoutMs: 60_000, targets: [api0.url], calls: share(PENDING), connections: share(connections) });
+    }),
+  );
+  let held = 0;
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    held = (await devices.ask<{ held: number }>('counters')).held;
+    if (held >= PENDING) break;
+    await sleep(100);
+  }
+  const allPendingSeconds = (performance.now() - pendingStarted) / 1000;
+  await sleep(300);
+  const rssPending = rssBytes(api0.pid);
+  const fdsPending = openFiles(api0.pid).open;
+  await devices.ask('release');
+  const pendingResults = await Promise.all(pendingGens.map((g) => g.ask<RunResult>('pendingResult')));
+  const pendingOk = pendingResults.reduce((a, r) => a + r.ok, 0);
+  const pendingLost = pendingResults.reduce((a, r) => a + r.lost, 0);
+  const pendingMismatched = pendingResults.reduce((a, r) => a + r.mismatched, 0);
+  const pendingErrors: Record<string, number> = {};
+  for (const r of pendingResults) for (const [k, v] of Object.entries(r.errors)) pendingErrors[k] = (pendingErrors[k] ?? 0) + v;
+  pendingGens.forEach((g) => g.stop());
+  results.pending = {
+    calls: PENDING,
+    connections,
+    apiOpenFilesAtPeak: fdsPending,
+    apiOpenFilesLimit: fds.limit,
+    heldAtOnce: held,
+    secondsUntilAllPending: Math.round(allPendingSeconds * 100) / 100,
+    ok: pendingOk,
+    lost: pendingLost,
+    mismatched: pendingMismatched,
+    errors: pendingErrors,
+    rssBeforeMiB: Math.round((rssBefore / 1048576) * 10) / 10,
+    rssPendingMiB: Math.round((rssPending / 1048576) * 10) / 10,
+    kibPerPendingCall: Math.round(((rssPending - rssBefore) / PENDING / 1024) * 100) / 100,
+    maxLatencyMs: Math.max(...pendingResults.map((r) => r.latency.max)),
+  };
+
+  // 5. Horizontal: one api pod against two, one ingest replica against two (shared subscription).
+  log('5. one api pod vs two, one ingest vs two');
+  results.load['scale'] = load1();
+  const closedOn = (targets: string[]) => loadgen.ask<RunResult>('httpClosed', { ...http, targets, concurrency: IN_FLIGHT, durationMs: Math.min(RUN_MS, 4000) });
+  const api1 = await start('api', 'api-1');
+  await loadgen.ask('httpClosed', { ...http, targets: [api1.url], concurrency: 8, durationMs: 500 });
+  const scale: BenchResults['scale'] = [];
+  scale.push({ apis: 1, ingests: 1, result: await closedOn([api0.url]) });
+  scale.push({ apis: 2, ingests: 1, result: await closedOn([api0.url, api1.url]) });
+  await start('response-ingest', 'ingest-1');
+  await sleep(300);
+  scale.push({ apis: 2, ingests: 2, result: await closedOn([api0.url, api1.url]) });
+  scale.push({ apis: 1, ingests: 2, result: await closedOn([api0.url]) });
+  results.scale = scale;
+
+  // The same call path with both rate limits on (set high enough never to refuse): what they cost.
+  log('rate limits on');
+  const apiLimited = await start('api', 'api-limited', undefined, { RRPC_RATE_LIMIT_PER_KEY: '1000000', RRPC_RATE_LIMIT_PER_DEVICE: '100000' });
+  await loadgen.ask('httpClosed', { ...http, targets: [apiLimited.url], concurrency: 8, durationMs: 500 });
+  const limitedSample = await probe.monitor(() => loadgen.ask<RunResult>('httpSerial', { ...http, targets: [apiLimited.url], n: 200 }));
+  const limitedClosed = await closedOn([apiLimited.url]);
+  results.rateLimited = {
+    closed: limitedClosed,
+    serial: limitedSample.result,
+    redisRoundTripsPerCall: Math.round((limitedSample.topLevel / Math.max(1, limitedSample.result.ok)) * 100) / 100,
+  };
+
+  // Stop the services (the api writes its CPU profile on exit).
+  log('stopping');
+  await Promise.all(services.map((s) => s.stop()));
+  if (profileDir) {
+    const file = readdirSync(profileDir).find((f) => f.startsWith('api-0'));
+    if (file) results.profile = { file: join(profileDir, file), top: summariseProfile(join(profileDir, file), 25) };
+  }
+
+  const everyRun: RunResult[] = [mqttSerial, mqttClosed.result, rrpcSerial, closed.result, open, sample.result, ...scale.map((s) => s.result), limitedSample.result, limitedClosed];
+  const lost = everyRun.reduce((a, r) => a + failuresOf(r), 0) + pendingLost + pendingMismatched + (PENDING - pendingOk - pendingLost - pendingMismatched);
+  results.lostOrMismatched = lost;
+  results.finishedAt = new Date().toISOString();
+  results.wallSeconds = Math.round((Date.now() - startedAt.getTime()) / 100) / 10;
+
+  const markdown = renderMarkdown(results);
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const base = join(dir, `${startedAt.toISOString().slice(0, 10)}-${hostname()}`);
+  writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(`${base}.md`, markdown);
+  process.stdout.write(markdown);
+  log(`wrote ${base}.json and .md`);
+  if (lost > 0) log(`FAILED: ${lost} answers lost or mismatched`);
+  return lost > 0 ? 1 : 0;
+}
+
+async function cleanup(): Promise<void> {
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch {
+      // keep cleaning
+    }
+  }
+}
+
+main().then(
+  async (code) => {
+    await cleanup();
+    process.exit(code);
+  },
+  async (error: unknown) => {
+    process.stderr.write(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    await cleanup();
+    process.exit(2);
+  },
+);

@@ -174,12 +174,13 @@ describe('answers the cluster does not give itself (a gateway, a rate limiter, a
 
   it('UnavailableError for a gateway 502 with an HTML body', async () => {
     answer = (res) => {
-      res.writeHead(502, { 'content-type': 'text/html' });
+      res.writeHead(502, { 'content-type': 'text/html', 'retry-after': 'Thu, 01 Jan 2099 00:00:00 GMT' });
       res.end('<html>Bad Gateway</html>');
     };
     const error = await rejection(new RrpcClient({ baseUrl: url }).device(PK, 'echo-1'));
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as UnavailableError).status).toBe(502);
+    expect((error as UnavailableError).retryAfter).toBeGreaterThan(0); // an HTTP date in the future
   });
 
   it('NetworkError with timedOut when no answer comes within the deadline', async () => {

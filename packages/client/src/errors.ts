@@ -78,11 +78,16 @@ export class PayloadTooLargeError extends RrpcClientError {
   }
 }
 
-/** 503 UNAVAILABLE (or a gateway error in front of the API): Redis, the broker or the pod is unavailable; retry later. */
+/**
+ * 503 UNAVAILABLE (or a gateway error in front of the API): Redis, the broker or the pod is unavailable, or the
+ * pod is at its in-flight limit; retry later (`retryAfter` seconds, when the server said).
+ */
 export class UnavailableError extends RrpcClientError {
-  constructor(message: string, status: number) {
+  readonly retryAfter: number | undefined;
+  constructor(message: string, status: number, retryAfter?: number) {
     super('UNAVAILABLE', message, { status });
     this.name = 'UnavailableError';
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -149,7 +154,7 @@ export async function errorFromResponse(res: Response): Promise<RrpcClientError>
   if (code === 'UNAUTHENTICATED' || (code === undefined && status === 401)) return new UnauthenticatedError(message, status);
   if (code === 'PAYLOAD_TOO_LARGE' || (code === undefined && status === 413)) return new PayloadTooLargeError(message, status);
   if (code === 'RATE_LIMITED' || (code === undefined && status === 429)) return new RateLimitedError(message, parseRetryAfter(res.headers.get('retry-after')), status);
-  if (code === 'UNAVAILABLE' || (code === undefined && (status === 502 || status === 503 || status === 504))) return new UnavailableError(message, status);
+  if (code === 'UNAVAILABLE' || (code === undefined && (status === 502 || status === 503 || status === 504))) return new UnavailableError(message, status, parseRetryAfter(res.headers.get('retry-after')));
   return new RrpcClientError(code ?? `HTTP_${status}`, message, {
     status,
     rrpcCode: rrpcCode === 'TIMEOUT' || rrpcCode === 'OFFLINE' || rrpcCode === 'HALFCONN' || rrpcCode === 'UNKNOW' ? rrpcCode : undefined,

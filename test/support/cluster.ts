@@ -55,13 +55,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   await spy.subscribeAsync('#', { qos: 0 });
   spy.on('message', (topic) => published.push(topic));
 
-  const ingests = [];
+  const ingests: TestCluster['ingests'] = [];
   for (let i = 0; i < (options.ingests ?? 1); i++) {
     const service = createIngestService(loadIngestConfig({ ...env, RRPC_INSTANCE_ID: `ingest-${i}` }), logger);
     const port = await service.start();
     ingests.push({ service, url: `http://127.0.0.1:${port}` });
   }
-  const apis = [];
+  const apis: TestCluster['apis'] = [];
   for (let i = 0; i < (options.apis ?? 1); i++) {
     const service = createApiService(loadApiConfig({ ...env, RRPC_INSTANCE_ID: `api-${i}` }), logger);
     const port = await service.start();

@@ -11,6 +11,12 @@ export interface CallRequest {
   timeoutMs: number;
   /** A custom topic `/${pk}/${dn}/user/...`, already checked with checkCustomTopic. */
   topic?: string | undefined;
+  /**
+   * Called with the message ID once the pending call is recorded and before its request is published
+   * (the worker records it, so that after a crash it reads the outcome instead of sending again).
+   * If it fails, the call ends without a request.
+   */
+  onPending?: ((messageId: string) => Promise<void>) | undefined;
 }
 
 export type CallOutcome =
@@ -81,6 +87,14 @@ export class Caller {
     if (begun.status === 'offline') return { rrpcCode: begun.rrpcCode, durationMs: performance.now() - started };
 
     const { messageId } = begun;
+    if (request.onPending) {
+      try {
+        await request.onPending(messageId);
+      } catch (error) {
+        void this.options.calls.expire(messageId).catch(() => undefined);
+        throw error;
+      }
+    }
     const outcome = new Promise<CallOutcome>((resolve) => {
       const timer = setTimeout(() => void this.expire(messageId), request.timeoutMs);
       this.waiters.set(messageId, { resolve, timer, started });

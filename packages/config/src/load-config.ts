@@ -17,7 +17,8 @@ export class ConfigError extends Error {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const common = {
+/** Variables every service reads. */
+export const common = {
   REDIS_URL: url('redis://127.0.0.1:6379', ['redis', 'rediss']),
   REDIS_COMMAND_TIMEOUT_MS: int(1000, 50, 60_000),
   REDIS_CLUSTER_NODES: z
@@ -65,6 +66,7 @@ const apiSchema = z.object({
   RRPC_RATE_LIMIT_PER_KEY: int(1000, 0, 10_000_000),
   RRPC_RATE_LIMIT_PER_DEVICE: int(50, 0, 100_000),
   RRPC_MAX_IN_FLIGHT: int(10_000, 1, 10_000_000),
+  RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
 });
 
 const ingestSchema = z.object({
@@ -111,6 +113,8 @@ export interface ApiConfig extends CommonConfig {
   rateLimitPerDevice: number;
   /** Calls in flight per pod before new ones are shed with 503. */
   maxInFlight: number;
+  /** How long finished jobs and batches stay readable. */
+  jobRetentionMs: number;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -131,7 +135,7 @@ function defaultInstanceId(service: string): string {
   return `${service}-${host}-${randomBytes(3).toString('hex')}`;
 }
 
-function toCommon(service: string, e: z.infer<typeof apiSchema> | z.infer<typeof ingestSchema>): CommonConfig {
+export function toCommon(service: string, e: z.infer<z.ZodObject<typeof common>> & { PORT: number }): CommonConfig {
   return {
     redisUrl: e.REDIS_URL,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
@@ -169,6 +173,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     rateLimitPerKey: e.RRPC_RATE_LIMIT_PER_KEY,
     rateLimitPerDevice: e.RRPC_RATE_LIMIT_PER_DEVICE,
     maxInFlight: e.RRPC_MAX_IN_FLIGHT,
+    jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
   };
 }
 

@@ -70,3 +70,53 @@ export function createIngestMetrics(registry: Registry) {
 
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;
 export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
+
+export const JOB_OUTCOMES = ['SUCCEEDED', 'TIMEOUT', 'EXPIRED', 'FAILED', 'CANCELLED'] as const;
+export const CALLBACK_RESULTS = ['delivered', 'retry', 'failed'] as const;
+
+/**
+ * The worker's metrics. Queue depth is read from BullMQ when Prometheus scrapes (`depth` returns the
+ * counts of each queue by state).
+ */
+export function createWorkerMetrics(registry: Registry, depth: () => Promise<Record<string, Record<string, number>>>) {
+  new Gauge({
+    name: 'rrpc_worker_queue_depth',
+    help: 'Work items in the worker queues, by queue and state (waiting, active, delayed = parked jobs).',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const counts = await depth().catch(() => ({}) as Record<string, Record<string, number>>);
+      for (const [queue, states] of Object.entries(counts)) for (const [state, n] of Object.entries(states)) this.labels(queue, state).set(n);
+    },
+  });
+  const jobsTotal = new Counter({
+    name: 'rrpc_worker_jobs_total',
+    help: 'Persistent calls (jobs) finished, by final state.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const attemptsTotal = new Counter({
+    name: 'rrpc_worker_attempts_total',
+    help: 'Calls made by the worker (job attempts and batch items), by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const callbacksTotal = new Counter({
+    name: 'rrpc_worker_callbacks_total',
+    help: 'Callback deliveries, by result (retry: failed now, tried again later).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const batchItemsTotal = new Counter({
+    name: 'rrpc_worker_batch_items_total',
+    help: 'Batch items finished, by rrpcCode.',
+    labelNames: ['rrpcCode'] as const,
+    registers: [registry],
+  });
+  for (const state of JOB_OUTCOMES) jobsTotal.labels(state);
+  for (const result of CALLBACK_RESULTS) callbacksTotal.labels(result);
+  return { jobsTotal, attemptsTotal, callbacksTotal, batchItemsTotal };
+}
+
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;

@@ -8,6 +8,9 @@
   ARGV[3]  keep-alive, s
   ARGV[4]  broker node ("" if unknown)
   ARGV[5]  peer address ("" if unknown)
+  ARGV[6]  channel to PUBLISH the device id on when it comes online ("" or absent: none); wakes the
+           jobs waiting for this device and synchronous calls waiting with connectTimeoutMs
+  ARGV[7]  device id "<pk>/<dn>" (the message)
 
   Fields   st "1"/"0", c client ID, ca connected_at, ka keep-alive, da disconnected_at,
            dca connected_at of the connection that ended at da, r last disconnect reason, n node, ip peer
@@ -23,4 +26,5 @@ if cur[3] and ca < tonumber(cur[3]) then return 'stale' end
 if curCa == ca and cur[1] == '1' then return 'repeat' end
 redis.call('HSET', KEYS[1], 'st', '1', 'c', ARGV[1], 'ca', ARGV[2], 'ka', ARGV[3], 'n', ARGV[4], 'ip', ARGV[5])
 redis.call('PERSIST', KEYS[1])
+if ARGV[6] and ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
 return 'online'

@@ -44,4 +44,63 @@ export class Keys {
   replyChannel(instanceId: string): string {
     return this.replyChannelPrefix + instanceId;
   }
+
+  /** A persistent call (job) of a device; its keys share the device's hash tag. */
+  job(device: DeviceRef, jobId: string): string {
+    return `${this.namespace}:{${deviceId(device)}}:job:${jobId}`;
+  }
+
+  /** A device's unfinished jobs, by creation order (the head is the one to deliver next). */
+  deviceJobs(device: DeviceRef): string {
+    return `${this.namespace}:{${deviceId(device)}}:jobs`;
+  }
+
+  /** Every job of a device, finished ones too, by creation order (for listing). */
+  deviceJobIndex(device: DeviceRef): string {
+    return `${this.namespace}:{${deviceId(device)}}:jobidx`;
+  }
+
+  /** The devices that have unfinished jobs (read by a worker after it re-subscribes to presence events). */
+  get jobDevices(): string {
+    return `${this.namespace}:jobs:devices`;
+  }
+
+  /** The devices of a product that are connected now (device names). */
+  onlineDevices(productKey: string): string {
+    return `${this.namespace}:{p:${productKey}}:online`;
+  }
+
+  batch(batchId: string): string {
+    return `${this.namespace}:{b:${batchId}}:batch`;
+  }
+
+  /** A batch's devices, in request order: the list index is the item index. */
+  batchDevices(batchId: string): string {
+    return `${this.namespace}:{b:${batchId}}:devices`;
+  }
+
+  /** A batch's results: item index → result JSON. */
+  batchResults(batchId: string): string {
+    return `${this.namespace}:{b:${batchId}}:results`;
+  }
+
+  /** A batch's items in progress: item index → "m:<messageId>" (call begun) or "j:<jobId>" (waiting as a job). */
+  batchItems(batchId: string): string {
+    return `${this.namespace}:{b:${batchId}}:items`;
+  }
+
+  /** An Idempotency-Key of one API key; both are given as hashes. */
+  idempotency(scopeHash: string, keyHash: string): string {
+    return `${this.namespace}:idem:{${scopeHash}}:${keyHash}`;
+  }
+
+  /** Published by presence-connect-1.lua with the device id "<pk>/<dn>" whenever a device comes online. */
+  get presenceOnlineChannel(): string {
+    return `${this.namespace}:presence:online`;
+  }
+
+  /** The prefix of the BullMQ queues (one hash tag, as BullMQ needs on a Redis Cluster). */
+  get queuePrefix(): string {
+    return `${this.namespace}:{bull}`;
+  }
 }

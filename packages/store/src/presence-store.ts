@@ -1,4 +1,4 @@
-import type { DeviceRef } from '@rrpc/topics';
+import { deviceId, type DeviceRef } from '@rrpc/topics';
 import { Keys } from './keys.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
 import { guard, type RedisClient } from './connection.js';
@@ -48,12 +48,42 @@ export class PresenceStore {
   }
 
   async connected(e: ConnectedEvent): Promise<ConnectResult> {
-    return (await guard(
-      this.redis.rrpcPresenceConnect(this.keys.presence(e.device), e.clientId, e.connectedAt, e.keepaliveSeconds, e.node ?? '', e.peer ?? ''),
+    const result = (await guard(
+      this.redis.rrpcPresenceConnect(
+        this.keys.presence(e.device),
+        e.clientId,
+        e.connectedAt,
+        e.keepaliveSeconds,
+        e.node ?? '',
+        e.peer ?? '',
+        this.keys.presenceOnlineChannel,
+        deviceId(e.device),
+      ),
     )) as ConnectResult;
+    // The per-product index of connected devices (another slot than the presence hash, so not in the script;
+    // onlineDevices() re-checks every member against its presence hash).
+    if (result !== 'stale') await guard(this.redis.sadd(this.keys.onlineDevices(e.device.productKey), e.device.deviceName));
+    return result;
+  }
+
+  /** The devices of a product connected now (the index re-checked against each presence record). */
+  async onlineDevices(productKey: string): Promise<DeviceRef[]> {
+    const indexKey = this.keys.onlineDevices(productKey);
+    const names = await guard(this.redis.smembers(indexKey));
+    const states = await guard(Promise.all(names.map((deviceName) => this.redis.hget(this.keys.presence({ productKey, deviceName }), 'st'))));
+    const online = names.filter((_, i) => states[i] === '1');
+    const gone = names.filter((_, i) => states[i] !== '1');
+    if (gone.length > 0) await guard(this.redis.srem(indexKey, ...gone));
+    return online.sort().map((deviceName) => ({ productKey, deviceName }));
   }
 
   async disconnected(e: DisconnectedEvent): Promise<DisconnectResult> {
+    const result = await this.disconnectedRecord(e);
+    if (result === 'offline') await guard(this.redis.srem(this.keys.onlineDevices(e.device.productKey), e.device.deviceName));
+    return result;
+  }
+
+  private async disconnectedRecord(e: DisconnectedEvent): Promise<DisconnectResult> {
     return (await guard(
       this.redis.rrpcPresenceDisconnect(
         this.keys.presence(e.device),

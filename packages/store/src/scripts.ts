@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 /**
  * The Lua scripts, read once from ../lua/<name>-<numKeys>.lua and registered on each connection with
@@ -12,6 +12,10 @@ const SCRIPTS = {
   rrpcPresenceConnect: 'presence-connect-1.lua',
   rrpcPresenceDisconnect: 'presence-disconnect-1.lua',
   rrpcRateLimit: 'rate-limit-1.lua',
+  rrpcJobCreate: 'job-create-3.lua',
+  rrpcJobTransition: 'job-transition-2.lua',
+  rrpcBatchRecord: 'batch-record-2.lua',
+  rrpcIdempotencyBegin: 'idempotency-begin-1.lua',
 } as const;
 
 type Arg = string | number | Buffer;
@@ -24,6 +28,10 @@ export interface ScriptCommands {
   rrpcPresenceConnect(presenceKey: string, ...args: Arg[]): Promise<string>;
   rrpcPresenceDisconnect(presenceKey: string, ...args: Arg[]): Promise<string>;
   rrpcRateLimit(limitKey: string, ...args: Arg[]): Promise<[number, number]>;
+  rrpcJobCreate(jobKey: string, queueKey: string, indexKey: string, ...args: Arg[]): Promise<[number, number]>;
+  rrpcJobTransition(jobKey: string, queueKey: string, ...args: Arg[]): Promise<[number, string, number, number?]>;
+  rrpcBatchRecord(batchKey: string, resultsKey: string, ...args: Arg[]): Promise<[number, number, number]>;
+  rrpcIdempotencyBeginBuffer(idemKey: string, ...args: Arg[]): Promise<Buffer[]>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;
@@ -36,12 +44,12 @@ function loadSources() {
   return sources;
 }
 
-const registered = new WeakSet<Redis>();
+const registered = new WeakSet<RedisClient>();
 
-export function withScripts(redis: Redis): Redis & ScriptCommands {
+export function withScripts<R extends RedisClient>(redis: R): R & ScriptCommands {
   if (!registered.has(redis)) {
     for (const s of loadSources()) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
     registered.add(redis);
   }
-  return redis as Redis & ScriptCommands;
+  return redis as R & ScriptCommands;
 }

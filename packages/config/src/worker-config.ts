@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { int, optionalString } from './env-schema.js';
+import { ConfigError, common, toCommon, type CommonConfig, type Env } from './load-config.js';
+
+const workerSchema = z.object({
+  ...common,
+  PORT: int(8082, 0, 65_535),
+  /** Signs callbacks (X-Rrpc-Signature); at least 16 characters. */
+  RRPC_CALLBACK_SECRET: optionalString(),
+  RRPC_CALLBACK_MAX_ATTEMPTS: int(8, 1, 100),
+  RRPC_CALLBACK_BACKOFF_MS: int(1000, 10, 3_600_000),
+  RRPC_CALLBACK_TIMEOUT_MS: int(10_000, 100, 120_000),
+  /** Jobs advanced at once by this worker (waiting jobs do not hold a slot; calls in flight do). */
+  RRPC_WORKER_CONCURRENCY: int(200, 1, 10_000),
+  /** Batches driven at once by this worker. */
+  RRPC_WORKER_BATCH_CONCURRENCY: int(4, 1, 1000),
+  /** A work item whose worker stops renewing its lock for this long is taken over by another worker. */
+  RRPC_WORKER_LOCK_MS: int(30_000, 1000, 600_000),
+  RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+});
+
+export const WORKER_ENV_VARS: readonly string[] = Object.keys(workerSchema.shape);
+
+export interface WorkerConfig extends CommonConfig {
+  callbackSecret: string | undefined;
+  callbackMaxAttempts: number;
+  callbackBackoffMs: number;
+  callbackTimeoutMs: number;
+  concurrency: number;
+  batchConcurrency: number;
+  lockMs: number;
+  jobRetentionMs: number;
+}
+
+export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
+  const parsed = workerSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError('worker', parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`));
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.RRPC_CALLBACK_SECRET === undefined && !e.RRPC_AUTH_DISABLED) {
+    problems.push('RRPC_CALLBACK_SECRET: set a secret (16+ characters) to sign callbacks, or set RRPC_AUTH_DISABLED=true to send them unsigned');
+  }
+  if (e.RRPC_CALLBACK_SECRET !== undefined && e.RRPC_CALLBACK_SECRET.length < 16) problems.push('RRPC_CALLBACK_SECRET: must be at least 16 characters');
+  if (problems.length > 0) throw new ConfigError('worker', problems);
+  return {
+    ...toCommon('worker', e),
+    callbackSecret: e.RRPC_CALLBACK_SECRET,
+    callbackMaxAttempts: e.RRPC_CALLBACK_MAX_ATTEMPTS,
+    callbackBackoffMs: e.RRPC_CALLBACK_BACKOFF_MS,
+    callbackTimeoutMs: e.RRPC_CALLBACK_TIMEOUT_MS,
+    concurrency: e.RRPC_WORKER_CONCURRENCY,
+    batchConcurrency: e.RRPC_WORKER_BATCH_CONCURRENCY,
+    lockMs: e.RRPC_WORKER_LOCK_MS,
+    jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
+  };
+}

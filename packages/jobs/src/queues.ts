@@ -1,0 +1,96 @@
+import { Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { DeviceRef } from '@rrpc/topics';
+import type { Keys } from '@rrpc/store';
+
+/** BullMQ queue names (under Keys.queuePrefix). */
+export const QUEUES = { jobs: 'jobs', batches: 'batches', callbacks: 'callbacks' } as const;
+
+/** A job's BullMQ work item: advance this job (deliver, retry, expire or finish it). */
+export interface JobWork extends DeviceRef {
+  jobId: string;
+}
+
+export interface BatchWork {
+  batchId: string;
+}
+
+export interface CallbackWork extends DeviceRef {
+  jobId: string;
+}
+
+/** BullMQ job IDs (custom IDs may not be plain integers nor contain ":"). */
+export const workIds = {
+  job: (jobId: string) => `j-${jobId}`,
+  batch: (batchId: string) => `b-${batchId}`,
+  callback: (jobId: string) => `c-${jobId}`,
+};
+
+/**
+ * A Redis connection for BullMQ (which needs maxRetriesPerRequest: null); never the request paths'
+ * fail-fast connection. `producer` connections fail fast while Redis is down (no offline queue).
+ */
+export function createQueueRedis(url: string, connectionName: string, producer: boolean): Redis {
+  return new Redis(url, {
+    connectionName,
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: !producer,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000),
+    lazyConnect: true,
+  });
+}
+
+const KEEP = { removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } } as const;
+
+/** The producer side of the queues, used by the api (and by the worker for follow-up work). */
+export class WorkQueues {
+  readonly jobs: Queue<JobWork>;
+  readonly batches: Queue<BatchWork>;
+  readonly callbacks: Queue<CallbackWork>;
+
+  constructor(
+    readonly connection: Redis,
+    keys: Keys,
+    private readonly callbackPolicy: { attempts: number; backoffMs: number } = { attempts: 8, backoffMs: 1000 },
+  ) {
+    const opts = { connection, prefix: keys.queuePrefix };
+    this.jobs = new Queue<JobWork>(QUEUES.jobs, opts);
+    this.batches = new Queue<BatchWork>(QUEUES.batches, opts);
+    this.callbacks = new Queue<CallbackWork>(QUEUES.callbacks, opts);
+  }
+
+  /** Queues a job's work item (once: the BullMQ job ID is derived from the job ID). */
+  async addJob(work: JobWork): Promise<void> {
+    // Retries here cover Redis trouble and the short window before the api has recorded the job.
+    await this.jobs.add('job', work, { jobId: workIds.job(work.jobId), attempts: 50, backoff: { type: 'fixed', delay: 200 }, ...KEEP });
+  }
+
+  async addBatch(work: BatchWork): Promise<void> {
+    await this.batches.add('batch', work, { jobId: workIds.batch(work.batchId), attempts: 50, backoff: { type: 'fixed', delay: 500 }, ...KEEP });
+  }
+
+  async addCallback(work: CallbackWork): Promise<void> {
+    await this.callbacks.add('callback', work, {
+      jobId: workIds.callback(work.jobId),
+      attempts: this.callbackPolicy.attempts,
+      backoff: { type: 'exponential', delay: this.callbackPolicy.backoffMs },
+      ...KEEP,
+    });
+  }
+
+  /** Wakes a job parked until its expiry (its device came online, it became the head, or it was cancelled). */
+  async wakeJob(jobId: string): Promise<boolean> {
+    try {
+      const job = await Job.fromId(this.jobs, workIds.job(jobId));
+      if (!job) return false;
+      await job.promote();
+      return true;
+    } catch {
+      return false; // not parked: already waiting or running
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.jobs.close(), this.batches.close(), this.callbacks.close()]);
+  }
+}

@@ -1,0 +1,146 @@
+import type { Job } from 'bullmq';
+import type { Caller, CallOutcome } from '@rrpc/caller';
+import type { WorkerMetrics } from '@rrpc/metrics';
+import type { Logger } from '@rrpc/runtime';
+import type { BatchItem, BatchItemResult, BatchRecord, BatchStore, CallStore, JobStore } from '@rrpc/store';
+import type { BatchWork, WorkQueues } from '@rrpc/jobs';
+import { storedOutcome } from './stored-outcome.js';
+
+export interface BatchRunnerDeps {
+  batches: BatchStore;
+  jobs: JobStore;
+  calls: CallStore;
+  caller: Caller;
+  queues: WorkQueues;
+  metrics: WorkerMetrics;
+  logger: Logger;
+}
+
+const PAGE = 500;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** At most `limit` tasks at once; `acquire` waits for a free slot. */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(limit: number) {
+    this.free = limit;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+/** The job ID of a persistent batch's item that waits for its device (the same on every re-run). */
+export function batchItemJobId(batchId: string, index: number): string {
+  return `job_${batchId.replace(/^bat_/, '')}i${index}`;
+}
+
+/**
+ * Drives a batch: calls every device that has no result yet, at most `concurrency` at once. Each call's message
+ * ID is recorded on the item before its request is published, so a driver that re-runs the batch after a worker
+ * died reads the outcome of those calls (they count against the concurrency limit while it waits) instead of
+ * sending them again.
+ */
+export class BatchRunner {
+  constructor(private readonly deps: BatchRunnerDeps) {}
+
+  readonly process = async (work: Job<BatchWork>): Promise<string> => {
+    const batch = await this.deps.batches.get(work.data.batchId);
+    if (!batch) throw new Error(`batch ${work.data.batchId} is not recorded (yet)`);
+    if (batch.state === 'DONE') return 'DONE';
+    const slots = new Slots(batch.concurrency);
+    const running = new Set<Promise<void>>();
+    let failure: unknown;
+    for (let start = 0; start < batch.total && failure === undefined; start += PAGE) {
+      const items = await this.deps.batches.items(batch.id, start, PAGE);
+      for (const item of items) {
+        if (item.result !== undefined || item.marker?.startsWith('j:')) continue;
+        await slots.acquire();
+        if (failure !== undefined) break;
+        const task = this.runItem(batch, item)
+          .catch((error: unknown) => {
+            failure ??= error;
+          })
+          .finally(() => {
+            slots.release();
+            running.delete(task);
+          });
+        running.add(task);
+      }
+    }
+    await Promise.all(running);
+    if (failure !== undefined) throw failure; // BullMQ runs the batch again; finished items are skipped
+    return 'DRIVEN';
+  };
+
+  private async runItem(batch: BatchRecord, item: BatchItem): Promise<void> {
+    if (item.marker?.startsWith('m:')) {
+      const messageId = item.marker.slice(2);
+      const outcome = await storedOutcome(this.deps.calls, messageId);
+      await this.record(batch, item, outcome.rrpcCode === 'SUCCESS' ? { rrpcCode: 'SUCCESS', messageId, payload: outcome.payload.toString('base64') } : { rrpcCode: 'TIMEOUT', messageId });
+      return;
+    }
+    let outcome: CallOutcome | undefined;
+    for (let tries = 1; outcome === undefined; tries++) {
+      try {
+        outcome = await this.deps.caller.call({
+          device: item.device,
+          payload: Buffer.from(batch.payload, 'base64'),
+          timeoutMs: batch.timeoutMs,
+          topic: batch.topic,
+          onPending: (messageId) => this.deps.batches.mark(batch.id, item.index, `m:${messageId}`),
+        });
+      } catch (error) {
+        // Nothing was published; try again a few times, then give up on this item.
+        this.deps.metrics.attemptsTotal.labels('error').inc();
+        if (tries >= 3) {
+          await this.record(batch, item, { rrpcCode: 'FAILED', error: error instanceof Error ? error.message : String(error) });
+          return;
+        }
+        await sleep(500 * tries);
+      }
+    }
+    this.deps.metrics.attemptsTotal.labels(outcome.rrpcCode.toLowerCase()).inc();
+    if (outcome.rrpcCode === 'SUCCESS') {
+      await this.record(batch, item, { rrpcCode: 'SUCCESS', messageId: outcome.messageId, payload: outcome.payload.toString('base64') });
+    } else if (outcome.rrpcCode === 'TIMEOUT') {
+      await this.record(batch, item, { rrpcCode: 'TIMEOUT', messageId: outcome.messageId });
+    } else if (batch.persistent && Date.now() < batch.createdAt + batch.ttlMs) {
+      await this.waitAsJob(batch, item);
+    } else {
+      await this.record(batch, item, { rrpcCode: outcome.rrpcCode });
+    }
+  }
+
+  /** A persistent batch's offline device: a job delivers the call when it connects and records the result. */
+  private async waitAsJob(batch: BatchRecord, item: BatchItem): Promise<void> {
+    const jobId = batchItemJobId(batch.id, item.index);
+    await this.deps.batches.mark(batch.id, item.index, `j:${jobId}`);
+    await this.deps.queues.addJob({ ...item.device, jobId });
+    await this.deps.jobs.create({
+      id: jobId,
+      device: item.device,
+      payload: batch.payload,
+      timeoutMs: batch.timeoutMs,
+      topic: batch.topic,
+      expiresAt: batch.createdAt + batch.ttlMs,
+      maxAttempts: 1,
+      batch: { id: batch.id, index: item.index },
+    });
+  }
+
+  private async record(batch: BatchRecord, item: BatchItem, result: BatchItemResult): Promise<void> {
+    const { recorded } = await this.deps.batches.record(batch.id, item.index, result);
+    if (recorded) this.deps.metrics.batchItemsTotal.labels(result.rrpcCode).inc();
+  }
+}

@@ -1,0 +1,161 @@
+import { DelayedError, type Job } from 'bullmq';
+import type { Caller, CallOutcome } from '@rrpc/caller';
+import type { WorkerMetrics } from '@rrpc/metrics';
+import type { Logger } from '@rrpc/runtime';
+import { FINAL_JOB_STATES, type BatchStore, type CallStore, type JobRecord, type JobStore, type PresenceStore } from '@rrpc/store';
+import type { JobWork, WorkQueues } from '@rrpc/jobs';
+import type { DeviceRef } from '@rrpc/topics';
+import { storedOutcome } from './stored-outcome.js';
+
+export interface JobRunnerDeps {
+  jobs: JobStore;
+  batches: BatchStore;
+  calls: CallStore;
+  presence: PresenceStore;
+  caller: Caller;
+  queues: WorkQueues;
+  metrics: WorkerMetrics;
+  logger: Logger;
+}
+
+/** After a failure to reach Redis or the broker, a job is looked at again this much later. */
+const TROUBLE_PAUSE_MS = 1000;
+
+const BATCH_CODE: Record<string, string> = { SUCCEEDED: 'SUCCESS', TIMEOUT: 'TIMEOUT', EXPIRED: 'EXPIRED', FAILED: 'FAILED', CANCELLED: 'CANCELLED' };
+
+/**
+ * Advances one persistent call. A job is delivered when it is the oldest unfinished job of its device and the
+ * device is online; otherwise its work item is parked (BullMQ "delayed") until the job expires, and woken early
+ * by the device's presence event or by the job ahead of it finishing. Every step is a compare-and-set in Redis,
+ * so a worker that re-runs the item after another one died continues where that one stopped.
+ */
+export class JobRunner {
+  constructor(private readonly deps: JobRunnerDeps) {}
+
+  readonly process = async (work: Job<JobWork>, token?: string): Promise<string> => {
+    const device: DeviceRef = { productKey: work.data.productKey, deviceName: work.data.deviceName };
+    const id = work.data.jobId;
+    const { jobs } = this.deps;
+    let job = await jobs.get(device, id);
+    // The api queues the work item before it records the job; BullMQ retries this shortly.
+    if (!job) throw new Error(`job ${id} is not recorded (yet)`);
+    for (let step = 0; step < 1000; step++) {
+      if (FINAL_JOB_STATES.includes(job.state)) {
+        await this.finish(job);
+        return job.state;
+      }
+      if (job.state === 'SENT') {
+        await this.recover(job);
+      } else if (Date.now() >= job.expiresAt) {
+        await jobs.transition(device, id, { from: ['QUEUED'], to: 'EXPIRED' });
+      } else {
+        const head = await jobs.head(device);
+        if (head !== id || !(await this.online(device))) {
+          await this.park(work, token, job.expiresAt, async () => (await jobs.head(device)) === id && (await this.online(device)));
+        }
+        try {
+          await this.attempt(job);
+        } catch (error) {
+          this.deps.logger.warn({ err: error, jobId: id }, 'job attempt failed; trying again shortly');
+          await this.park(work, token, Math.min(Date.now() + TROUBLE_PAUSE_MS, job.expiresAt));
+        }
+      }
+      const next = await jobs.get(device, id);
+      if (!next) return 'GONE';
+      job = next;
+    }
+    throw new Error(`job ${id} did not settle`);
+  };
+
+  private async online(device: DeviceRef): Promise<boolean> {
+    return (await this.deps.presence.get(device))?.status === 'ONLINE';
+  }
+
+  /**
+   * Parks the work item until `until`, then checks the wake condition once more: a wake-up (presence event,
+   * job ahead finished) that came before the item was parked found nothing to wake, so the item wakes itself.
+   */
+  private async park(work: Job<JobWork>, token: string | undefined, until: number, wakeNow?: () => Promise<boolean>): Promise<never> {
+    await work.moveToDelayed(until, token);
+    if (wakeNow && (await wakeNow())) await this.deps.queues.wakeJob(work.data.jobId);
+    throw new DelayedError();
+  }
+
+  /** One delivery attempt: QUEUED → SENT (message ID recorded before publishing) → outcome. */
+  private async attempt(job: JobRecord): Promise<void> {
+    const { jobs, caller, metrics } = this.deps;
+    const began = await jobs.transition(job.device, job.id, { from: ['QUEUED'], to: 'SENT', attemptsDelta: 1, fields: { mid: '', sa: Date.now() } });
+    if (!began.moved) return;
+    let outcome: CallOutcome;
+    try {
+      outcome = await caller.call({
+        device: job.device,
+        payload: Buffer.from(job.payload, 'base64'),
+        timeoutMs: job.timeoutMs,
+        topic: job.topic,
+        onPending: (messageId) => jobs.setMessageId(job.device, job.id, messageId),
+      });
+    } catch (error) {
+      // Nothing was published (the caller throws before publishing, or when publishing failed): not an attempt.
+      await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'QUEUED', attemptsDelta: -1 });
+      metrics.attemptsTotal.labels('error').inc();
+      throw error;
+    }
+    metrics.attemptsTotal.labels(outcome.rrpcCode.toLowerCase()).inc();
+    if (outcome.rrpcCode === 'OFFLINE' || outcome.rrpcCode === 'HALFCONN') {
+      // The device left between the presence check and the call: wait for it again; not an attempt.
+      await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'QUEUED', attemptsDelta: -1, fields: { rc: outcome.rrpcCode } });
+      return;
+    }
+    if (outcome.rrpcCode === 'SUCCESS') await this.settle(job, began.attempts, { rrpcCode: 'SUCCESS', payload: outcome.payload }, outcome.messageId);
+    else if (outcome.rrpcCode === 'TIMEOUT') await this.settle(job, began.attempts, { rrpcCode: 'TIMEOUT' }, outcome.messageId);
+  }
+
+  private async settle(job: JobRecord, attempts: number, outcome: { rrpcCode: 'SUCCESS'; payload: Buffer } | { rrpcCode: 'TIMEOUT' }, messageId: string): Promise<void> {
+    const { jobs } = this.deps;
+    if (outcome.rrpcCode === 'SUCCESS') {
+      await jobs.transition(job.device, job.id, {
+        from: ['SENT'],
+        to: 'SUCCEEDED',
+        fields: { rc: 'SUCCESS', rmid: messageId, rp: outcome.payload.toString('base64') },
+      });
+      return;
+    }
+    const retry = attempts < job.maxAttempts && Date.now() < job.expiresAt;
+    await jobs.transition(job.device, job.id, { from: ['SENT'], to: retry ? 'QUEUED' : 'TIMEOUT', fields: { rc: 'TIMEOUT', rmid: messageId } });
+  }
+
+  /** A job left SENT by a worker that died: read the call's outcome (never send it again). */
+  private async recover(job: JobRecord): Promise<void> {
+    if (job.messageId === undefined) {
+      // Died before the message ID was recorded: nothing was published.
+      await this.deps.jobs.transition(job.device, job.id, { from: ['SENT'], to: 'QUEUED', attemptsDelta: -1 });
+      return;
+    }
+    this.deps.logger.info({ jobId: job.id, messageId: job.messageId }, 'recovering the outcome of a job attempt another worker began');
+    const outcome = await storedOutcome(this.deps.calls, job.messageId);
+    await this.settle(job, job.attempts, outcome, job.messageId);
+  }
+
+  /** A finished job: wake the device's next job, record a batch item, queue the callback. Safe to repeat. */
+  private async finish(job: JobRecord): Promise<void> {
+    const { jobs, queues, batches, metrics } = this.deps;
+    const next = await jobs.head(job.device);
+    if (next !== undefined) await queues.wakeJob(next);
+    else await jobs.forgetDeviceIfIdle(job.device);
+    if (job.batch !== undefined) {
+      const recorded = await batches.record(job.batch.id, job.batch.index, {
+        rrpcCode: job.state === 'SUCCEEDED' ? 'SUCCESS' : (BATCH_CODE[job.state] ?? job.state),
+        messageId: job.result?.messageId,
+        payload: job.state === 'SUCCEEDED' ? job.result?.payload : undefined,
+        jobId: job.id,
+      });
+      if (recorded.recorded) metrics.batchItemsTotal.labels(BATCH_CODE[job.state] ?? job.state).inc();
+    }
+    if (job.callbackUrl !== undefined && job.callback === undefined) {
+      await jobs.setCallback(job.device, job.id, { state: 'PENDING', attempts: 0 });
+      await queues.addCallback({ productKey: job.device.productKey, deviceName: job.device.deviceName, jobId: job.id });
+    }
+    metrics.jobsTotal.labels(job.state).inc();
+  }
+}

@@ -163,7 +163,8 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     this.mqttClient = undefined;
     this.subscribed = false;
     for (const abort of [...this.waiters]) abort(new Error(`${this.deviceName}: disconnected before the connection was ready`));
-    if (client !== undefined) await client.endAsync(true);
+    // Connected: say DISCONNECT (the broker then reports a normal disconnect). Otherwise just stop retrying.
+    if (client !== undefined) await client.endAsync(!client.connected);
   }
 
   /** Drops the current connection and opens a new one (new timestamp in the client ID). */

@@ -1,0 +1,174 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import type { Logger } from 'pino';
+
+/**
+ * The API keys this pod accepts, held only as SHA-256 digests: keys from RRPC_API_KEYS are hashed at
+ * start, and a keys file (RRPC_API_KEYS_FILE) is re-read when it changes, so keys rotate without a restart.
+ *
+ * Keys file: one key a line; blank lines and lines starting with "#" are skipped.
+ *   sha256:<64 hex digits> [products=pk1,pk2] [rate=N]     the key's SHA-256 (preferred: no secret on disk)
+ *   <plain key, 16+ characters> [products=...] [rate=N]   hashed as it is read
+ * products= scopes the key to those product keys; rate= sets its own calls-per-second limit.
+ */
+export interface ApiKey {
+  /** A public name for the key: the first 12 hex digits of its digest (logs, rate-limit keys). */
+  readonly id: string;
+  readonly digest: Buffer;
+  /** Product keys this key may call; undefined: every product. */
+  readonly products: ReadonlySet<string> | undefined;
+  /** This key's calls-per-second limit; undefined: the default (RRPC_RATE_LIMIT_PER_KEY). */
+  readonly ratePerSecond: number | undefined;
+}
+
+/** Who made a request: the key that authenticated it (or "anonymous" when authentication is disabled). */
+export interface Principal {
+  readonly keyId: string;
+  readonly products: ReadonlySet<string> | undefined;
+  readonly ratePerSecond: number | undefined;
+}
+
+export const ANONYMOUS: Principal = { keyId: 'anonymous', products: undefined, ratePerSecond: undefined };
+
+export class KeysFileError extends Error {
+  constructor(
+    readonly path: string,
+    readonly problems: string[],
+  ) {
+    super(`API keys file ${path}: ${problems.join('; ')}`);
+    this.name = 'KeysFileError';
+  }
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+const PRODUCT_KEY = /^[A-Za-z0-9_-]{1,32}$/;
+
+function makeKey(digest: Buffer, products?: ReadonlySet<string>, ratePerSecond?: number): ApiKey {
+  return { id: digest.toString('hex').slice(0, 12), digest, products, ratePerSecond };
+}
+
+/** A key as written in RRPC_API_KEYS or a keys file: "sha256:<hex>" is a digest, anything else the key itself. */
+export function digestOf(entry: string): Buffer {
+  const m = /^sha256:([0-9a-fA-F]{64})$/.exec(entry);
+  return m ? Buffer.from(m[1]!, 'hex') : sha256(entry);
+}
+
+/** Parses a keys file; every bad line is reported (with its number, never its content). */
+export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[] } {
+  const keys: ApiKey[] = [];
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const [secret, ...options] = line.split(/\s+/);
+    const where = `line ${i + 1}`;
+    if (secret === undefined) return;
+    if (secret.startsWith('sha256:') ? !/^sha256:[0-9a-fA-F]{64}$/.test(secret) : secret.length < 16) {
+      problems.push(`${where}: the key must be "sha256:" and 64 hex digits, or a plain key of at least 16 characters`);
+      return;
+    }
+    let products: Set<string> | undefined;
+    let rate: number | undefined;
+    for (const option of options) {
+      const [name, value = ''] = option.split('=', 2);
+      if (name === 'products') {
+        const list = value.split(',').filter((p) => p !== '');
+        if (list.length === 0 || !list.every((p) => PRODUCT_KEY.test(p))) {
+          problems.push(`${where}: products= must list product keys separated by commas`);
+          return;
+        }
+        products = new Set(list);
+      } else if (name === 'rate') {
+        rate = Number(value);
+        if (!/^\d+$/.test(value) || rate > 10_000_000) {
+          problems.push(`${where}: rate= must be a whole number of calls per second (0: no limit)`);
+          return;
+        }
+      } else {
+        problems.push(`${where}: unknown option "${name}" (products=, rate=)`);
+        return;
+      }
+    }
+    keys.push(makeKey(digestOf(secret), products, rate));
+  });
+  return { keys, problems };
+}
+
+export interface ApiKeyRingOptions {
+  /** Keys from the environment (plain or "sha256:<hex>"). Only their digests are kept. */
+  keys: readonly string[];
+  file?: string | undefined;
+  logger: Logger;
+  /** How often the keys file's modification time is checked. */
+  pollMs?: number;
+}
+
+export class ApiKeyRing {
+  private readonly fixed: ApiKey[];
+  private fromFile: ApiKey[] = [];
+  private readonly file: string | undefined;
+  private readonly logger: Logger;
+  private readonly pollMs: number;
+  private watching = false;
+
+  constructor(options: ApiKeyRingOptions) {
+    this.fixed = options.keys.map((k) => makeKey(digestOf(k)));
+    this.file = options.file;
+    this.logger = options.logger;
+    this.pollMs = options.pollMs ?? 1000;
+  }
+
+  get size(): number {
+    return this.fixed.length + this.fromFile.length;
+  }
+
+  /** Reads the keys file (a bad file at start is an error) and watches it for changes. */
+  start(): void {
+    if (this.file === undefined) return;
+    this.fromFile = this.read(this.file);
+    this.logger.info({ file: this.file, keys: this.fromFile.length }, 'API keys file loaded');
+    watchFile(this.file, { interval: this.pollMs, persistent: false }, this.onChange);
+    this.watching = true;
+  }
+
+  stop(): void {
+    if (this.file !== undefined && this.watching) unwatchFile(this.file, this.onChange);
+    this.watching = false;
+  }
+
+  /** Re-reads the file now (the watcher does this on every change). A bad file keeps the previous keys. */
+  reload(): void {
+    if (this.file === undefined) return;
+    try {
+      this.fromFile = this.read(this.file);
+      this.logger.info({ file: this.file, keys: this.fromFile.length }, 'API keys file reloaded');
+    } catch (error) {
+      this.logger.error({ err: error, file: this.file }, 'API keys file not reloaded; the previous keys stay in force');
+    }
+  }
+
+  private readonly onChange = (current: Stats, previous: Stats) => {
+    if (current.mtimeMs === previous.mtimeMs && current.size === previous.size && current.ino === previous.ino) return;
+    this.reload();
+  };
+
+  private read(file: string): ApiKey[] {
+    const { keys, problems } = parseKeysFile(readFileSync(file, 'utf8'));
+    if (problems.length > 0) throw new KeysFileError(file, problems);
+    return keys;
+  }
+
+  /**
+   * The key an "Authorization: Bearer <key>" header presents, or undefined. The presented key's digest is
+   * compared with every known digest in constant time, without stopping at a match.
+   */
+  authenticate(authorization: string | undefined): Principal | undefined {
+    if (authorization === undefined || !/^Bearer /i.test(authorization)) return undefined;
+    const presented = sha256(authorization.slice(7).trim());
+    let found: ApiKey | undefined;
+    for (const key of this.fixed.concat(this.fromFile)) {
+      if (timingSafeEqual(key.digest, presented) && found === undefined) found = key;
+    }
+    return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond };
+  }
+}

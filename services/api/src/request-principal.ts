@@ -1,0 +1,77 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { RrpcError } from '@rrpc/errors';
+import type { CallStore } from '@rrpc/store';
+import type { CallRunner } from './call-runner.js';
+import { ANONYMOUS, type ApiKeyRing, type Principal } from './api-keys.js';
+
+/**
+ * The principal (API key) of the request being served, carried through the request's async work, so that
+ * every route's calls can be scoped and rate-limited by key without each route passing it along.
+ */
+const current = new AsyncLocalStorage<Principal>();
+
+export function currentPrincipal(): Principal | undefined {
+  return current.getStore();
+}
+
+export interface AuthenticateOptions {
+  ring: ApiKeyRing;
+  authDisabled: boolean;
+  /** Answers a request without a valid key (the default: next(error)). */
+  reject: (error: RrpcError, req: Request, res: Response, next: NextFunction) => void;
+}
+
+/** Authenticates the bearer key and runs the rest of the request as its principal. */
+export function authenticate(options: AuthenticateOptions): RequestHandler {
+  return (req, res, next) => {
+    const principal = options.authDisabled ? ANONYMOUS : options.ring.authenticate(req.get('authorization'));
+    if (principal === undefined) {
+      return options.reject(new RrpcError('UNAUTHENTICATED', { headers: { 'WWW-Authenticate': 'Bearer' } }), req, res, next);
+    }
+    current.run(principal, next);
+  };
+}
+
+export function mayUseProduct(principal: Principal | undefined, productKey: string): boolean {
+  return principal !== undefined && (principal.products === undefined || principal.products.has(productKey));
+}
+
+function denied(productKey: string): RrpcError {
+  return new RrpcError('PERMISSION_DENIED', { message: `This API key may not call devices of product ${productKey}.` });
+}
+
+/** Calls only to the products the key is scoped to: 403 PERMISSION_DENIED otherwise (every route that calls). */
+export function scopedCalls(run: CallRunner): CallRunner {
+  return (request) => {
+    const principal = currentPrincipal();
+    if (!mayUseProduct(principal, request.device.productKey)) return Promise.reject(denied(request.device.productKey));
+    return run(request);
+  };
+}
+
+/** /v1/devices/{pk}/...: a scoped key is refused before the body is read. */
+export const productScope: RequestHandler = (req, _res, next) => {
+  const productKey = req.params['productKey'];
+  if (typeof productKey === 'string' && !mayUseProduct(currentPrincipal(), productKey)) return next(denied(productKey));
+  next();
+};
+
+/** GET /v1/rrpc/{messageId}: a scoped key sees only its products' outcomes (others are "not found"). */
+export function scopedOutcomeReads(calls: CallStore): RequestHandler {
+  return async (req, _res, next) => {
+    const principal = currentPrincipal();
+    const messageId = req.params['messageId'];
+    if (principal?.products === undefined || typeof messageId !== 'string') return next();
+    let record;
+    try {
+      record = await calls.get(messageId);
+    } catch (error) {
+      return next(error); // a malformed ID, or Redis unavailable
+    }
+    if (record && !principal.products.has(record.productKey)) {
+      return next(new RrpcError('NOT_FOUND', { message: `No call ${messageId} is known (outcomes are kept for a limited time).` }));
+    }
+    next();
+  };
+}

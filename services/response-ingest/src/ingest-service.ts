@@ -67,8 +67,11 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   app.use(authzRoutes({ logger, webhookToken: config.webhookToken, authDisabled: config.authDisabled, serviceUsername: config.serviceMqttUsername }));
   app.use(notFound);
   app.use(errorHandler(logger));
-  const server = createServer(app);
+  // Slow clients: the header block and the whole webhook must arrive in time (checked every second).
+  const server = createServer({ connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs) }, app);
   server.keepAliveTimeout = 65_000;
+  server.headersTimeout = config.headersTimeoutMs;
+  server.requestTimeout = config.requestTimeoutMs;
 
   return {
     server,

@@ -7,8 +7,10 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CHILD_SERVICES } from '@rrpc/local-cluster';
 import { startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
 
+const SERVICES = CHILD_SERVICES.map((s) => s.name);
 const START = fileURLToPath(new URL('../packages/local-cluster/dist/start.js', import.meta.url));
 const sh = promisify(execFile);
 const launched: ChildProcess[] = [];
@@ -78,7 +80,7 @@ describe('npm start (packages/local-cluster)', () => {
     const run = launch();
     const up = await upAndCalled(run);
     expect(up.output).toContain('the device answered: "hello from npm start"');
-    expect(up.pids.map((p) => p.name).sort()).toEqual(['api', 'redis-server', 'response-ingest']);
+    expect(up.pids.map((p) => p.name).sort()).toEqual([...SERVICES, 'redis-server'].sort());
     const apiPort = Number(new URL(up.apiUrl).port);
     const brokerPort = Number(new URL(/MQTT broker +(\S+)/.exec(up.output)?.[1] ?? '').port);
     expect([1883, 6379, 8080]).not.toContain(apiPort);
@@ -109,7 +111,7 @@ describe('npm start (packages/local-cluster)', () => {
     expect(up.output).toContain(`redis           ${redis.url} (from REDIS_URL)`);
     expect(up.output).toContain(`MQTT broker     ${mosquitto.url} (from MQTT_URL`);
     expect(up.output).toContain('the device answered: "hello from npm start"');
-    expect(up.pids.map((p) => p.name).sort()).toEqual(['api', 'response-ingest']);
+    expect(up.pids.map((p) => p.name).sort()).toEqual([...SERVICES].sort());
 
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);

@@ -19,8 +19,10 @@ function startService(service: string, port: number) {
   const child = spawn(process.execPath, [`services/${service}/dist/main.js`], {
     cwd: root,
     env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: API_KEY, RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN, LOG_LEVEL: 'warn' },
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // Start-up failures print here: show them in the test output.
+  child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${service}] ${d.toString()}`));
   children.push(child);
   return child;
 }
@@ -48,8 +50,8 @@ describe('api SIGTERM with calls in flight', () => {
     const ingest = startService('response-ingest', ingestPort);
     const api = startService('api', apiPort);
     const base = `http://127.0.0.1:${apiPort}`;
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${ingestPort}/readyz`)).status === 200, 15_000, 'ingest ready');
-    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, 15_000, 'api ready');
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${ingestPort}/readyz`)).status === 200, 30_000, 'ingest ready');
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, 30_000, 'api ready');
     await fetch(`http://127.0.0.1:${ingestPort}/hooks/emqx`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },

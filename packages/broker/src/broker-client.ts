@@ -25,6 +25,7 @@ export class BrokerClient extends EventEmitter {
   readonly client: MqttClient;
   private subscriptions: Subscription[] = [];
   private subscribed = false;
+  private closing = false;
 
   constructor(readonly options: BrokerOptions) {
     super();
@@ -49,7 +50,7 @@ export class BrokerClient extends EventEmitter {
     });
     this.client.on('close', () => {
       this.subscribed = false;
-      this.emit('disconnect');
+      if (!this.closing) this.emit('disconnect');
     });
     this.client.on('error', (error) => this.emit('broker-error', error));
     if (options.onMessage) {
@@ -109,6 +110,7 @@ export class BrokerClient extends EventEmitter {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.client.endAsync();
   }
 }

@@ -100,8 +100,14 @@ export class PresenceEvents {
     };
   }
 
+  /** Closes the subscriber connection (after stop). */
+  disconnect(): void {
+    this.subscriber.disconnect();
+  }
+
   async stop(): Promise<void> {
     this.confirmed = false;
+    if (this.subscribed === undefined) return;
     this.subscribed = undefined;
     try {
       await this.subscriber.unsubscribe(this.channel);

@@ -17,6 +17,12 @@ import { inFlightLimit } from './in-flight-limit.js';
 import { rrpcRoutes } from './routes/rrpc.js';
 import { deviceRoutes } from './routes/devices.js';
 import { aliyunErrorBody, compatAliyunRoutes } from './routes/compat-aliyun.js';
+import { WorkQueues, createQueueRedis } from '@rrpc/jobs';
+import { BatchStore, IdempotencyStore, JobStore, PresenceEvents } from '@rrpc/store';
+import { idempotent } from './idempotency.js';
+import { jobRoutes } from './routes/jobs.js';
+import { batchRoutes } from './routes/batches.js';
+import { CONNECT_TIMEOUT_MAX_MS, TIMEOUT_MS } from './schemas.js';
 
 export interface ApiService {
   readonly server: Server;
@@ -64,6 +70,12 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const keyRing = new ApiKeyRing({ keys: config.apiKeys, file: config.apiKeysFile, logger });
   const limits = { limiter: new RateLimiter(redis), keys, perKey: config.rateLimitPerKey, perDevice: config.rateLimitPerDevice };
   const run = scopedCalls(inFlightLimit(rateLimitedCalls(meteredCalls(caller, metrics), limits), config.maxInFlight));
+  // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
+  const queueRedis = createQueueRedis(config.redisUrl, `${config.instanceId}:queues`, true);
+  queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
+  const queues = new WorkQueues(queueRedis, keys);
+  const idem = idempotent(new IdempotencyStore(redis, keys, 86_400_000), () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
+  let presenceEvents: PresenceEvents | undefined;
   let accepting = true;
 
   const app = express();
@@ -100,7 +112,9 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   app.use('/v1/devices/:productKey', productScope);
   app.get('/v1/rrpc/:messageId', scopedOutcomeReads(calls));
   app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(rrpcRoutes({ run, calls, maxPayloadBytes: config.maxPayloadBytes }));
+  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
+  app.use(batchRoutes({ batches: new BatchStore(redis, keys, config.jobRetentionMs), presence, queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
+  app.use(rrpcRoutes({ run, calls, maxPayloadBytes: config.maxPayloadBytes, idempotent: idem, presenceEvents: () => presenceEvents }));
   app.use(deviceRoutes(presence));
   app.use(notFound);
   app.use(errorHandler(logger));
@@ -123,6 +137,10 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       subscriber.on('error', (err: Error) => logger.debug({ err }, 'redis reply connection error'));
       await connectRedis(subscriber);
       await caller.start(reply);
+      await connectRedis(queueRedis);
+      const presenceSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:presence` }, redis, keys.presenceOnlineChannel);
+      presenceSub.connection.on('error', (err: Error) => logger.debug({ err }, 'redis presence connection error'));
+      presenceEvents = new PresenceEvents(presenceSub.connection, keys.presenceOnlineChannel);
       const port = await listen(server, config.port);
       logger.info({ port, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
       return port;
@@ -133,6 +151,10 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       await caller.drained();
       await closeServer(server);
       await caller.stop();
+      await presenceEvents?.stop();
+      presenceEvents?.disconnect();
+      await queues.close();
+      queueRedis.disconnect();
       await broker.close();
       redis.disconnect();
     },

@@ -7,6 +7,7 @@ import { z } from 'zod';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export const TIMEOUT_MS = { min: 1000, max: 60_000, default: 8000 } as const;
+export const CONNECT_TIMEOUT_MAX_MS = 60_000;
 
 export const timeoutMs = z.coerce
   .number({ message: 'must be a number of milliseconds' })
@@ -32,12 +33,20 @@ export const callBody = z
       .default(TIMEOUT_MS.default)
       .meta({ description: 'How long the device may take to answer, in milliseconds.' }),
     topic: z.string({ message: 'must be a string' }).optional().meta({ description: TOPIC_DESCRIPTION }),
+    connectTimeoutMs: z
+      .number({ message: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(0, 'must be at least 0')
+      .max(CONNECT_TIMEOUT_MAX_MS, `must be at most ${CONNECT_TIMEOUT_MAX_MS}`)
+      .default(0)
+      .meta({ description: 'How long to wait for an offline device to connect before answering OFFLINE, in milliseconds.' }),
   })
   .strict()
   .meta({ description: 'A synchronous call: the request bytes and how long to wait for the answer.' });
 
 export const rawCallQuery = z.object({
   timeoutMs: timeoutMs.default(TIMEOUT_MS.default),
+  connectTimeoutMs: z.coerce.number({ message: 'must be a number of milliseconds' }).int('must be a whole number of milliseconds').min(0, 'must be at least 0').max(CONNECT_TIMEOUT_MAX_MS, `must be at most ${CONNECT_TIMEOUT_MAX_MS}`).default(0),
   topic: z.string().optional().meta({ description: TOPIC_DESCRIPTION }),
 });
 
@@ -68,3 +77,58 @@ export function firstIssue(error: z.ZodError): { field: string; message: string 
   if (issue?.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`;
   return { field: issue?.code === 'unrecognized_keys' ? 'body' : field, message };
 }
+
+// Persistent calls (jobs) and batches (services/worker delivers them).
+export const JOB_LIMITS = { maxTtlMs: 30 * 86_400_000, defaultTtlMs: 86_400_000, maxAttempts: 100, maxBatchDevices: 10_000, maxConcurrency: 1000 } as const;
+
+const base64Payload = z.string({ message: 'is required: the request bytes in base64' }).regex(BASE64, 'must be standard base64 (RFC 4648, padded)');
+const callTimeout = z
+  .number({ message: 'must be a number of milliseconds' })
+  .int('must be a whole number of milliseconds')
+  .min(TIMEOUT_MS.min, `must be at least ${TIMEOUT_MS.min}`)
+  .max(TIMEOUT_MS.max, `must be at most ${TIMEOUT_MS.max}`)
+  .default(TIMEOUT_MS.default);
+const ttlMs = z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(1000, 'must be at least 1000').max(JOB_LIMITS.maxTtlMs, `must be at most ${JOB_LIMITS.maxTtlMs}`);
+
+export const jobBody = z
+  .object({
+    payload: base64Payload,
+    timeoutMs: callTimeout,
+    topic: z.string({ message: 'must be a string' }).optional(),
+    expiresAt: z.iso.datetime({ message: 'must be an ISO 8601 date-time (UTC, "Z")' }).optional().meta({ description: 'When to give up (EXPIRED); or use ttlMs.' }),
+    ttlMs: ttlMs.optional().meta({ description: `How long the job may wait for its device (default ${JOB_LIMITS.defaultTtlMs}).` }),
+    maxAttempts: z.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(JOB_LIMITS.maxAttempts, `must be at most ${JOB_LIMITS.maxAttempts}`).default(1)
+      .meta({ description: 'Attempts before the job ends as TIMEOUT (a device timeout uses one; an offline device does not).' }),
+    callbackUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional().meta({ description: 'Where the finished job is POSTed, signed (X-Rrpc-Signature).' }),
+  })
+  .strict()
+  .meta({ description: 'A persistent call: delivered when the device is online, retried on device timeouts until maxAttempts or expiry.' });
+
+export const jobListQuery = z.object({
+  state: z.enum(['QUEUED', 'SENT', 'SUCCEEDED', 'TIMEOUT', 'EXPIRED', 'FAILED', 'CANCELLED'], { message: 'must be a job state' }).optional(),
+  limit: z.coerce.number({ message: 'must be a number' }).int().min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100),
+});
+
+export const batchBody = z
+  .object({
+    devices: z
+      .array(z.object({ productKey: z.string({ message: 'is required' }), deviceName: z.string({ message: 'is required' }) }).strict(), { message: 'must be a list of {productKey, deviceName}' })
+      .min(1, 'must name at least one device')
+      .max(JOB_LIMITS.maxBatchDevices, `must name at most ${JOB_LIMITS.maxBatchDevices} devices`)
+      .optional(),
+    productKey: z.string({ message: 'must be a string' }).optional().meta({ description: 'Every device of this product that is online now (instead of devices).' }),
+    payload: base64Payload,
+    timeoutMs: callTimeout,
+    topic: z.string({ message: 'must be a string' }).optional(),
+    concurrency: z.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(JOB_LIMITS.maxConcurrency, `must be at most ${JOB_LIMITS.maxConcurrency}`).default(100)
+      .meta({ description: 'Calls in flight at most.' }),
+    persistent: z.boolean({ message: 'must be true or false' }).default(false).meta({ description: 'Wait for offline devices (until ttlMs) instead of reporting them OFFLINE.' }),
+    ttlMs: ttlMs.optional(),
+  })
+  .strict()
+  .meta({ description: 'One request to many devices.' });
+
+export const batchResultsQuery = z.object({
+  cursor: z.coerce.number({ message: 'must be a number' }).int().min(0, 'must be at least 0').default(0),
+  limit: z.coerce.number({ message: 'must be a number' }).int().min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100),
+});

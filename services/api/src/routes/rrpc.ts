@@ -1,7 +1,7 @@
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { RrpcError, invalidArgument } from '@rrpc/errors';
-import type { CallOutcome } from '@rrpc/caller';
-import type { CallStore } from '@rrpc/store';
+import type { CallOutcome, CallRequest } from '@rrpc/caller';
+import type { CallStore, PresenceEvents } from '@rrpc/store';
 import { isMessageId } from '@rrpc/topics';
 import { callBody, firstIssue, rawCallQuery } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
@@ -11,6 +11,10 @@ export interface RrpcRoutesOptions {
   run: CallRunner;
   calls: CallStore;
   maxPayloadBytes: number;
+  /** Presence events, for connectTimeoutMs (wait for an offline device to connect). */
+  presenceEvents?: (() => PresenceEvents | undefined) | undefined;
+  /** Idempotency-Key handling (see idempotency.ts). */
+  idempotent?: RequestHandler | undefined;
 }
 
 /** The outcome of a call as an HTTP answer: 200 with the device's answer, else the error body. */
@@ -31,7 +35,28 @@ export function rrpcRoutes(options: RrpcRoutesOptions): Router {
   const json = express.json({ limit: jsonLimit, strict: true, type: 'application/json' });
   const raw = express.raw({ limit: options.maxPayloadBytes, type: 'application/octet-stream' });
 
-  router.post('/v1/devices/:productKey/:deviceName/rrpc', json, raw, async (req: Request, res: Response) => {
+  const idempotent: RequestHandler = options.idempotent ?? ((_req, _res, next) => next());
+
+  /** A call that, with connectTimeoutMs, waits for an offline device's presence event and tries once more. */
+  async function run(request: CallRequest, connectTimeoutMs: number): Promise<CallOutcome> {
+    const events = options.presenceEvents?.();
+    if (connectTimeoutMs <= 0 || events === undefined) return options.run(request);
+    await events.start(); // subscribed before the first presence check, so no connect event is missed
+    const watch = events.watch(request.device);
+    const until = Date.now() + connectTimeoutMs;
+    try {
+      for (;;) {
+        const outcome = await options.run(request);
+        if (outcome.rrpcCode !== 'OFFLINE' && outcome.rrpcCode !== 'HALFCONN') return outcome;
+        const left = until - Date.now();
+        if (left <= 0 || !(await watch.wait(left))) return outcome;
+      }
+    } finally {
+      watch.cancel();
+    }
+  }
+
+  router.post('/v1/devices/:productKey/:deviceName/rrpc', json, raw, idempotent, async (req: Request, res: Response) => {
     const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
     if (req.is('application/octet-stream')) return rawCall(req, res, device);
     if (!req.is('application/json')) throw new RrpcError('UNSUPPORTED_MEDIA_TYPE');
@@ -47,7 +72,7 @@ export function rrpcRoutes(options: RrpcRoutesOptions): Router {
       topic: parsed.data.topic,
       maxPayloadBytes: options.maxPayloadBytes,
     });
-    const outcome = await options.run(request);
+    const outcome = await run(request, parsed.data.connectTimeoutMs);
     if (outcome.rrpcCode !== 'SUCCESS') throw outcomeError(outcome);
     res.json({
       rrpcCode: 'SUCCESS',
@@ -71,7 +96,7 @@ export function rrpcRoutes(options: RrpcRoutesOptions): Router {
       topic: query.data.topic,
       maxPayloadBytes: options.maxPayloadBytes,
     });
-    const outcome = await options.run(request);
+    const outcome = await run(request, query.data.connectTimeoutMs);
     res.set('X-Rrpc-Code', outcome.rrpcCode);
     if ('messageId' in outcome) res.set('X-Rrpc-Message-Id', outcome.messageId);
     if (outcome.rrpcCode !== 'SUCCESS') throw outcomeError(outcome);

@@ -1,0 +1,83 @@
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import { RrpcError, invalidArgument } from '@rrpc/errors';
+import { ID_PATTERN, jobView, newId, type WorkQueues } from '@rrpc/jobs';
+import type { JobStore } from '@rrpc/store';
+import { JOB_LIMITS, firstIssue, jobBody, jobListQuery } from '../schemas.js';
+import { callRequest, deviceFrom } from '../call-input.js';
+
+export interface JobRoutesOptions {
+  jobs: JobStore;
+  queues: WorkQueues;
+  /** Idempotency-Key handling (see idempotency.ts). */
+  idempotent: RequestHandler;
+  maxPayloadBytes: number;
+}
+
+function jobIdFrom(value: unknown): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('job_')) throw invalidArgument('id', 'must be a job ID ("job_...")');
+  return value;
+}
+
+/** Persistent calls: created here, delivered by services/worker when the device is online. */
+export function jobRoutes(options: JobRoutesOptions): Router {
+  const router = Router();
+  const json = express.json({ limit: Math.ceil((options.maxPayloadBytes * 4) / 3) + 8192, strict: true, type: 'application/json' });
+  const base = '/v1/devices/:productKey/:deviceName/rrpc/jobs';
+
+  router.post(base, json, options.idempotent, async (req: Request, res: Response) => {
+    const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
+    if (!req.is('application/json')) throw new RrpcError('UNSUPPORTED_MEDIA_TYPE', { message: 'Use Content-Type application/json.' });
+    const parsed = jobBody.safeParse(req.body);
+    if (!parsed.success) {
+      const { field, message } = firstIssue(parsed.error);
+      throw invalidArgument(field, message);
+    }
+    const body = parsed.data;
+    const payload = Buffer.from(body.payload, 'base64');
+    callRequest({ device, payload, timeoutMs: body.timeoutMs, topic: body.topic, maxPayloadBytes: options.maxPayloadBytes });
+    if (body.expiresAt !== undefined && body.ttlMs !== undefined) throw invalidArgument('expiresAt', 'give expiresAt or ttlMs, not both');
+    const now = Date.now();
+    const expiresAt = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : now + (body.ttlMs ?? JOB_LIMITS.defaultTtlMs);
+    if (expiresAt <= now) throw invalidArgument('expiresAt', 'must be in the future');
+    if (expiresAt > now + JOB_LIMITS.maxTtlMs) throw invalidArgument('expiresAt', `must be at most ${JOB_LIMITS.maxTtlMs} ms away`);
+    const id = newId('job');
+    // Queue first, then record: a job is never recorded without its work item (the worker waits for the record).
+    await options.queues.addJob({ ...device, jobId: id });
+    await options.jobs.create({ id, device, payload: body.payload, timeoutMs: body.timeoutMs, topic: body.topic, expiresAt, maxAttempts: body.maxAttempts, callbackUrl: body.callbackUrl });
+    const job = await options.jobs.get(device, id);
+    res.status(202).set('Location', `/v1/devices/${device.productKey}/${device.deviceName}/rrpc/jobs/${id}`);
+    res.json(job ? jobView(job) : { id, state: 'QUEUED' });
+  });
+
+  router.get(base, async (req: Request, res: Response) => {
+    const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
+    const query = jobListQuery.safeParse(req.query);
+    if (!query.success) {
+      const { field, message } = firstIssue(query.error);
+      throw invalidArgument(field, message);
+    }
+    const found = await options.jobs.list(device, query.data.state, query.data.limit);
+    res.json({ jobs: found.map(jobView) });
+  });
+
+  router.get(`${base}/:id`, async (req: Request, res: Response) => {
+    const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
+    const job = await options.jobs.get(device, jobIdFrom(req.params['id']));
+    if (!job) throw new RrpcError('NOT_FOUND', { message: 'No such job (finished jobs are kept for a limited time).' });
+    res.json(jobView(job));
+  });
+
+  router.delete(`${base}/:id`, async (req: Request, res: Response) => {
+    const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
+    const id = jobIdFrom(req.params['id']);
+    const moved = await options.jobs.transition(device, id, { from: ['QUEUED', 'SENT'], to: 'CANCELLED' });
+    if (moved.state === undefined) throw new RrpcError('NOT_FOUND', { message: 'No such job.' });
+    if (!moved.moved) throw new RrpcError('CONFLICT', { message: `The job has finished already (${moved.state}); only QUEUED or SENT jobs can be cancelled.` });
+    // Wake its parked work item, so the worker finishes it (next job of the device, callback).
+    await options.queues.wakeJob(id);
+    const job = await options.jobs.get(device, id);
+    res.json(job ? jobView(job) : { id, state: 'CANCELLED' });
+  });
+
+  return router;
+}

@@ -93,7 +93,14 @@ export interface DeviceGroup {
  * One MQTT connection answering every device of `productKey` (wildcard subscription): echoes the payload
  * after `delayMs`, or stays silent when `answer` returns false.
  */
-export async function startDeviceGroup(url: string, productKey: string, delayMs = 0, answer: (deviceName: string, payload: string) => boolean = () => true): Promise<DeviceGroup> {
+export async function startDeviceGroup(
+  url: string,
+  productKey: string,
+  delayMs = 0,
+  answer: (deviceName: string, payload: string) => boolean = () => true,
+  /** A counter shared by several groups: requests unanswered across all of them. */
+  shared: { inFlight: number; max: number } = { inFlight: 0, max: 0 },
+): Promise<DeviceGroup> {
   const client = await mqtt.connectAsync(url, { clientId: `group-${productKey}-${process.pid}`, protocolVersion: 4, reconnectPeriod: 0 });
   await client.subscribeAsync(`/sys/${productKey}/+/rrpc/request/+`, { qos: 0 });
   const group: DeviceGroup = {
@@ -115,11 +122,14 @@ export async function startDeviceGroup(url: string, productKey: string, delayMs 
     if (!answer(deviceName, payload.toString())) return;
     group.inFlight++;
     group.maxInFlight = Math.max(group.maxInFlight, group.inFlight);
+    shared.inFlight++;
+    shared.max = Math.max(shared.max, shared.inFlight);
     const mine = (perDevice.get(deviceName) ?? 0) + 1;
     perDevice.set(deviceName, mine);
     group.maxInFlightPerDevice.set(deviceName, Math.max(group.maxInFlightPerDevice.get(deviceName) ?? 0, mine));
     setTimeout(() => {
       group.inFlight--;
+      shared.inFlight--;
       perDevice.set(deviceName, (perDevice.get(deviceName) ?? 1) - 1);
       client.publish(parsed.responseTopic, payload, { qos: 0 });
     }, delayMs);

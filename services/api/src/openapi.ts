@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '@rrpc/errors';
-import { ALIYUN_TIMEOUT_MS, TIMEOUT_MS, aliyunRrpc, callBody, rawCallQuery } from './schemas.js';
+import { ALIYUN_TIMEOUT_MS, TIMEOUT_MS, aliyunRrpc, batchBody, batchResultsQuery, callBody, jobBody, jobListQuery, rawCallQuery } from './schemas.js';
 import { aliyunAnswer, aliyunError, callAnswer, callOutcome, errorBody, liveness, presence, readiness } from './response-schemas.js';
 
 /**
@@ -143,6 +143,7 @@ export function buildOpenApi(): Json {
     tags: [
       { name: 'calls', description: 'Synchronous calls to devices and their stored outcomes' },
       { name: 'devices', description: 'Device presence' },
+      { name: 'jobs', description: 'Persistent calls and batches, delivered by the worker' },
       { name: 'compat', description: "Alibaba Cloud IoT's RRpc action, answered the way Alibaba answers it" },
       { name: 'operations', description: 'Liveness, readiness and metrics (no authentication)' },
     ],
@@ -222,6 +223,69 @@ export function buildOpenApi(): Json {
             '500': responseRef('Internal'),
             '503': responseRef('Unavailable'),
           },
+        },
+      },
+      // Persistent calls and batches (docs/worker.md); delivered by services/worker.
+      '/v1/devices/{productKey}/{deviceName}/rrpc/jobs': {
+        post: {
+          tags: ['jobs'],
+          operationId: 'createJob',
+          summary: 'Create a persistent call (job), delivered when the device is online',
+          description: 'Answers 202 at once. Accepts an Idempotency-Key header (per API key, 24 h).',
+          parameters: callParameters,
+          requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(jobBody, 'input') } } },
+          responses: { '202': { description: 'The job (state QUEUED).' }, '400': responseRef('InvalidArgument'), '401': responseRef('Unauthenticated'), '409': { description: 'Idempotency-Key in use.' }, '503': responseRef('Unavailable') },
+        },
+        get: {
+          tags: ['jobs'],
+          operationId: 'listJobs',
+          summary: "A device's jobs, newest first",
+          parameters: [...callParameters, ...queryParameters(jobListQuery)],
+          responses: { '200': { description: '{"jobs": [...]}' }, '400': responseRef('InvalidArgument'), '401': responseRef('Unauthenticated') },
+        },
+      },
+      '/v1/devices/{productKey}/{deviceName}/rrpc/jobs/{id}': {
+        get: {
+          tags: ['jobs'],
+          operationId: 'getJob',
+          summary: 'A job: state, attempts, timestamps, result, callback',
+          parameters: [...callParameters, { name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'The job.' }, '404': { description: 'No such job.' }, '401': responseRef('Unauthenticated') },
+        },
+        delete: {
+          tags: ['jobs'],
+          operationId: 'cancelJob',
+          summary: 'Cancel a QUEUED or SENT job',
+          parameters: [...callParameters, { name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'The cancelled job.' }, '404': { description: 'No such job.' }, '409': { description: 'The job has finished.' }, '401': responseRef('Unauthenticated') },
+        },
+      },
+      '/v1/rrpc/batches': {
+        post: {
+          tags: ['jobs'],
+          operationId: 'createBatch',
+          summary: 'Call up to 10,000 devices (or every online device of a product)',
+          description: 'Answers 202 {"id","state","total"} at once. Accepts an Idempotency-Key header.',
+          requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(batchBody, 'input') } } },
+          responses: { '202': { description: 'The batch ID.' }, '400': responseRef('InvalidArgument'), '401': responseRef('Unauthenticated'), '403': { description: 'A product the key may not call.' }, '409': { description: 'Idempotency-Key in use.' } },
+        },
+      },
+      '/v1/rrpc/batches/{id}': {
+        get: {
+          tags: ['jobs'],
+          operationId: 'getBatch',
+          summary: 'A batch: state RUNNING|DONE, total, counts by rrpcCode',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'The batch.' }, '404': { description: 'No such batch.' }, '401': responseRef('Unauthenticated') },
+        },
+      },
+      '/v1/rrpc/batches/{id}/results': {
+        get: {
+          tags: ['jobs'],
+          operationId: 'getBatchResults',
+          summary: "Each device's result, a page at a time",
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }, ...queryParameters(batchResultsQuery)],
+          responses: { '200': { description: '{"results": [...], "nextCursor"}' }, '404': { description: 'No such batch.' }, '401': responseRef('Unauthenticated') },
         },
       },
       '/compat/aliyun': {

@@ -96,6 +96,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const ingestUrl = `http://127.0.0.1:${ingestPort}`;
     const apiKey = env['RRPC_API_KEYS']?.split(',')[0]?.trim() || `rrpc-local-${randomBytes(12).toString('hex')}`;
     const webhookToken = env['RRPC_WEBHOOK_TOKEN'] || `rrpc-webhook-${randomBytes(12).toString('hex')}`;
+    const callbackSecret = env['RRPC_CALLBACK_SECRET'] || `rrpc-callback-${randomBytes(12).toString('hex')}`;
 
     // MQTT broker
     let mqttUrl = env['MQTT_URL'];
@@ -109,6 +110,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         sharedSubscription: !['false', '0', 'no'].includes(env['RRPC_SHARED_SUBSCRIPTION'] ?? 'true'),
         apiKey,
         webhookToken,
+        callbackSecret,
         logLevel: env['LOG_LEVEL'] ?? 'info',
       };
       progress(`MQTT broker     ${mqttUrl} (from MQTT_URL; the simulated devices post their own presence webhooks)`);
@@ -120,7 +122,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       });
       mqttUrl = broker.url;
       // aedes speaks MQTT 3.1.1 and has no shared subscriptions.
-      ctx = { redisUrl, mqttUrl, mqttProtocolVersion: 4, sharedSubscription: false, apiKey, webhookToken, logLevel: env['LOG_LEVEL'] ?? 'info' };
+      ctx = { redisUrl, mqttUrl, mqttProtocolVersion: 4, sharedSubscription: false, apiKey, webhookToken, callbackSecret, logLevel: env['LOG_LEVEL'] ?? 'info' };
       progress(`MQTT broker     ${mqttUrl} (embedded aedes, MQTT 3.1.1; presence webhooks to response-ingest)`);
     }
 

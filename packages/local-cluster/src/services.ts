@@ -9,6 +9,7 @@ export interface ClusterContext {
   sharedSubscription: boolean;
   apiKey: string;
   webhookToken: string;
+  callbackSecret: string;
   logLevel: string;
 }
 
@@ -34,6 +35,12 @@ export const CHILD_SERVICES: readonly ChildService[] = [
     main: 'services/api/dist/main.js',
     http: true,
     env: (c) => ({ RRPC_API_KEYS: c.apiKey }),
+  },
+  {
+    name: 'worker',
+    main: 'services/worker/dist/main.js',
+    http: true,
+    env: (c) => ({ RRPC_CALLBACK_SECRET: c.callbackSecret }),
   },
 ];
 

@@ -16,7 +16,7 @@ import { figures, startLoad, type CallRecord, type ScenarioFigures } from './sup
 const PK = 'a1Faults';
 const API_KEY = 'fault-suite-api-key-0123456789';
 const WEBHOOK_TOKEN = 'fault-suite-webhook-token-0123';
-const RATE = 200; // calls a second, over both pods
+const RATE = Number(process.env['RRPC_FAULT_RATE'] ?? 150); // calls a second, over both pods
 const TIMEOUT_MS = 1000;
 const RESULT_TTL_MS = 20_000;
 const SLACK_MS = 1500; // a call may end this long after its timeout (event-loop and HTTP time), never more

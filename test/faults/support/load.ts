@@ -74,7 +74,7 @@ export function startLoad(options: LoadOptions): Load {
     // Keep to the schedule (rate × elapsed) without bursts: a late tick skips the calls it missed rather
     // than sending them all at once, and never more than `max` calls are outstanding.
     const due = Math.floor(((performance.now() - began) / 1000) * options.rate);
-    let burst = Math.ceil(options.rate / 100);
+    let burst = Math.ceil(options.rate / 50);
     while (scheduled < due && burst-- > 0 && outstanding.size < max) {
       scheduled++;
       const p = one(seq++).finally(() => outstanding.delete(p));

@@ -37,8 +37,9 @@ async function connectDevice(url: string, deviceName: string, delayMs: number): 
       answered++;
     };
     if (delayMs <= 0) return answer();
+    // Held until released, but never so long that the call (60 s timeout) would time out.
     held++;
-    const gate = released;
+    const gate = Promise.race([released, new Promise((r) => setTimeout(r, 45_000))]);
     setTimeout(() => {
       void gate.then(() => {
         held--;

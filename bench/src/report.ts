@@ -35,6 +35,10 @@ export interface BenchResults {
     rssBeforeMiB: number;
     rssPendingMiB: number;
     kibPerPendingCall: number;
+    kibPerIdleConnection: number;
+    rssConnectedMiB: number;
+    /** V8 heap in use: before, with the connections open, with every call pending. */
+    heapUsedMiB: number[];
     maxLatencyMs: number;
   };
   scale: Array<{ apis: number; ingests: number; result: RunResult }>;
@@ -106,7 +110,8 @@ export function renderMarkdown(r: BenchResults): string {
   lines.push(`| HTTP connections | ${n(p.connections)} (${p.calls > p.connections ? `${n(p.calls - p.connections)} calls pipelined as a second request; ` : ''}api open files at peak ${n(p.apiOpenFilesAtPeak)}, limit ${n(p.apiOpenFilesLimit)}) |`);
   lines.push(`| pending at once | ${n(p.heldAtOnce)} (all sent and pending after ${p.secondsUntilAllPending} s) |`);
   lines.push(`| answered correctly | ${n(p.ok)}; lost ${p.lost}, mismatched ${p.mismatched}${Object.keys(p.errors).length ? ` (${JSON.stringify(p.errors)})` : ''} |`);
-  lines.push(`| api resident memory | ${p.rssBeforeMiB} MiB → ${p.rssPendingMiB} MiB: **${p.kibPerPendingCall} KiB per pending call**, its connection included |`);
+  lines.push(`| api resident memory | ${p.rssBeforeMiB} MiB → ${p.rssConnectedMiB} MiB with the connections open → ${p.rssPendingMiB} MiB with every call pending: **${p.kibPerPendingCall} KiB per pending call**, its connection included (the idle connection alone: ${p.kibPerIdleConnection} KiB) |`);
+  lines.push(`| api V8 heap in use (live and not yet collected) | ${p.heapUsedMiB.join(' MiB → ')} MiB |`);
   lines.push('');
   lines.push(`### Horizontal: api pods and ingest replicas, ${r.settings.inFlight} in flight`);
   lines.push('');

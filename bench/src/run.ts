@@ -39,6 +39,12 @@ const log = (message: string) => process.stderr.write(`[bench ${new Date().toISO
 
 const cleanups: Array<() => Promise<void> | void> = [];
 
+/** The api's V8 heap in use (its /metrics), bytes; NaN if not reported. */
+async function heapUsed(apiUrl: string): Promise<number> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  return Number(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
+}
+
 async function postPresence(ingestUrl: string, deviceNames: string[]): Promise<void> {
   for (const name of deviceNames) {
     const now = Date.now();
@@ -138,6 +144,8 @@ async function main(): Promise<number> {
     RRPC_RATE_LIMIT_PER_DEVICE: '0',
     RRPC_MAX_IN_FLIGHT: String(Math.max(10_000, PENDING + 1000)),
     RRPC_REQUEST_TIMEOUT_MS: '120000',
+    // The pending run opens its connections first (to weigh them apart from the calls): they idle meanwhile.
+    RRPC_HEADERS_TIMEOUT_MS: '120000',
   };
   const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'rrpc-bench-prof-')) : undefined;
   const services: BenchProcess[] = [];
@@ -193,27 +201,35 @@ async function main(): Promise<number> {
   const fds = openFiles(api0.pid);
   const connections = Math.min(PENDING, fds.limit - fds.open - 64);
   const workers = Math.ceil(connections / 9000);
+  const share = (n: number, i: number) => Math.floor(n / workers) + (i < n % workers ? 1 : 0);
   const pendingGens: Remote[] = Array.from({ length: workers }, (_, i) => forkScript(`pending-${i}`, 'load-generator'));
   cleanups.push(() => pendingGens.forEach((g) => g.stop()));
   await devices.ask('hold');
+  const heapBefore = await heapUsed(api0.url);
   const rssBefore = rssBytes(api0.pid);
+  await Promise.all(pendingGens.map((g, i) => g.ask('pendingOpen', { targets: [api0.url], connections: share(connections, i) })));
+  await sleep(1000);
+  const rssConnected = rssBytes(api0.pid);
+  const heapConnected = await heapUsed(api0.url);
   const pendingStarted = performance.now();
-  await Promise.all(
-    pendingGens.map((g, i) => {
-      const share = (n: number) => Math.floor(n / workers) + (i < n % workers ? 1 : 0);
-      return g.ask('pendingSend', { devices: slowNames, apiKey: API_KEY, timeoutMs: 60_000, targets: [api0.url], calls: share(PENDING), connections: share(connections) });
-    }),
-  );
+  await Promise.all(pendingGens.map((g, i) => g.ask('pendingSend', { devices: slowNames, apiKey: API_KEY, timeoutMs: 60_000, targets: [api0.url], calls: share(PENDING, i) })));
+  // Wait until every call is pending at the devices (or the count stops growing for 10 s).
   let held = 0;
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
+  let peak = 0;
+  let lastGrowth = Date.now();
+  while (Date.now() - lastGrowth < 10_000) {
     held = (await devices.ask<{ held: number }>('counters')).held;
+    if (held > peak) {
+      peak = held;
+      lastGrowth = Date.now();
+    }
     if (held >= PENDING) break;
     await sleep(100);
   }
   const allPendingSeconds = (performance.now() - pendingStarted) / 1000;
   await sleep(300);
   const rssPending = rssBytes(api0.pid);
+  const heapPending = await heapUsed(api0.url);
   const fdsPending = openFiles(api0.pid).open;
   await devices.ask('release');
   const pendingResults = await Promise.all(pendingGens.map((g) => g.ask<RunResult>('pendingResult')));
@@ -236,7 +252,10 @@ async function main(): Promise<number> {
     errors: pendingErrors,
     rssBeforeMiB: Math.round((rssBefore / 1048576) * 10) / 10,
     rssPendingMiB: Math.round((rssPending / 1048576) * 10) / 10,
-    kibPerPendingCall: Math.round(((rssPending - rssBefore) / PENDING / 1024) * 100) / 100,
+    kibPerPendingCall: Math.round(((rssPending - rssBefore) / Math.max(1, held) / 1024) * 100) / 100,
+    kibPerIdleConnection: Math.round(((rssConnected - rssBefore) / Math.max(1, connections) / 1024) * 100) / 100,
+    rssConnectedMiB: Math.round((rssConnected / 1048576) * 10) / 10,
+    heapUsedMiB: [heapBefore, heapConnected, heapPending].map((b) => Math.round((b / 1048576) * 10) / 10),
     maxLatencyMs: Math.max(...pendingResults.map((r) => r.latency.max)),
   };
 

@@ -15,6 +15,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
           : error.type === 'encoding.unsupported' || error.type === 'charset.unsupported'
             ? new RrpcError('UNSUPPORTED_MEDIA_TYPE')
             : new RrpcError('INVALID_ARGUMENT', { field: 'body', message: 'body: the request body is not valid JSON.' });
+    } else if (error instanceof URIError) {
+      // The router could not %-decode a path parameter (e.g. "%ED%A0", "%"): the client's mistake.
+      rrpc = new RrpcError('INVALID_ARGUMENT', { field: 'path', message: 'path: a path segment is not valid %-encoded UTF-8.' });
     } else {
       logger.error({ err: error }, 'unhandled error');
       rrpc = new RrpcError('INTERNAL');

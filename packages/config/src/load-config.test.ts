@@ -44,6 +44,29 @@ describe('api configuration', () => {
   });
 });
 
+describe('abuse limits and API keys', () => {
+  it('has the documented defaults', () => {
+    expect(loadApiConfig({ RRPC_API_KEYS: key })).toMatchObject({
+      apiKeysFile: undefined,
+      rateLimitPerKey: 1000,
+      rateLimitPerDevice: 50,
+      maxInFlight: 10000,
+      headersTimeoutMs: 10000,
+      requestTimeoutMs: 30000,
+    });
+  });
+
+  it('takes a keys file instead of RRPC_API_KEYS, and digests in RRPC_API_KEYS', () => {
+    expect(loadApiConfig({ RRPC_API_KEYS_FILE: '/etc/rrpc/keys' }).apiKeysFile).toBe('/etc/rrpc/keys');
+    expect(loadApiConfig({ RRPC_API_KEYS: `sha256:${'ab'.repeat(32)}` }).apiKeys).toHaveLength(1);
+    expect(() => loadApiConfig({ RRPC_API_KEYS: `sha256:${'ab'.repeat(31)}zz` })).toThrow(/64 hex digits/);
+  });
+
+  it('names bad limits', () => {
+    expect(() => loadApiConfig({ RRPC_API_KEYS: key, RRPC_MAX_IN_FLIGHT: '0', RRPC_RATE_LIMIT_PER_DEVICE: '-1' })).toThrow(/RRPC_MAX_IN_FLIGHT[\s\S]*RRPC_RATE_LIMIT_PER_DEVICE|RRPC_RATE_LIMIT_PER_DEVICE[\s\S]*RRPC_MAX_IN_FLIGHT/);
+  });
+});
+
 describe('ingest configuration', () => {
   it('needs a webhook token unless auth is disabled', () => {
     expect(() => loadIngestConfig({})).toThrow(/RRPC_WEBHOOK_TOKEN/);

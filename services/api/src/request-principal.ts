@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RrpcError } from '@rrpc/errors';
 import type { CallStore } from '@rrpc/store';
+import { isMessageId } from '@rrpc/topics';
 import type { CallRunner } from './call-runner.js';
 import { ANONYMOUS, type ApiKeyRing, type Principal } from './api-keys.js';
 
@@ -62,7 +63,7 @@ export function scopedOutcomeReads(calls: CallStore): RequestHandler {
   return async (req, _res, next) => {
     const principal = currentPrincipal();
     const messageId = req.params['messageId'];
-    if (principal?.products === undefined || typeof messageId !== 'string') return next();
+    if (principal?.products === undefined || !isMessageId(messageId)) return next(); // e.g. /v1/rrpc/batches
     let record;
     try {
       record = await calls.get(messageId);

@@ -105,6 +105,9 @@ export function rrpcRequest(productKey: string, deviceName: string, payload: Buf
   );
 }
 
+/** The api's own `durationMs` of the last answer checked as ok (its Caller: pending record to answer). */
+export let lastDurationMs = NaN;
+
 /** Checks an api answer against the payload that was sent: 'ok', 'mismatched' or an error kind. */
 export function checkAnswer(answer: HttpAnswer, payload: Buffer): 'ok' | 'mismatched' | string {
   if (answer.status !== 200) {
@@ -116,7 +119,8 @@ export function checkAnswer(answer: HttpAnswer, payload: Buffer): 'ok' | 'mismat
     }
     return `http ${answer.status} ${code}`.trim();
   }
-  const parsed = JSON.parse(answer.body.toString()) as { rrpcCode?: string; payload?: string };
+  const parsed = JSON.parse(answer.body.toString()) as { rrpcCode?: string; payload?: string; durationMs?: number };
   if (parsed.rrpcCode !== 'SUCCESS') return `rrpcCode ${parsed.rrpcCode}`;
+  lastDurationMs = parsed.durationMs ?? NaN;
   return parsed.payload === payload.toString('base64') ? 'ok' : 'mismatched';
 }

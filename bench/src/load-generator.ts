@@ -7,8 +7,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Socket } from 'node:net';
 import { serve } from './ipc.js';
-import { runResult, type RunResult } from './latency.js';
-import { HttpConnection, checkAnswer, rrpcRequest } from './http-connection.js';
+import { runResult, summarise, type RunResult } from './latency.js';
+import { HttpConnection, checkAnswer, lastDurationMs, rrpcRequest } from './http-connection.js';
 import { PRODUCT_KEY, noncePayload } from './nonce-payload.js';
 
 let sequence = 0;
@@ -249,9 +249,16 @@ serve({
   },
   async httpSerial(args: HttpArgs & { n: number }) {
     const [connection] = await openConnections(args.targets.slice(0, 1), 1);
-    const result = await serial(args.n, (_, i) => httpCall(connection as HttpConnection, args, args.devices[i % args.devices.length] as string));
+    // Beside the client's latency: the api's own durationMs (Caller: presence + pending record, publish,
+    // device, ingest, reply channel), so the rest is HTTP and the api's request handling.
+    const inside: number[] = [];
+    const result = await serial(args.n, async (_, i) => {
+      const outcome = await httpCall(connection as HttpConnection, args, args.devices[i % args.devices.length] as string);
+      if (outcome === 'ok' && Number.isFinite(lastDurationMs)) inside.push(lastDurationMs);
+      return outcome;
+    });
     connection?.close();
-    return result;
+    return { ...result, callerLatency: summarise(inside) };
   },
   async httpClosed(args: HttpArgs & { concurrency: number; durationMs: number }) {
     const connections = await openConnections(args.targets, args.concurrency);

@@ -83,6 +83,8 @@ export interface ServiceOptions {
   env: Record<string, string>;
   /** Directory for a V8 CPU profile (--cpu-prof), written when the process exits. */
   cpuProfileDir?: string | undefined;
+  /** Another entry point than services/<service>/dist/main.js (experiments). */
+  main?: string | undefined;
 }
 
 /** One api pod or ingest replica as its own node process; resolves once /readyz answers 200. */
@@ -90,7 +92,7 @@ export async function startService(options: ServiceOptions): Promise<BenchProces
   const port = await freePort();
   const args = [
     ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir, '--cpu-prof-name', `${options.instanceId}.cpuprofile`] : []),
-    join(ROOT, 'services', options.service, 'dist', 'main.js'),
+    options.main ?? join(ROOT, 'services', options.service, 'dist', 'main.js'),
   ];
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 /**
- * `node bench/dist/profile-api.js [seconds] [--no-profile]`: a short focused run for profiling and A/B
+ * `node bench/dist/profile-api.js [seconds] [--no-profile] [--api-main <file>]`: a short focused run for profiling and A/B
  * comparisons of the api: one api pod (under --cpu-prof) and one ingest, warm-up, serial calls, then a
  * closed loop at 64 in flight. Prints serial p50, calls/s, CPU seconds per 1,000 calls of each process,
  * and the api's top self-time functions; keeps the profile under bench/results/profiles/.
@@ -14,8 +14,10 @@ import { PRODUCT_KEY, fastDevice } from './nonce-payload.js';
 import { cpuSeconds, startBenchMosquitto, startService } from './processes.js';
 import { summariseProfile } from './profile-summary.js';
 
-const seconds = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 10);
+const seconds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 10);
 const profile = !process.argv.includes('--no-profile');
+const mainAt = process.argv.indexOf('--api-main');
+const apiMain = mainAt > 0 ? process.argv[mainAt + 1] : undefined;
 const API_KEY = 'bench-api-key-0123456789abcdef';
 const WEBHOOK_TOKEN = 'bench-webhook-token-0123456789';
 const devicesNames = Array.from({ length: 16 }, (_, i) => fastDevice(i));
@@ -35,7 +37,7 @@ const env = {
 };
 const dir = mkdtempSync(join(tmpdir(), 'rrpc-prof-'));
 const ingest = await startService({ service: 'response-ingest', instanceId: 'ingest-0', env });
-const api = await startService({ service: 'api', instanceId: 'api-0', env, cpuProfileDir: profile ? dir : undefined });
+const api = await startService({ service: 'api', instanceId: 'api-0', env, cpuProfileDir: profile ? dir : undefined, main: apiMain });
 for (const name of devicesNames) {
   const now = Date.now();
   await fetch(`${ingest.url}/hooks/emqx`, {

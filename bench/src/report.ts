@@ -1,5 +1,5 @@
 /** The bench results' shape and their markdown rendering (tables and the targets of issue 6). */
-import type { RunResult } from './latency.js';
+import type { LatencySummary, RunResult } from './latency.js';
 import type { ProfileEntry } from './profile-summary.js';
 
 export interface BenchResults {
@@ -7,11 +7,11 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   wallSeconds: number;
-  settings: { inFlight: number; serialCalls: number; runSeconds: number; payloadBytes: number; pending: number; slowDelayMs: number; profile: boolean };
+  settings: { apiMain?: string | undefined; inFlight: number; serialCalls: number; runSeconds: number; payloadBytes: number; pending: number; slowDelayMs: number; profile: boolean };
   /** 1-minute load average as each phase began. */
   load: Record<string, number>;
   mqtt: { serial: RunResult; closed: RunResult; cpuPerThousand: Record<string, number> };
-  rrpc: { serial: RunResult; closed: RunResult; open: RunResult & { rate: number; maxConnections: number }; cpuPerThousand: Record<string, number> };
+  rrpc: { serial: RunResult & { callerLatency?: LatencySummary }; closed: RunResult; open: RunResult & { rate: number; maxConnections: number }; cpuPerThousand: Record<string, number> };
   cost: {
     redisRoundTripsPerCall: number;
     redisRoundTripsByClient: Record<string, Record<string, number>>;
@@ -66,6 +66,7 @@ export function renderMarkdown(r: BenchResults): string {
       `Load average before the run ${m.loadBefore.join(' / ')}; at each phase: ${Object.entries(r.load).map(([k, v]) => `${k} ${v}`).join(', ')}. ` +
       `Payload ${r.settings.payloadBytes} B; ${r.settings.inFlight} in flight; timed runs ${r.settings.runSeconds} s; whole run ${r.wallSeconds} s` +
       (r.settings.profile ? '; api under --cpu-prof' : '') +
+      (r.settings.apiMain ? `; **experiment: api started from ${r.settings.apiMain}**` : '') +
       '.',
   );
   lines.push('');
@@ -73,6 +74,8 @@ export function renderMarkdown(r: BenchResults): string {
   lines.push('|---|---|---|---|');
   const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)} ×` : 'n/a');
   lines.push(`| serial p50 (1 in flight) | ${ms(r.mqtt.serial.latency.p50)} | ${ms(r.rrpc.serial.latency.p50)} | ${ratio(r.rrpc.serial.latency.p50, r.mqtt.serial.latency.p50)} |`);
+  const inside = r.rrpc.serial.callerLatency;
+  if (inside) lines.push(`| of which inside the api's Caller (its durationMs: presence + pending record → answer), p50 | | ${ms(inside.p50)} | |`);
   lines.push(`| serial p99 | ${ms(r.mqtt.serial.latency.p99)} | ${ms(r.rrpc.serial.latency.p99)} | ${ratio(r.rrpc.serial.latency.p99, r.mqtt.serial.latency.p99)} |`);
   lines.push(`| throughput, ${r.settings.inFlight} in flight (closed loop) | ${n(r.mqtt.closed.perSecond)}/s | ${n(r.rrpc.closed.perSecond)}/s | ${((r.rrpc.closed.perSecond / r.mqtt.closed.perSecond) * 100).toFixed(0)} % |`);
   lines.push(`| p50 / p99 at ${r.settings.inFlight} in flight | ${ms(r.mqtt.closed.latency.p50)} / ${ms(r.mqtt.closed.latency.p99)} | ${ms(r.rrpc.closed.latency.p50)} / ${ms(r.rrpc.closed.latency.p99)} | |`);

@@ -3,7 +3,8 @@
  * Starts its own redis-server and mosquitto, the api and response-ingest as processes, devices and the
  * load generator as processes; measures; writes bench/results/<date>-<host>.{json,md}; exits 1 if any
  * answer was lost or mismatched. Options: --profile (api under --cpu-prof, top functions summarised),
- * env BENCH_SECONDS (length of each timed run, default 6), BENCH_PENDING (default 20000).
+ * env BENCH_SECONDS (length of each timed run, default 6), BENCH_PENDING (default 20000), BENCH_API_MAIN
+ * (experiments: another api entry point) and BENCH_RESULTS_SUFFIX (added to the result file names).
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { startRedis } from '@rrpc/testing';
 import { BrokerCounters } from './broker-counters.js';
 import { forkScript, type Remote } from './ipc.js';
-import type { RunResult } from './latency.js';
+import type { LatencySummary, RunResult } from './latency.js';
 import { PRODUCT_KEY, fastDevice, slowDevice } from './nonce-payload.js';
 import { cpuSeconds, openFiles, rssBytes, startBenchMosquitto, startService, type BenchProcess } from './processes.js';
 import { RedisProbe } from './redis-probe.js';
@@ -29,6 +30,8 @@ const SERIAL_CALLS = 2000;
 const RUN_MS = Number(process.env['BENCH_SECONDS'] ?? 6) * 1000;
 const PENDING = Number(process.env['BENCH_PENDING'] ?? 20_000);
 const PROFILE = process.argv.includes('--profile');
+/** Experiments only: another entry point for the api pods (e.g. bench/experiments/raw-rrpc-route.mjs). */
+const API_MAIN = process.env['BENCH_API_MAIN'] || undefined;
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 const fastNames = Array.from({ length: FAST_DEVICES }, (_, i) => fastDevice(i));
@@ -99,7 +102,7 @@ async function main(): Promise<number> {
       loadBefore: loadavg().map((v) => Math.round(v * 100) / 100),
     },
     startedAt: startedAt.toISOString(),
-    settings: { inFlight: IN_FLIGHT, serialCalls: SERIAL_CALLS, runSeconds: RUN_MS / 1000, payloadBytes: 128, pending: PENDING, slowDelayMs: SLOW_DELAY_MS, profile: PROFILE },
+    settings: { apiMain: API_MAIN, inFlight: IN_FLIGHT, serialCalls: SERIAL_CALLS, runSeconds: RUN_MS / 1000, payloadBytes: 128, pending: PENDING, slowDelayMs: SLOW_DELAY_MS, profile: PROFILE },
     load: {},
   } as BenchResults;
 
@@ -150,7 +153,8 @@ async function main(): Promise<number> {
   const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'rrpc-bench-prof-')) : undefined;
   const services: BenchProcess[] = [];
   const start = async (service: 'api' | 'response-ingest', instanceId: string, cpuProfileDir?: string, extraEnv: Record<string, string> = {}) => {
-    const p = await startService({ service, instanceId, env: { ...env, ...extraEnv }, cpuProfileDir });
+    const main = service === 'api' ? API_MAIN : undefined;
+    const p = await startService({ service, instanceId, env: { ...env, ...extraEnv }, cpuProfileDir, main });
     services.push(p);
     return p;
   };
@@ -165,7 +169,7 @@ async function main(): Promise<number> {
   log('2. RRPC serial, closed loop, open loop');
   results.load['rrpc'] = load1();
   await loadgen.ask('httpClosed', { ...http, targets: [api0.url], concurrency: IN_FLIGHT, durationMs: 2000 }); // warm-up
-  const rrpcSerial = await loadgen.ask<RunResult>('httpSerial', { ...http, targets: [api0.url], n: SERIAL_CALLS });
+  const rrpcSerial = await loadgen.ask<RunResult & { callerLatency: LatencySummary }>('httpSerial', { ...http, targets: [api0.url], n: SERIAL_CALLS });
   const pids = { api: api0.pid, ingest: ingest0.pid, redis: redis.pid ?? 0, broker: mosquitto.pid, devices: devices.pid, 'load generator': loadgen.pid };
   const statsBefore = await probe.commandstats();
   const brokerBefore = await counters.snapshot();
@@ -303,7 +307,7 @@ async function main(): Promise<number> {
   const markdown = renderMarkdown(results);
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const base = join(dir, `${startedAt.toISOString().slice(0, 10)}-${hostname()}`);
+  const base = join(dir, `${startedAt.toISOString().slice(0, 10)}-${hostname()}${process.env['BENCH_RESULTS_SUFFIX'] ?? ''}`);
   writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(`${base}.md`, markdown);
   process.stdout.write(markdown);

@@ -17,6 +17,8 @@ export interface CallRequest {
    * If it fails, the call ends without a request.
    */
   onPending?: ((messageId: string) => Promise<void>) | undefined;
+  /** The device's downlink rate limit (checked in the same Redis round trip as presence); absent: none. */
+  deviceRate?: { perSecond: number; burst?: number } | undefined;
 }
 
 export type CallOutcome =
@@ -83,8 +85,16 @@ export class Caller {
       instanceId: this.options.instanceId,
       timeoutMs: request.timeoutMs,
       kind: request.topic === undefined ? 'sys' : 'ext',
+      deviceRate: request.deviceRate,
     });
     if (begun.status === 'offline') return { rrpcCode: begun.rrpcCode, durationMs: performance.now() - started };
+    if (begun.status === 'limited') {
+      const { productKey, deviceName } = request.device;
+      throw new RrpcError('RATE_LIMITED', {
+        message: `Too many calls for device ${productKey}/${deviceName} (limit ${request.deviceRate?.perSecond} a second); retry after ${begun.retryAfterMs} ms.`,
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))) },
+      });
+    }
 
     const { messageId } = begun;
     if (request.onPending) {

@@ -1,18 +1,22 @@
 --[[
-  call-begin: check the target device's presence and, when it is connected, record the pending call.
-  One round trip from the api per call.
+  call-begin: check the target device's presence and its downlink rate limit and, when it is connected and
+  under the limit, record the pending call. One round trip from the api per call.
 
   KEYS[1]  presence hash of the device        "<ns>:{<pk>/<dn>}:presence"
   KEYS[2]  call hash of the new message ID    "<ns>:{<tag>}:call:<id>"  (same cluster slot as KEYS[1])
+  KEYS[3]  the device's rate-limit key        "<ns>:{<pk>/<dn>}:rate"   (same slot; see rate-limit-1.lua)
   ARGV[1]  device id "<pk>/<dn>"
   ARGV[2]  owning instance (api pod) id: names the reply channel the answer is sent to
   ARGV[3]  call timeout, ms
   ARGV[4]  retention of the outcome after the deadline, ms
   ARGV[5]  topic kind: "s" (system topics) or "e" (custom topics)
+  ARGV[6]  the device's emission interval, ms (1000 / calls per second); "0": no limit
+  ARGV[7]  burst: calls the device may get at once
 
-  Returns  {1, deadline_ms, now_ms}   pending call recorded
+  Returns  {1, deadline_ms, now_ms}   pending call recorded (and one token taken from the device's limit)
            {2, "OFFLINE" | "HALFCONN"} device not connected; nothing recorded
            {3}                         this message ID is in use already; the caller draws another
+           {4, retry_after_ms}         over the device's rate limit; nothing recorded
 ]]
 local p = redis.call('HMGET', KEYS[1], 'st', 'da', 'ka')
 local t = redis.call('TIME')
@@ -25,6 +29,19 @@ if p[1] ~= '1' then
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return {3}
+end
+local interval = tonumber(ARGV[6])
+if interval > 0 then
+  -- GCRA, as rate-limit-1.lua: the theoretical arrival time may run at most `burst` intervals ahead.
+  local exact = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  local tat = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if tat < exact then tat = exact end
+  local ahead = tat + interval - exact
+  local allowance = interval * tonumber(ARGV[7])
+  if ahead > allowance then
+    return {4, math.ceil(ahead - allowance)}
+  end
+  redis.call('SET', KEYS[3], string.format('%.3f', tat + interval), 'PX', math.max(1, math.ceil(ahead)))
 end
 local deadline = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5])

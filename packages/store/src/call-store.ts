@@ -7,7 +7,8 @@ import { guard, type RedisClient } from './connection.js';
 
 export type BeginResult =
   | { status: 'pending'; messageId: string; deadline: number; startedAt: number }
-  | { status: 'offline'; rrpcCode: 'OFFLINE' | 'HALFCONN' };
+  | { status: 'offline'; rrpcCode: 'OFFLINE' | 'HALFCONN' }
+  | { status: 'limited'; retryAfterMs: number };
 
 export type ClaimResult = 'matched' | 'unknown' | 'rejected' | 'own' | 'duplicate' | 'late';
 
@@ -29,6 +30,8 @@ export interface BeginCall {
   instanceId: string;
   timeoutMs: number;
   kind: TopicKind;
+  /** The device's downlink rate limit, taken in the same script (no extra round trip); absent: none. */
+  deviceRate?: { perSecond: number; burst?: number } | undefined;
 }
 
 export interface ClaimAnswer {
@@ -55,9 +58,13 @@ export class CallStore {
     this.sharded = redis instanceof Cluster;
   }
 
-  /** Presence check and pending record in one round trip. */
+  /** Presence check, the device's rate limit and the pending record in one round trip. */
   async begin(call: BeginCall): Promise<BeginResult> {
     const presenceKey = this.keys.presence(call.device);
+    const rateKey = this.keys.deviceRateLimit(call.device);
+    const rate = call.deviceRate && call.deviceRate.perSecond > 0 ? call.deviceRate : undefined;
+    const interval = rate ? (1000 / rate.perSecond).toFixed(6) : '0';
+    const burst = rate ? Math.max(1, Math.floor(rate.burst ?? rate.perSecond)) : 1;
     const slot = this.keys.deviceSlot(call.device);
     const id = deviceId(call.device);
     for (let attempt = 0; attempt < 8; attempt++) {
@@ -66,15 +73,19 @@ export class CallStore {
         this.redis.rrpcCallBegin(
           presenceKey,
           this.keys.call(messageId),
+          rateKey,
           id,
           call.instanceId,
           call.timeoutMs,
           this.resultTtlMs,
           call.kind === 'ext' ? 'e' : 's',
+          interval,
+          burst,
         ),
       );
       if (reply[0] === 1) return { status: 'pending', messageId, deadline: Number(reply[1]), startedAt: Number(reply[2]) };
       if (reply[0] === 2) return { status: 'offline', rrpcCode: reply[1] === 'HALFCONN' ? 'HALFCONN' : 'OFFLINE' };
+      if (reply[0] === 4) return { status: 'limited', retryAfterMs: Number(reply[1]) };
     }
     throw new Error('could not draw an unused message ID in 8 attempts');
   }

@@ -3,15 +3,15 @@ import { startRedis, type ManagedServer } from '@rrpc/testing';
 import { Keys } from './keys.js';
 import { connectRedis, createRedis } from './connection.js';
 import { RateLimiter } from './rate-limiter.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 let server: ManagedServer;
-let redis: Redis;
+let redis: RedisClient;
 const keys = new Keys('rl');
 
 beforeAll(async () => {
   server = await startRedis();
-  redis = createRedis({ url: server.url, commandTimeoutMs: 1000 });
+  redis = createRedis({ url: server.url, commandTimeoutMs: 1000, connectionName: 'test' });
   await connectRedis(redis);
 });
 afterAll(async () => {
@@ -35,7 +35,7 @@ describe('RateLimiter (rate-limit-1.lua)', () => {
   });
 
   it('is shared by every connection (every pod) and leaves a key with a TTL only', async () => {
-    const other = createRedis({ url: server.url, commandTimeoutMs: 1000 });
+    const other = createRedis({ url: server.url, commandTimeoutMs: 1000, connectionName: 'test' });
     await connectRedis(other);
     const a = new RateLimiter(redis);
     const b = new RateLimiter(other);
@@ -57,5 +57,19 @@ describe('RateLimiter (rate-limit-1.lua)', () => {
     const second = await limiter.take([open, tight]);
     expect(second).toMatchObject({ allowed: false, refused: 1 });
     expect(await redis.exists(open.key)).toBe(0);
+  });
+});
+
+describe('RateLimiter leases (several tokens at once)', () => {
+  it('grants what fits, then refuses with a wait', async () => {
+    const limiter = new RateLimiter(redis);
+    const limit = { key: keys.apiKeyRateLimit('lease'), perSecond: 10, burst: 10 };
+    expect(await limiter.lease(limit, 6)).toEqual({ granted: 6, retryAfterMs: 0 });
+    const second = await limiter.lease(limit, 6);
+    expect(second.granted).toBeGreaterThanOrEqual(4);
+    expect(second.granted).toBeLessThanOrEqual(5); // 4 left, plus at most one refilled meanwhile
+    const third = await limiter.lease(limit, 6);
+    if (third.granted === 0) expect(third.retryAfterMs).toBeGreaterThan(0);
+    else expect(third.granted).toBeLessThanOrEqual(1);
   });
 });

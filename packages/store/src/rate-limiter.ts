@@ -24,6 +24,17 @@ export class RateLimiter {
     this.redis = withScripts(redis);
   }
 
+  /**
+   * Takes up to `wanted` tokens from one limit at once (a lease the caller spends locally).
+   * Returns how many were granted (0: refused, with the wait before one token would pass).
+   */
+  async lease(limit: RateLimit, wanted: number): Promise<{ granted: number; retryAfterMs: number }> {
+    const [granted, wait] = await guard(
+      this.redis.rrpcRateLimit(limit.key, (1000 / limit.perSecond).toFixed(6), Math.max(1, Math.floor(limit.burst ?? limit.perSecond)), Math.max(1, Math.floor(wanted))),
+    );
+    return { granted: Number(granted), retryAfterMs: Number(wait) };
+  }
+
   async take(limits: readonly RateLimit[]): Promise<RateDecision> {
     const active = limits.map((l, index) => ({ ...l, index })).filter((l) => l.perSecond > 0);
     if (active.length === 0) return { allowed: true };
@@ -35,7 +46,7 @@ export class RateLimiter {
     let retryAfterMs = 0;
     let refused = -1;
     replies.forEach(([ok, wait], i) => {
-      if (ok !== 1 && Number(wait) >= retryAfterMs) {
+      if (Number(ok) < 1 && Number(wait) >= retryAfterMs) {
         retryAfterMs = Number(wait);
         refused = active[i]!.index;
       }

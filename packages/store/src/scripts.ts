@@ -6,7 +6,7 @@ import type { RedisClient } from './connection.js';
  * defineCommand (EVALSHA, with EVAL as the fallback after a Redis restart empties its script cache).
  */
 const SCRIPTS = {
-  rrpcCallBegin: 'call-begin-2.lua',
+  rrpcCallBegin: 'call-begin-3.lua',
   rrpcCallClaim: 'call-claim-1.lua',
   rrpcCallExpire: 'call-expire-1.lua',
   rrpcPresenceConnect: 'presence-connect-1.lua',
@@ -22,7 +22,7 @@ type Arg = string | number | Buffer;
 
 /** The typed surface of the registered scripts. */
 export interface ScriptCommands {
-  rrpcCallBegin(presenceKey: string, callKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
+  rrpcCallBegin(presenceKey: string, callKey: string, rateKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
   rrpcCallClaim(callKey: string, ...args: Arg[]): Promise<string>;
   rrpcCallExpireBuffer(callKey: string, ...args: Arg[]): Promise<Buffer[]>;
   rrpcPresenceConnect(presenceKey: string, ...args: Arg[]): Promise<string>;

@@ -114,3 +114,29 @@ export class BrokerClient extends EventEmitter {
     await this.client.endAsync();
   }
 }
+
+export interface ServiceBrokerConfig {
+  namespace: string;
+  instanceId: string;
+  mqtt: { url: string; username: string | undefined; password: string | undefined; protocolVersion: 4 | 5 };
+}
+
+interface WarnLogger {
+  warn(obj: object, msg?: string): void;
+  warn(msg: string): void;
+}
+
+/** The MQTT client of a service process: client ID from namespace and instance, errors and drops logged. */
+export function createServiceBroker(config: ServiceBrokerConfig, logger: WarnLogger, onMessage?: BrokerOptions['onMessage']): BrokerClient {
+  const broker = new BrokerClient({
+    url: config.mqtt.url,
+    clientId: `${config.namespace}-${config.instanceId}`.slice(0, 64),
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    protocolVersion: config.mqtt.protocolVersion,
+    ...(onMessage ? { onMessage } : {}),
+  });
+  broker.on('broker-error', (err: Error) => logger.warn({ err }, 'mqtt error'));
+  broker.on('disconnect', () => logger.warn('mqtt broker disconnected'));
+  return broker;
+}

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, rmSync } from 'node:fs';
-import { portOpen, waitUntil } from './free-port.js';
+import { portOpen, waitFor as waitUntil } from '@rrpc/testing';
 
 export interface ChildOptions {
   name: string;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startSimulation, type Simulation } from '@rrpc/simulator';
 import { startChild, type Child } from './child-process.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
-import { freePort, waitUntil } from './free-port.js';
+import { freePort, waitFor as waitUntil } from '@rrpc/testing';
 import { MissingDependencyError, startRedisServer } from './redis-server.js';
 import { CHILD_SERVICES, commonEnv, type ClusterContext } from './services.js';
 

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './free-port.js';
+import { freePort } from '@rrpc/testing';
 import { startChild, type Child } from './child-process.js';
 
 /** A program the local cluster needs is not installed; the message says how to get it. */

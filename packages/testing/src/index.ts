@@ -1,3 +1,3 @@
-export { freePort, waitFor } from './free-port.js';
+export { freePort, portOpen, waitFor } from './free-port.js';
 export { startMosquitto, startRedis, type ManagedServer } from './processes.js';
 export { startRedisCluster, type ManagedRedisCluster } from './redis-cluster.js';

@@ -1,9 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitFor } from './free-port.js';
+import { freePort, portOpen, waitFor } from './free-port.js';
 
 /** A server process the tests own: started on a free port, killable and restartable for fault tests. */
 export interface ManagedServer {
@@ -24,16 +23,6 @@ function which(binary: string, hint: string): string {
   throw new Error(`${binary} not found: ${hint}`);
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 async function manage(name: string, command: string, args: string[], port: number, url: string, dir: string): Promise<ManagedServer> {
   let child: ChildProcess | undefined;

@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { ApiConfig } from '@rrpc/config';
-import { BrokerClient } from '@rrpc/broker';
+import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
@@ -40,15 +40,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const redis: RedisClient = createRedis({ ...redisOptions, connectionName: `${config.instanceId}:cmd` });
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
   let subscriber: Redis | undefined;
-  const broker = new BrokerClient({
-    url: config.mqtt.url,
-    clientId: `${config.namespace}-${config.instanceId}`.slice(0, 64),
-    username: config.mqtt.username,
-    password: config.mqtt.password,
-    protocolVersion: config.mqtt.protocolVersion,
-  });
-  broker.on('broker-error', (err: Error) => logger.warn({ err }, 'mqtt error'));
-  broker.on('disconnect', () => logger.warn('mqtt broker disconnected'));
+  const broker = createServiceBroker(config, logger);
 
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);

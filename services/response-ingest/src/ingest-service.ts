@@ -1,7 +1,7 @@
 import express from 'express';
 import { createServer, type Server } from 'node:http';
 import type { IngestConfig } from '@rrpc/config';
-import { BrokerClient } from '@rrpc/broker';
+import { createServiceBroker } from '@rrpc/broker';
 import { createIngestMetrics, createRegistry } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
@@ -26,16 +26,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   const calls = new CallStore(redis, keys, config.resultTtlMs);
   const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
 
-  const broker = new BrokerClient({
-    url: config.mqtt.url,
-    clientId: `${config.namespace}-${config.instanceId}`.slice(0, 64),
-    username: config.mqtt.username,
-    password: config.mqtt.password,
-    protocolVersion: config.mqtt.protocolVersion,
-    onMessage: answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId }),
-  });
-  broker.on('broker-error', (err: Error) => logger.warn({ err }, 'mqtt error'));
-  broker.on('disconnect', () => logger.warn('mqtt broker disconnected'));
+  const broker = createServiceBroker(config, logger, answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId }));
   const subscriptions = RESPONSE_FILTERS.map((filter) => ({
     filter: config.sharedSubscription ? sharedFilter(config.namespace, filter) : filter,
     qos: 1 as const,

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '@rrpc/config';
-import { BrokerClient } from '@rrpc/broker';
+import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type JobWork } from '@rrpc/jobs';
 import { createRegistry, createWorkerMetrics } from '@rrpc/metrics';
@@ -44,15 +44,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
   const queues = new WorkQueues(queueRedis, keys, { attempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs });
 
-  const broker = new BrokerClient({
-    url: config.mqtt.url,
-    clientId: `${config.namespace}-${config.instanceId}`.slice(0, 64),
-    username: config.mqtt.username,
-    password: config.mqtt.password,
-    protocolVersion: config.mqtt.protocolVersion,
-  });
-  broker.on('broker-error', (err: Error) => logger.warn({ err }, 'mqtt error'));
-  broker.on('disconnect', () => logger.warn('mqtt broker disconnected'));
+  const broker = createServiceBroker(config, logger);
 
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry, async () => {

@@ -113,7 +113,8 @@ export function checkAnswer(answer: HttpAnswer, payload: Buffer): 'ok' | 'mismat
   if (answer.status !== 200) {
     let code = '';
     try {
-      code = (JSON.parse(answer.body.toString()) as { error?: { code?: string } }).error?.code ?? '';
+      const error = (JSON.parse(answer.body.toString()) as { error?: { code?: string; message?: string } }).error;
+      code = `${error?.code ?? ''}: ${(error?.message ?? '').slice(0, 80)}`;
     } catch {
       // not JSON
     }

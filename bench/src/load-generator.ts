@@ -211,10 +211,10 @@ async function pendingOpen(args: { targets: string[]; connections: number }) {
 }
 
 /**
- * Sends `calls` requests at once over the sockets of `pendingOpen` (calls beyond the number of sockets are
+ * Sends `calls` requests, `perSecond` a second, over the sockets of `pendingOpen` (calls beyond the number of sockets are
  * pipelined on the first ones). Resolves when every request is written; `pendingResult` waits for the answers.
  */
-async function pendingSend(args: HttpArgs & { calls: number }) {
+async function pendingSend(args: HttpArgs & { calls: number; perSecond: number }) {
   const connections = pendingConnections;
   const samples: number[] = [];
   const failures = newFailures();
@@ -229,7 +229,10 @@ async function pendingSend(args: HttpArgs & { calls: number }) {
         else countFailure(failures, result);
       }),
     );
-    if (k % 500 === 499) await new Promise((r) => setImmediate(r));
+    // Paced: call k leaves at start + k / perSecond.
+    const wait = started + ((k + 1) * 1000) / args.perSecond - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    else if (k % 200 === 199) await new Promise((r) => setImmediate(r));
   }
   pendingRun = Promise.all(all).then(() => {
     for (const c of connections) c.close();

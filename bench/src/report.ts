@@ -7,7 +7,7 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   wallSeconds: number;
-  settings: { apiMain?: string | undefined; inFlight: number; serialCalls: number; runSeconds: number; payloadBytes: number; pending: number; slowDelayMs: number; profile: boolean };
+  settings: { apiMain?: string | undefined; inFlight: number; serialCalls: number; runSeconds: number; payloadBytes: number; pending: number; pendingPerSecond?: number; slowDelayMs: number; profile: boolean };
   /** 1-minute load average as each phase began. */
   load: Record<string, number>;
   mqtt: { serial: RunResult; closed: RunResult; cpuPerThousand: Record<string, number> };
@@ -111,7 +111,7 @@ export function renderMarkdown(r: BenchResults): string {
   lines.push('| | |');
   lines.push('|---|---|');
   lines.push(`| HTTP connections | ${n(p.connections)} (${p.calls > p.connections ? `${n(p.calls - p.connections)} calls pipelined as a second request; ` : ''}api open files at peak ${n(p.apiOpenFilesAtPeak)}, limit ${n(p.apiOpenFilesLimit)}) |`);
-  lines.push(`| pending at once | ${n(p.heldAtOnce)} (all sent and pending after ${p.secondsUntilAllPending} s) |`);
+  lines.push(`| pending at once | ${n(p.heldAtOnce)} (sent at ${n(r.settings.pendingPerSecond ?? 0)} calls/s; all pending after ${p.secondsUntilAllPending} s) |`);
   lines.push(`| answered correctly | ${n(p.ok)}; lost ${p.lost}, mismatched ${p.mismatched}${Object.keys(p.errors).length ? ` (${JSON.stringify(p.errors)})` : ''} |`);
   lines.push(`| api resident memory | ${p.rssBeforeMiB} MiB → ${p.rssConnectedMiB} MiB with the connections open → ${p.rssPendingMiB} MiB with every call pending: **${p.kibPerPendingCall} KiB per pending call**, its connection included (the idle connection alone: ${p.kibPerIdleConnection} KiB) |`);
   lines.push(`| api V8 heap in use (live and not yet collected) | ${p.heapUsedMiB.join(' MiB → ')} MiB |`);

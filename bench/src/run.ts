@@ -4,7 +4,7 @@
  * load generator as processes; measures; writes bench/results/<date>-<host>.{json,md}; exits 1 if any
  * answer was lost or mismatched. Options: --profile (api under --cpu-prof, top functions summarised),
  * env BENCH_SECONDS (length of each timed run, default 6), BENCH_PENDING (default 20000), BENCH_API_MAIN
- * (experiments: another api entry point) and BENCH_RESULTS_SUFFIX (added to the result file names).
+ * (experiments: another api entry point), BENCH_PENDING_PER_SECOND (arrival rate of the pending calls, default 2000) and BENCH_RESULTS_SUFFIX (added to the result file names).
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +29,8 @@ const IN_FLIGHT = 64;
 const SERIAL_CALLS = 2000;
 const RUN_MS = Number(process.env['BENCH_SECONDS'] ?? 6) * 1000;
 const PENDING = Number(process.env['BENCH_PENDING'] ?? 20_000);
+/** How fast the pending calls arrive (all of them at once ends many as 503: see docs/performance.md). */
+const PENDING_PER_SECOND = Number(process.env['BENCH_PENDING_PER_SECOND'] ?? 2000);
 const PROFILE = process.argv.includes('--profile');
 /** Experiments only: another entry point for the api pods (e.g. bench/experiments/raw-rrpc-route.mjs). */
 const API_MAIN = process.env['BENCH_API_MAIN'] || undefined;
@@ -102,7 +104,7 @@ async function main(): Promise<number> {
       loadBefore: loadavg().map((v) => Math.round(v * 100) / 100),
     },
     startedAt: startedAt.toISOString(),
-    settings: { apiMain: API_MAIN, inFlight: IN_FLIGHT, serialCalls: SERIAL_CALLS, runSeconds: RUN_MS / 1000, payloadBytes: 128, pending: PENDING, slowDelayMs: SLOW_DELAY_MS, profile: PROFILE },
+    settings: { apiMain: API_MAIN, inFlight: IN_FLIGHT, serialCalls: SERIAL_CALLS, runSeconds: RUN_MS / 1000, payloadBytes: 128, pending: PENDING, pendingPerSecond: PENDING_PER_SECOND, slowDelayMs: SLOW_DELAY_MS, profile: PROFILE },
     load: {},
   } as BenchResults;
 
@@ -216,7 +218,7 @@ async function main(): Promise<number> {
   const rssConnected = rssBytes(api0.pid);
   const heapConnected = await heapUsed(api0.url);
   const pendingStarted = performance.now();
-  await Promise.all(pendingGens.map((g, i) => g.ask('pendingSend', { devices: slowNames, apiKey: API_KEY, timeoutMs: 60_000, targets: [api0.url], calls: share(PENDING, i) })));
+  await Promise.all(pendingGens.map((g, i) => g.ask('pendingSend', { devices: slowNames, apiKey: API_KEY, timeoutMs: 60_000, targets: [api0.url], calls: share(PENDING, i), perSecond: PENDING_PER_SECOND / workers })));
   // Wait until every call is pending at the devices (or the count stops growing for 10 s).
   let held = 0;
   let peak = 0;

@@ -101,6 +101,23 @@ describe('bad input on POST /v1/devices/{pk}/{dn}/rrpc', () => {
   });
 });
 
+describe('the same checks on the express route (requests with an Idempotency-Key)', () => {
+  it.each(cases.filter((c) => c.status === 400).slice(0, 12).map((c, i) => ({ ...c, key: `bad-input-${i}` })))('$name → $status, nothing published', async (c) => {
+    const before = cluster.published.length;
+    const res = await cluster.api(c.path ?? rrpcPath(PK, DN), {
+      method: 'POST',
+      headers: { 'content-type': c.contentType ?? 'application/json', 'idempotency-key': c.key },
+      body: c.raw ?? JSON.stringify(c.body),
+    });
+    expect(res.status).toBe(c.status);
+    const body = (await res.json()) as { error: { code: string; field?: string } };
+    expect(body.error.code).toBe(c.code);
+    if (c.field !== undefined) expect(body.error.field).toBe(c.field);
+    await sleep(30);
+    expect(cluster.published.slice(before)).toEqual([]);
+  });
+});
+
 describe('authentication', () => {
   it.each([
     ['no header', undefined],

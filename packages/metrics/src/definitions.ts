@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * Every metric the services expose, named by the Prometheus conventions. Labels carry outcomes and
  * results only: never device names or message IDs (unbounded cardinality).
  */
-export const CALL_OUTCOMES = ['success', 'timeout', 'offline', 'halfconn', 'unavailable', 'error'] as const;
+export const CALL_OUTCOMES = ['success', 'timeout', 'offline', 'halfconn', 'unavailable', 'rate_limited', 'error'] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
 export const INGEST_RESULTS = ['matched', 'late', 'rejected', 'malformed', 'duplicate', 'unknown', 'own', 'error'] as const;

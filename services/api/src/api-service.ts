@@ -1,4 +1,4 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { ApiConfig } from '@rrpc/config';
@@ -8,9 +8,11 @@ import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
-import { meteredCalls } from './call-runner.js';
+import { callerCalls, meteredCalls } from './call-runner.js';
 import { RateLimiter } from '@rrpc/store';
-import { ApiKeyRing } from './api-keys.js';
+import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
+import { CallEndpoint } from './call-endpoint.js';
+import { fastCallRoute } from './fast-call-route.js';
 import { authenticate, productScope, scopedCalls, scopedOutcomeReads } from './request-principal.js';
 import { rateLimitedCalls } from './rate-limit.js';
 import { inFlightLimit } from './in-flight-limit.js';
@@ -26,6 +28,8 @@ import { CONNECT_TIMEOUT_MAX_MS, TIMEOUT_MS } from './schemas.js';
 
 export interface ApiService {
   readonly server: Server;
+  /** The express app behind the fast call route (fast-call-route.ts). */
+  readonly app: Express;
   readonly caller: Caller;
   readonly config: ApiConfig;
   /** Connects Redis and the broker, subscribes the reply channel, listens; resolves with the port. */
@@ -57,11 +61,11 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       logger.info('reply channel re-subscribed; re-reading pending outcomes');
     },
   });
-  // Every route's calls: scoped to the key's products, shed above the pod's in-flight cap, rate-limited
-  // per key and per device (cluster-wide, in Redis), then made and counted.
+  // Every route's calls: counted, scoped to the key's products, shed above the pod's in-flight cap,
+  // rate-limited per key (leased) and per device (inside call-begin), then made.
   const keyRing = new ApiKeyRing({ keys: config.apiKeys, file: config.apiKeysFile, logger });
   const limits = { limiter: new RateLimiter(redis), keys, perKey: config.rateLimitPerKey, perDevice: config.rateLimitPerDevice };
-  const run = scopedCalls(inFlightLimit(rateLimitedCalls(meteredCalls(caller, metrics), limits), config.maxInFlight));
+  const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(callerCalls(caller), limits), config.maxInFlight)), metrics);
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
   const queueRedis = createQueueRedis(config.redisUrl, `${config.instanceId}:queues`, true);
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
@@ -69,6 +73,13 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const idem = idempotent(new IdempotencyStore(redis, keys, 86_400_000), () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
   let presenceEvents: PresenceEvents | undefined;
   let accepting = true;
+  const endpoint = new CallEndpoint({ run, maxPayloadBytes: config.maxPayloadBytes, presenceEvents: () => presenceEvents });
+  const fastCalls = fastCallRoute({
+    endpoint,
+    authenticate: (authorization) => (config.authDisabled ? ANONYMOUS : keyRing.authenticate(authorization)),
+    accepting: () => accepting,
+    logger,
+  });
 
   const app = express();
   app.disable('x-powered-by');
@@ -106,19 +117,22 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(batchRoutes({ batches: new BatchStore(redis, keys, config.jobRetentionMs), presence, queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(rrpcRoutes({ run, calls, maxPayloadBytes: config.maxPayloadBytes, idempotent: idem, presenceEvents: () => presenceEvents }));
+  app.use(rrpcRoutes({ endpoint, calls, idempotent: idem }));
   app.use(deviceRoutes(presence));
   app.use(notFound);
   app.use(errorHandler(logger));
 
   // Slow clients: the header block and the whole request body must arrive in time (checked every second).
-  const server = createServer({ connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs) }, app);
+  const server = createServer({ connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs) }, (req, res) => {
+    if (!fastCalls(req, res)) app(req, res);
+  });
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts
   server.headersTimeout = config.headersTimeoutMs;
   server.requestTimeout = config.requestTimeoutMs;
 
   return {
     server,
+    app,
     caller,
     config,
     async start() {

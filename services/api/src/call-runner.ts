@@ -2,7 +2,10 @@ import { RrpcError } from '@rrpc/errors';
 import type { Caller, CallOutcome, CallRequest } from '@rrpc/caller';
 import type { ApiMetrics, CallOutcome as OutcomeLabel } from '@rrpc/metrics';
 
-export type CallRunner = (request: CallRequest) => Promise<CallOutcome>;
+import type { Principal } from './api-keys.js';
+
+/** Makes a call on behalf of a principal (the API key; undefined only where auth is disabled). */
+export type CallRunner = (request: CallRequest, principal: Principal | undefined) => Promise<CallOutcome>;
 
 const LABEL: Record<CallOutcome['rrpcCode'], OutcomeLabel> = {
   SUCCESS: 'success',
@@ -11,24 +14,41 @@ const LABEL: Record<CallOutcome['rrpcCode'], OutcomeLabel> = {
   HALFCONN: 'halfconn',
 };
 
-/** Every route's way to make a call: the caller, counted in the call metrics. */
-export function meteredCalls(caller: Caller, metrics: ApiMetrics): CallRunner {
-  return async (request) => {
+/** Error codes with an outcome label of their own; every other failure counts as "error". */
+const ERROR_LABEL: Partial<Record<string, OutcomeLabel>> = { UNAVAILABLE: 'unavailable', RATE_LIMITED: 'rate_limited' };
+
+/**
+ * Counts every call in the call metrics (outermost: refusals by the limits count too). Label children are
+ * made once, not looked up per call.
+ */
+export function meteredCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
+  const total = new Map<OutcomeLabel, { inc(): void }>();
+  const duration = new Map<OutcomeLabel, { observe(v: number): void }>();
+  const count = (label: OutcomeLabel, seconds: number) => {
+    let t = total.get(label);
+    if (!t) total.set(label, (t = metrics.callsTotal.labels(label)));
+    let d = duration.get(label);
+    if (!d) duration.set(label, (d = metrics.callDuration.labels(label)));
+    t.inc();
+    d.observe(seconds);
+  };
+  return async (request, principal) => {
     metrics.callsInFlight.inc();
     const started = performance.now();
     try {
-      const outcome = await caller.call(request);
-      const label = LABEL[outcome.rrpcCode];
-      metrics.callsTotal.labels(label).inc();
-      metrics.callDuration.labels(label).observe(outcome.durationMs / 1000);
+      const outcome = await run(request, principal);
+      count(LABEL[outcome.rrpcCode], outcome.durationMs / 1000);
       return outcome;
     } catch (error) {
-      const label: OutcomeLabel = error instanceof RrpcError && error.code === 'UNAVAILABLE' ? 'unavailable' : 'error';
-      metrics.callsTotal.labels(label).inc();
-      metrics.callDuration.labels(label).observe((performance.now() - started) / 1000);
+      count((error instanceof RrpcError && ERROR_LABEL[error.code]) || 'error', (performance.now() - started) / 1000);
       throw error;
     } finally {
       metrics.callsInFlight.dec();
     }
   };
+}
+
+/** The innermost runner: the caller itself. */
+export function callerCalls(caller: Caller): CallRunner {
+  return (request) => caller.call(request);
 }

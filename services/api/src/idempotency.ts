@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import type { IdempotencyStore } from '@rrpc/store';
-import { currentPrincipal } from './request-principal.js';
+import { principalOf } from './request-principal.js';
 
 /** Answer headers replayed with a stored answer. */
 const KEPT_HEADERS = ['content-type', 'location', 'x-rrpc-code', 'x-rrpc-message-id'];
@@ -20,7 +20,7 @@ export function idempotent(store: IdempotencyStore, pendingMs: (req: Request) =>
     const idempotencyKey = req.get('idempotency-key');
     if (idempotencyKey === undefined) return next();
     if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw invalidArgument('Idempotency-Key', 'must be 1-255 visible ASCII characters');
-    const scope = currentPrincipal()?.keyId ?? 'anonymous';
+    const scope = principalOf(res)?.keyId ?? 'anonymous';
     const body: unknown = req.body;
     const fingerprint = Buffer.concat([
       Buffer.from(`${req.method} ${req.originalUrl} ${req.get('content-type') ?? ''}\n`),

@@ -8,13 +8,13 @@ import type { CallRunner } from './call-runner.js';
  */
 export function inFlightLimit(run: CallRunner, max: number): CallRunner & { readonly inFlight: () => number } {
   let inFlight = 0;
-  const limited = async (request: Parameters<CallRunner>[0]) => {
+  const limited: CallRunner = async (request, principal) => {
     if (inFlight >= max) {
       throw new RrpcError('UNAVAILABLE', { message: `This pod has ${max} calls in flight, its limit; retry shortly.`, headers: { 'Retry-After': '1' } });
     }
     inFlight++;
     try {
-      return await run(request);
+      return await run(request, principal);
     } finally {
       inFlight--;
     }

@@ -32,7 +32,7 @@ describe('docs/openapi.json', () => {
   it('documents every route the api serves, and no route it does not serve', () => {
     const config = loadApiConfig({ REDIS_URL: 'redis://127.0.0.1:1', MQTT_URL: 'mqtt://127.0.0.1:1', RRPC_API_KEYS: 'openapi-test-key-0123456789', PORT: '0' });
     const service = createApiService(config, createLogger('test', 'silent'));
-    const app = service.server.listeners('request')[0] as unknown as { router: { stack: Layer[] } };
+    const app = service.app as unknown as { router: { stack: Layer[] } };
     const served = new Set<string>();
     const visit = (stack: Layer[]) => {
       for (const layer of stack) {

@@ -1,7 +1,6 @@
 import { RrpcError } from '@rrpc/errors';
 import type { Keys, RateLimiter } from '@rrpc/store';
 import type { CallRunner } from './call-runner.js';
-import { currentPrincipal } from './request-principal.js';
 
 export interface RateLimitOptions {
   limiter: RateLimiter;
@@ -93,10 +92,9 @@ export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions): Ca
     return false;
   }
 
-  return async (request) => {
-    const principal = currentPrincipal();
+  return async (request, principal) => {
     const perKey = principal?.ratePerSecond ?? options.perKey;
     if (perKey > 0) await takeKeyToken(principal?.keyId ?? 'anonymous', perKey);
-    return run(options.perDevice > 0 ? { ...request, deviceRate: { perSecond: options.perDevice } } : request);
+    return run(options.perDevice > 0 ? { ...request, deviceRate: { perSecond: options.perDevice } } : request, principal);
   };
 }

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RrpcError } from '@rrpc/errors';
 import type { CallStore } from '@rrpc/store';
@@ -7,13 +6,11 @@ import type { CallRunner } from './call-runner.js';
 import { ANONYMOUS, type ApiKeyRing, type Principal } from './api-keys.js';
 
 /**
- * The principal (API key) of the request being served, carried through the request's async work, so that
- * every route's calls can be scoped and rate-limited by key without each route passing it along.
+ * The principal (API key) of the request being served, kept on the response's locals by authenticate and
+ * handed explicitly to every call (no AsyncLocalStorage: its promise hooks would tax every call).
  */
-const current = new AsyncLocalStorage<Principal>();
-
-export function currentPrincipal(): Principal | undefined {
-  return current.getStore();
+export function principalOf(res: Response): Principal | undefined {
+  return res.locals['principal'] as Principal | undefined;
 }
 
 export interface AuthenticateOptions {
@@ -30,7 +27,8 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
     if (principal === undefined) {
       return options.reject(new RrpcError('UNAUTHENTICATED', { headers: { 'WWW-Authenticate': 'Bearer' } }), req, res, next);
     }
-    current.run(principal, next);
+    res.locals['principal'] = principal;
+    next();
   };
 }
 
@@ -44,24 +42,23 @@ function denied(productKey: string): RrpcError {
 
 /** Calls only to the products the key is scoped to: 403 PERMISSION_DENIED otherwise (every route that calls). */
 export function scopedCalls(run: CallRunner): CallRunner {
-  return (request) => {
-    const principal = currentPrincipal();
+  return (request, principal) => {
     if (!mayUseProduct(principal, request.device.productKey)) return Promise.reject(denied(request.device.productKey));
-    return run(request);
+    return run(request, principal);
   };
 }
 
 /** /v1/devices/{pk}/...: a scoped key is refused before the body is read. */
-export const productScope: RequestHandler = (req, _res, next) => {
+export const productScope: RequestHandler = (req, res, next) => {
   const productKey = req.params['productKey'];
-  if (typeof productKey === 'string' && !mayUseProduct(currentPrincipal(), productKey)) return next(denied(productKey));
+  if (typeof productKey === 'string' && !mayUseProduct(principalOf(res), productKey)) return next(denied(productKey));
   next();
 };
 
 /** GET /v1/rrpc/{messageId}: a scoped key sees only its products' outcomes (others are "not found"). */
 export function scopedOutcomeReads(calls: CallStore): RequestHandler {
-  return async (req, _res, next) => {
-    const principal = currentPrincipal();
+  return async (req, res, next) => {
+    const principal = principalOf(res);
     const messageId = req.params['messageId'];
     if (principal?.products === undefined || !isMessageId(messageId)) return next(); // e.g. /v1/rrpc/batches
     let record;

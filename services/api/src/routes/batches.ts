@@ -5,7 +5,7 @@ import type { BatchStore, PresenceStore } from '@rrpc/store';
 import { deviceId, isProductKey, type DeviceRef } from '@rrpc/topics';
 import { JOB_LIMITS, batchBody, batchResultsQuery, firstIssue } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
-import { currentPrincipal, mayUseProduct } from '../request-principal.js';
+import { mayUseProduct, principalOf } from '../request-principal.js';
 
 export interface BatchRoutesOptions {
   batches: BatchStore;
@@ -51,7 +51,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
         throw invalidArgument('productKey', `${devices.length} devices are online; a batch takes at most ${JOB_LIMITS.maxBatchDevices} (name them in devices)`);
       }
     }
-    const principal = currentPrincipal();
+    const principal = principalOf(res);
     for (const productKey of new Set(devices.map((d) => d.productKey))) {
       if (!mayUseProduct(principal, productKey)) throw new RrpcError('PERMISSION_DENIED', { message: `This API key may not call devices of product ${productKey}.` });
     }

@@ -4,6 +4,7 @@ import { RrpcError, type ErrorCode } from '@rrpc/errors';
 import { aliyunRrpc, firstIssue } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 import type { CallRunner } from '../call-runner.js';
+import { principalOf } from '../request-principal.js';
 
 /**
  * Alibaba Cloud IoT's RRpc action, answered the way Alibaba answers it, so that a backend written against
@@ -50,7 +51,7 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
         maxPayloadBytes: options.maxPayloadBytes,
         topicField: 'Topic',
       });
-      const outcome = await options.run(request);
+      const outcome = await options.run(request, principalOf(res));
       const fields: string[] = [`"RequestId":${JSON.stringify(requestId)}`, '"Success":true', `"RrpcCode":"${outcome.rrpcCode}"`];
       if (outcome.rrpcCode === 'SUCCESS') fields.push(`"PayloadBase64Byte":${JSON.stringify(outcome.payload.toString('base64'))}`);
       // The message ID is digits only (checked where it is made): written as a bare JSON integer.

@@ -28,7 +28,7 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
 
   const send = (res: ServerResponse, answer: HttpAnswer) => {
     if (res.headersSent) return;
-    res.writeHead(answer.status, answer.headers);
+    res.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) });
     res.end(answer.body);
   };
 

@@ -62,6 +62,23 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
       req.once('error', reject);
     });
 
+  /** From the request's parts to a checked call; nothing of the request body is kept beyond it. */
+  function parseCall(productKey: string, deviceName: string, bytes: Buffer, raw: boolean, query: string | undefined) {
+    let body: CallBody;
+    if (raw) {
+      body = { kind: 'raw', bytes, query: Object.fromEntries(new URLSearchParams(query ?? '')) };
+    } else {
+      let value: unknown;
+      try {
+        value = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        throw invalidArgument('body', 'the request body is not valid JSON.');
+      }
+      body = { kind: 'json', value };
+    }
+    return endpoint.parse(productKey, deviceName, body);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse, match: RegExpExecArray, raw: boolean): Promise<void> {
     const principal = options.authenticate(req.headers.authorization);
     if (principal === undefined) {
@@ -79,20 +96,7 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     if (!mayUseProduct(principal, productKey)) {
       throw new RrpcError('PERMISSION_DENIED', { message: `This API key may not call devices of product ${productKey}.` });
     }
-    const bytes = await readBody(req, raw ? endpoint.rawLimit : endpoint.jsonLimit);
-    let body: CallBody;
-    if (raw) {
-      body = { kind: 'raw', bytes, query: Object.fromEntries(new URLSearchParams(match[3] ?? '')) };
-    } else {
-      let value: unknown;
-      try {
-        value = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        throw invalidArgument('body', 'the request body is not valid JSON.');
-      }
-      body = { kind: 'json', value };
-    }
-    const call = endpoint.parse(productKey, deviceName, body);
+    const call = parseCall(productKey, deviceName, await readBody(req, raw ? endpoint.rawLimit : endpoint.jsonLimit), raw, match[3]);
     send(res, endpoint.answer(await endpoint.run(call, principal), call.raw));
   }
 

@@ -1,4 +1,4 @@
-import { Router, type Request, type Response } from 'express';
+import express, { Router, type Express, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 
 export interface ReadinessCheck {
@@ -30,4 +30,13 @@ export function opsRouter(options: OpsOptions): Router {
     res.type(options.registry.contentType).send(await options.registry.metrics());
   });
   return router;
+}
+
+/** A service's express app: no X-Powered-By, no ETags, and the ops routes mounted first. */
+export function serviceApp(options: OpsOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(opsRouter(options));
+  return app;
 }

@@ -1,4 +1,4 @@
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { ApiConfig } from '@rrpc/config';
@@ -6,7 +6,7 @@ import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
-import { closeServer, errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
+import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
 import { callerCalls, meteredCalls } from './call-runner.js';
 import { RateLimiter } from '@rrpc/store';
@@ -81,20 +81,15 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     logger,
   });
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.use(
-    opsRouter({
-      registry,
-      accepting: () => accepting,
-      checks: [
-        { name: 'redis', ok: () => redis.status === 'ready' },
-        { name: 'replyChannel', ok: () => caller.ready },
-        { name: 'broker', ok: () => broker.connected },
-      ],
-    }),
-  );
+  const app = serviceApp({
+    registry,
+    accepting: () => accepting,
+    checks: [
+      { name: 'redis', ok: () => redis.status === 'ready' },
+      { name: 'replyChannel', ok: () => caller.ready },
+      { name: 'broker', ok: () => broker.connected },
+    ],
+  });
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!accepting) {
       res.set('Connection', 'close');

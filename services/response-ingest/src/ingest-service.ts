@@ -1,9 +1,8 @@
-import express from 'express';
 import { createServer, type Server } from 'node:http';
 import type { IngestConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
 import { createIngestMetrics, createRegistry } from '@rrpc/metrics';
-import { closeServer, errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
+import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
@@ -33,18 +32,14 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   }));
 
   let accepting = true;
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(
-    opsRouter({
-      registry,
-      accepting: () => accepting,
-      checks: [
-        { name: 'redis', ok: () => redis.status === 'ready' },
-        { name: 'broker', ok: () => broker.ready },
-      ],
-    }),
-  );
+  const app = serviceApp({
+    registry,
+    accepting: () => accepting,
+    checks: [
+      { name: 'redis', ok: () => redis.status === 'ready' },
+      { name: 'broker', ok: () => broker.ready },
+    ],
+  });
   app.use(
     hookRoutes({
       presence,

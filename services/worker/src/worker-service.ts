@@ -1,4 +1,3 @@
-import express from 'express';
 import { createServer, type Server } from 'node:http';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -7,7 +6,7 @@ import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type JobWork } from '@rrpc/jobs';
 import { createRegistry, createWorkerMetrics } from '@rrpc/metrics';
-import { errorHandler, listen, notFound, opsRouter, type Logger } from '@rrpc/runtime';
+import { errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import {
   BatchStore,
   CallStore,
@@ -109,21 +108,17 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
   };
 
   let accepting = true;
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(
-    opsRouter({
-      registry,
-      accepting: () => accepting,
-      checks: [
-        { name: 'redis', ok: () => redis.status === 'ready' },
-        { name: 'queues', ok: () => queueRedis.status === 'ready' },
-        { name: 'replyChannel', ok: () => caller.ready },
-        { name: 'presenceEvents', ok: () => events?.ready ?? false },
-        { name: 'broker', ok: () => broker.connected },
-      ],
-    }),
-  );
+  const app = serviceApp({
+    registry,
+    accepting: () => accepting,
+    checks: [
+      { name: 'redis', ok: () => redis.status === 'ready' },
+      { name: 'queues', ok: () => queueRedis.status === 'ready' },
+      { name: 'replyChannel', ok: () => caller.ready },
+      { name: 'presenceEvents', ok: () => events?.ready ?? false },
+      { name: 'broker', ok: () => broker.connected },
+    ],
+  });
   app.use(notFound);
   app.use(errorHandler(logger));
   const server = createServer(app);

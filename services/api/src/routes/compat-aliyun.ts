@@ -59,6 +59,7 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
       res.status(200).type('application/json').send(`{${fields.join(',')}}`);
     } catch (error) {
       const rrpc = error instanceof RrpcError ? error : new RrpcError('INTERNAL', { cause: error });
+      if (rrpc.headers) res.set(rrpc.headers); // Retry-After on 429 and 503
       res.status(rrpc.status).type('application/json').send(aliyunErrorBody(rrpc, requestId));
       if (!(error instanceof RrpcError)) throw error;
     }

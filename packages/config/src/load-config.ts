@@ -126,7 +126,13 @@ export interface IngestConfig extends CommonConfig {
   serviceMqttUsername: string | undefined;
 }
 
-function describe(error: z.ZodError): string[] {
+/** A secret every service of its kind must have unless authentication is disabled explicitly (≥16 chars). */
+export function secretProblems(name: string, value: string | undefined, authDisabled: boolean, purpose: string): string[] {
+  if (value === undefined) return authDisabled ? [] : [`${name}: set ${purpose}, or set RRPC_AUTH_DISABLED=true to run without it`];
+  return value.length < 16 ? [`${name}: must be at least 16 characters`] : [];
+}
+
+export function describe(error: z.ZodError): string[] {
   return error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`);
 }
 
@@ -181,14 +187,8 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
   const parsed = ingestSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError('response-ingest', describe(parsed.error));
   const e = parsed.data;
-  if (e.RRPC_WEBHOOK_TOKEN === undefined && !e.RRPC_AUTH_DISABLED) {
-    throw new ConfigError('response-ingest', [
-      'RRPC_WEBHOOK_TOKEN: set the bearer token the broker sends with its webhooks, or set RRPC_AUTH_DISABLED=true to accept unauthenticated webhooks',
-    ]);
-  }
-  if (e.RRPC_WEBHOOK_TOKEN !== undefined && e.RRPC_WEBHOOK_TOKEN.length < 16) {
-    throw new ConfigError('response-ingest', ['RRPC_WEBHOOK_TOKEN: must be at least 16 characters']);
-  }
+  const problems = secretProblems('RRPC_WEBHOOK_TOKEN', e.RRPC_WEBHOOK_TOKEN, e.RRPC_AUTH_DISABLED, 'the bearer token the broker sends with its webhooks');
+  if (problems.length > 0) throw new ConfigError('response-ingest', problems);
   return {
     ...toCommon('ingest', e),
     webhookToken: e.RRPC_WEBHOOK_TOKEN,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { int, optionalString } from './env-schema.js';
-import { ConfigError, common, toCommon, type CommonConfig, type Env } from './load-config.js';
+import { ConfigError, common, describe, secretProblems, toCommon, type CommonConfig, type Env } from './load-config.js';
 
 const workerSchema = z.object({
   ...common,
@@ -34,13 +34,9 @@ export interface WorkerConfig extends CommonConfig {
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   const parsed = workerSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError('worker', parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`));
+  if (!parsed.success) throw new ConfigError('worker', describe(parsed.error));
   const e = parsed.data;
-  const problems: string[] = [];
-  if (e.RRPC_CALLBACK_SECRET === undefined && !e.RRPC_AUTH_DISABLED) {
-    problems.push('RRPC_CALLBACK_SECRET: set a secret (16+ characters) to sign callbacks, or set RRPC_AUTH_DISABLED=true to send them unsigned');
-  }
-  if (e.RRPC_CALLBACK_SECRET !== undefined && e.RRPC_CALLBACK_SECRET.length < 16) problems.push('RRPC_CALLBACK_SECRET: must be at least 16 characters');
+  const problems = secretProblems('RRPC_CALLBACK_SECRET', e.RRPC_CALLBACK_SECRET, e.RRPC_AUTH_DISABLED, 'a secret (16+ characters) to sign callbacks');
   if (problems.length > 0) throw new ConfigError('worker', problems);
   return {
     ...toCommon('worker', e),

@@ -39,6 +39,8 @@ export interface CallerOptions {
   protocolVersion: 4 | 5;
   logger: Logger;
   onResubscribed?: () => void;
+  /** Answers whose notification was lost and that were read from their stored outcome instead. */
+  onRecovered?: (via: 'resubscribe' | 'timeout', count: number) => void;
 }
 
 /**
@@ -150,7 +152,10 @@ export class Caller {
     if (!this.waiters.has(messageId)) return; // the answer arrived meanwhile
     this.drop(messageId);
     const durationMs = performance.now() - waiter.started;
-    if (stored?.state === 'answered') waiter.resolve({ rrpcCode: 'SUCCESS', messageId, payload: stored.payload, durationMs });
+    if (stored?.state === 'answered') {
+      this.options.onRecovered?.('timeout', 1);
+      waiter.resolve({ rrpcCode: 'SUCCESS', messageId, payload: stored.payload, durationMs });
+    }
     else waiter.resolve({ rrpcCode: 'TIMEOUT', messageId, durationMs });
   }
 
@@ -160,7 +165,10 @@ export class Caller {
     try {
       const answered = await this.options.calls.answered(ids);
       for (const [messageId, payload] of answered) this.settle(messageId, payload);
-      if (answered.size > 0) this.options.logger.info({ recovered: answered.size }, 'recovered answers after re-subscribe');
+      if (answered.size > 0) {
+        this.options.onRecovered?.('resubscribe', answered.size);
+        this.options.logger.info({ recovered: answered.size }, 'recovered answers after re-subscribe');
+      }
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not re-read pending outcomes after re-subscribe');
     }

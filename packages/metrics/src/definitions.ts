@@ -41,8 +41,15 @@ export function createApiMetrics(registry: Registry) {
     help: 'Times the reply subscription was re-established and pending outcomes re-read.',
     registers: [registry],
   });
+  const answersRecovered = new Counter({
+    name: 'rrpc_answers_recovered_total',
+    help: 'Answers whose reply notification was lost, read from their stored outcome instead, by when.',
+    labelNames: ['via'] as const,
+    registers: [registry],
+  });
   for (const outcome of CALL_OUTCOMES) callsTotal.labels(outcome);
-  return { callsTotal, callDuration, callsInFlight, replyResweeps };
+  for (const via of ['resubscribe', 'timeout']) answersRecovered.labels(via);
+  return { callsTotal, callDuration, callsInFlight, replyResweeps, answersRecovered };
 }
 
 export function createIngestMetrics(registry: Registry) {

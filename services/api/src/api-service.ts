@@ -60,6 +60,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       metrics.replyResweeps.inc();
       logger.info('reply channel re-subscribed; re-reading pending outcomes');
     },
+    onRecovered: (via, count) => metrics.answersRecovered.labels(via).inc(count),
   });
   // Every route's calls: counted, scoped to the key's products, shed above the pod's in-flight cap,
   // rate-limited per key (leased) and per device (inside call-begin), then made.

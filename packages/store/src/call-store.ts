@@ -72,7 +72,7 @@ export class CallStore {
       const reply = await guard(
         this.redis.rrpcCallBegin(
           presenceKey,
-          this.keys.call(messageId),
+          this.keys.call(messageId, slot),
           rateKey,
           id,
           call.instanceId,

@@ -25,8 +25,9 @@ export class Keys {
     return `${this.namespace}:{${deviceId(device)}}:presence`;
   }
 
-  call(messageId: string): string {
-    return `${this.namespace}:{${tagForSlot(slotOfMessageId(messageId))}}:call:${messageId}`;
+  /** A call's record; `slot` (the slot the message ID carries) may be given when it is known already. */
+  call(messageId: string, slot: number = slotOfMessageId(messageId)): string {
+    return `${this.namespace}:{${tagForSlot(slot)}}:call:${messageId}`;
   }
 
   /** A device's call rate limit (same slot as its presence hash). */

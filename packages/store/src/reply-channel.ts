@@ -15,6 +15,7 @@ export interface ReplyChannelHandlers {
 export class ReplyChannel {
   private subscribedOnce = false;
   private confirmed = false;
+  private readonly channelBytes: Buffer;
 
   constructor(
     private readonly subscriber: Redis,
@@ -22,8 +23,9 @@ export class ReplyChannel {
     private readonly sharded: boolean,
     private readonly handlers: ReplyChannelHandlers,
   ) {
+    this.channelBytes = Buffer.from(channel);
     subscriber.on(sharded ? 'smessageBuffer' : 'messageBuffer', (channelName: Buffer, message: Buffer) => {
-      if (channelName.toString() !== this.channel) return;
+      if (!channelName.equals(this.channelBytes)) return;
       const space = message.indexOf(0x20);
       if (space <= 0) return;
       this.handlers.onReply(message.subarray(0, space).toString('latin1'), message.subarray(space + 1));

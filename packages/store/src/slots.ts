@@ -11,11 +11,14 @@ for (let i = 0; i < 256; i++) {
   TABLE[i] = crc;
 }
 
-/** CRC16-CCITT (XMODEM), as Redis Cluster uses for key slots. */
+const step = (crc: number, byte: number) => ((crc << 8) & 0xffff) ^ (TABLE[((crc >> 8) ^ byte) & 0xff] ?? 0);
+
+/** CRC16-CCITT (XMODEM), as Redis Cluster uses for key slots (over the UTF-8 bytes of `data`). */
 export function crc16(data: string): number {
-  const bytes = Buffer.from(data, 'utf8');
   let crc = 0;
-  for (const byte of bytes) crc = ((crc << 8) & 0xffff) ^ (TABLE[((crc >> 8) ^ byte) & 0xff] ?? 0);
+  // Identifiers are ASCII (checked by @rrpc/topics): read their bytes without allocating a Buffer per call.
+  if (/^[\x00-\x7f]*$/.test(data)) for (let i = 0; i < data.length; i++) crc = step(crc, data.charCodeAt(i));
+  else for (const byte of Buffer.from(data, 'utf8')) crc = step(crc, byte);
   return crc;
 }
 

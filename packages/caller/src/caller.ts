@@ -79,7 +79,18 @@ export class Caller {
     await this.replyChannel.start();
   }
 
-  async call(request: CallRequest): Promise<CallOutcome> {
+  /**
+   * One call. Its wait holds no suspended async frame and nothing of the request: only the waiter (the
+   * promise's resolve, the start time and the timer), so 20,000 pending calls cost little memory.
+   */
+  call(request: CallRequest): Promise<CallOutcome> {
+    return new Promise<CallOutcome>((resolve, reject) => {
+      this.begin(request, resolve).catch(reject);
+    });
+  }
+
+  /** Presence + pending record, then the publish; returns once the request is sent (or the call ended). */
+  private async begin(request: CallRequest, resolve: (outcome: CallOutcome) => void): Promise<void> {
     const started = performance.now();
     if (!this.options.broker.connected) throw new UnavailableError('The MQTT broker');
     const begun = await this.options.calls.begin({
@@ -89,7 +100,7 @@ export class Caller {
       kind: request.topic === undefined ? 'sys' : 'ext',
       deviceRate: request.deviceRate,
     });
-    if (begun.status === 'offline') return { rrpcCode: begun.rrpcCode, durationMs: performance.now() - started };
+    if (begun.status === 'offline') return resolve({ rrpcCode: begun.rrpcCode, durationMs: performance.now() - started });
     if (begun.status === 'limited') {
       const { productKey, deviceName } = request.device;
       throw new RrpcError('RATE_LIMITED', {
@@ -107,10 +118,9 @@ export class Caller {
         throw error;
       }
     }
-    const outcome = new Promise<CallOutcome>((resolve) => {
-      const timer = setTimeout(() => void this.expire(messageId), request.timeoutMs);
-      this.waiters.set(messageId, { resolve, timer, started });
-    });
+    // The timer's callback is shared and gets its arguments: no closure over this call's request.
+    const timer = setTimeout(Caller.onTimer, request.timeoutMs, this, messageId);
+    this.waiters.set(messageId, { resolve, timer, started });
     try {
       await this.options.broker.publish(requestTopic(request.device, messageId, request.topic), request.payload, {
         qos: 0,
@@ -121,7 +131,10 @@ export class Caller {
       void this.options.calls.expire(messageId).catch(() => undefined);
       throw new RrpcError('UNAVAILABLE', { message: 'The MQTT broker is unavailable; the request was not sent.', messageId, cause: error });
     }
-    return outcome;
+  }
+
+  private static onTimer(this: void, caller: Caller, messageId: string): void {
+    void caller.expire(messageId);
   }
 
   private settle(messageId: string, payload: Buffer): void {

@@ -82,9 +82,13 @@ export class CallEndpoint {
   }
 
   /** Makes the call; with connectTimeoutMs, waits for an offline device's presence event and tries again. */
-  async run(call: ParsedCall, principal: Principal | undefined): Promise<CallOutcome> {
+  run(call: ParsedCall, principal: Principal | undefined): Promise<CallOutcome> {
     const events = this.options.presenceEvents?.();
     if (call.connectTimeoutMs <= 0 || events === undefined) return this.options.run(call.request, principal);
+    return this.runUntilConnected(call, principal, events);
+  }
+
+  private async runUntilConnected(call: ParsedCall, principal: Principal | undefined, events: PresenceEvents): Promise<CallOutcome> {
     await events.start(); // subscribed before the first presence check, so no connect event is missed
     const watch = events.watch(call.request.device);
     const until = Date.now() + call.connectTimeoutMs;

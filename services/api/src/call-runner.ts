@@ -32,18 +32,24 @@ export function meteredCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
     t.inc();
     d.observe(seconds);
   };
-  return async (request, principal) => {
+  // Not async: a call waiting for its device holds one derived promise here, no suspended frame.
+  const counted = (outcome: CallOutcome): CallOutcome => {
+    metrics.callsInFlight.dec();
+    count(LABEL[outcome.rrpcCode], outcome.durationMs / 1000);
+    return outcome;
+  };
+  return (request, principal) => {
     metrics.callsInFlight.inc();
     const started = performance.now();
-    try {
-      const outcome = await run(request, principal);
-      count(LABEL[outcome.rrpcCode], outcome.durationMs / 1000);
-      return outcome;
-    } catch (error) {
+    const failed = (error: unknown): never => {
+      metrics.callsInFlight.dec();
       count((error instanceof RrpcError && ERROR_LABEL[error.code]) || 'error', (performance.now() - started) / 1000);
       throw error;
-    } finally {
-      metrics.callsInFlight.dec();
+    };
+    try {
+      return run(request, principal).then(counted, failed);
+    } catch (error) {
+      return Promise.reject(error).catch(failed);
     }
   };
 }

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import type { Principal } from './api-keys.js';
-import { errorAnswer, type CallBody, type CallEndpoint, type HttpAnswer } from './call-endpoint.js';
+import type { CallOutcome } from '@rrpc/caller';
+import { errorAnswer, type CallBody, type CallEndpoint, type HttpAnswer, type ParsedCall } from './call-endpoint.js';
 import { mayUseProduct } from './request-principal.js';
 
 export interface FastCallRouteOptions {
@@ -42,25 +43,52 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     send(res, errorAnswer(new RrpcError('INTERNAL')));
   };
 
-  const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
-    new Promise((resolve, reject) => {
-      const declared = Number(req.headers['content-length']);
-      if (declared > limit) return reject(new RrpcError('PAYLOAD_TOO_LARGE', { message: `The request body exceeds ${limit} bytes.` }));
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limit) {
-          req.removeAllListeners('data');
-          req.resume(); // drain the rest; the answer is already decided
-          reject(new RrpcError('PAYLOAD_TOO_LARGE', { message: `The request body exceeds ${limit} bytes.` }));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-      req.once('error', reject);
-    });
+  /**
+   * Reads the body, then lets go of the request's events: a pending call keeps neither the body's chunks
+   * nor these listeners.
+   */
+  const readBody = (req: IncomingMessage, limit: number, done: (error: unknown, body?: Buffer) => void): void => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) return done(new RrpcError('PAYLOAD_TOO_LARGE', { message: `The request body exceeds ${limit} bytes.` }));
+    let chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        stop();
+        req.resume(); // drain the rest; the answer is already decided
+        done(new RrpcError('PAYLOAD_TOO_LARGE', { message: `The request body exceeds ${limit} bytes.` }));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      chunks = [];
+      done(undefined, body);
+    };
+    const onError = (error: unknown) => {
+      stop();
+      done(error);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  };
+
+  /** Answers `res` when the call ends; the pending call holds only `res` and `raw` here. */
+  const answerWhenDone = (outcome: Promise<CallOutcome>, res: ServerResponse, raw: boolean): void => {
+    outcome.then(
+      (value) => send(res, endpoint.answer(value, raw)),
+      (error: unknown) => fail(res, error),
+    );
+  };
 
   /** From the request's parts to a checked call; nothing of the request body is kept beyond it. */
   function parseCall(productKey: string, deviceName: string, bytes: Buffer, raw: boolean, query: string | undefined) {
@@ -79,7 +107,7 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     return endpoint.parse(productKey, deviceName, body);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, match: RegExpExecArray, raw: boolean): Promise<void> {
+  function handle(req: IncomingMessage, res: ServerResponse, match: RegExpExecArray, raw: boolean): void {
     const principal = options.authenticate(req.headers.authorization);
     if (principal === undefined) {
       send(res, errorAnswer(new RrpcError('UNAUTHENTICATED', { headers: { 'WWW-Authenticate': 'Bearer' } })));
@@ -96,8 +124,17 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     if (!mayUseProduct(principal, productKey)) {
       throw new RrpcError('PERMISSION_DENIED', { message: `This API key may not call devices of product ${productKey}.` });
     }
-    const call = parseCall(productKey, deviceName, await readBody(req, raw ? endpoint.rawLimit : endpoint.jsonLimit), raw, match[3]);
-    send(res, endpoint.answer(await endpoint.run(call, principal), call.raw));
+    const query = match[3];
+    readBody(req, raw ? endpoint.rawLimit : endpoint.jsonLimit, (error, bytes) => {
+      if (error !== undefined || bytes === undefined) return fail(res, error);
+      let call: ParsedCall;
+      try {
+        call = parseCall(productKey, deviceName, bytes, raw, query);
+      } catch (parseError) {
+        return fail(res, parseError);
+      }
+      answerWhenDone(endpoint.run(call, principal), res, raw);
+    });
   }
 
   return (req, res) => {
@@ -108,7 +145,11 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     if (encoding !== undefined && encoding !== 'identity') return false;
     const type = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
     if (type !== 'application/json' && type !== 'application/octet-stream') return false;
-    handle(req, res, match, type === 'application/octet-stream').catch((error: unknown) => fail(res, error));
+    try {
+      handle(req, res, match, type === 'application/octet-stream');
+    } catch (error) {
+      fail(res, error);
+    }
     return true;
   };
 }

@@ -8,16 +8,24 @@ import type { CallRunner } from './call-runner.js';
  */
 export function inFlightLimit(run: CallRunner, max: number): CallRunner & { readonly inFlight: () => number } {
   let inFlight = 0;
-  const limited: CallRunner = async (request, principal) => {
+  const release = () => {
+    inFlight--;
+  };
+  // Not async: a pending call holds one derived promise here, no suspended frame.
+  const limited: CallRunner = (request, principal) => {
     if (inFlight >= max) {
-      throw new RrpcError('UNAVAILABLE', { message: `This pod has ${max} calls in flight, its limit; retry shortly.`, headers: { 'Retry-After': '1' } });
+      return Promise.reject(new RrpcError('UNAVAILABLE', { message: `This pod has ${max} calls in flight, its limit; retry shortly.`, headers: { 'Retry-After': '1' } }));
     }
     inFlight++;
+    let pending: ReturnType<CallRunner>;
     try {
-      return await run(request, principal);
-    } finally {
-      inFlight--;
+      pending = run(request, principal);
+    } catch (error) {
+      release();
+      return Promise.reject(error);
     }
+    pending.then(release, release);
+    return pending;
   };
   return Object.assign(limited, { inFlight: () => inFlight });
 }

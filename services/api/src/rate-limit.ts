@@ -39,17 +39,22 @@ const LEASE_TTL_MS = 250;
 export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions): CallRunner {
   const leases = new Map<string, Lease>();
 
+  /** A token from this pod's lease at once (true), if it holds one. */
+  function spendLeased(lease: Lease | undefined): boolean {
+    if (lease !== undefined && lease.tokens > 0 && Date.now() < lease.expiresAt) {
+      lease.tokens--;
+      return true;
+    }
+    return false;
+  }
+
   async function takeKeyToken(keyId: string, perSecond: number): Promise<void> {
     let lease = leases.get(keyId);
     if (!lease) {
       lease = { tokens: 0, expiresAt: 0, pending: undefined, retryAfterMs: 0, refusedUntil: 0, waiting: 0 };
       leases.set(keyId, lease);
     }
-    const now = Date.now();
-    if (lease.tokens > 0 && now < lease.expiresAt) {
-      lease.tokens--;
-      return;
-    }
+    if (spendLeased(lease)) return;
     lease.waiting++;
     try {
       if (await leaseFor(lease, keyId, perSecond)) return;
@@ -92,9 +97,13 @@ export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions): Ca
     return false;
   }
 
-  return async (request, principal) => {
+  // Not async: with a leased token at hand (most calls), the call is made at once and holds nothing here.
+  return (request, principal) => {
     const perKey = principal?.ratePerSecond ?? options.perKey;
-    if (perKey > 0) await takeKeyToken(principal?.keyId ?? 'anonymous', perKey);
-    return run(options.perDevice > 0 ? { ...request, deviceRate: { perSecond: options.perDevice } } : request, principal);
+    const call = options.perDevice > 0 ? { ...request, deviceRate: { perSecond: options.perDevice } } : request;
+    if (perKey <= 0) return run(call, principal);
+    const keyId = principal?.keyId ?? 'anonymous';
+    if (spendLeased(leases.get(keyId))) return run(call, principal);
+    return takeKeyToken(keyId, perKey).then(() => run(call, principal));
   };
 }

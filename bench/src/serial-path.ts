@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { startRedis } from '@rrpc/testing';
 import { forkScript } from './ipc.js';
 import type { RunResult } from './latency.js';
@@ -31,6 +32,15 @@ await loadgen.ask('mqttConnect', { url: mosquitto.url, devices: names });
 await loadgen.ask('mqttClosed', { concurrency: 64, durationMs: 1000 });
 const raw = await loadgen.ask<RunResult>('mqttSerial', { n: calls });
 await loadgen.ask('mqttClose');
+// A Redis round trip in a tight loop from this process, to compare with the same round trip inside a call.
+const probe = new Redis(redis.url);
+const pings: number[] = [];
+for (let i = 0; i < calls; i++) {
+  const t = performance.now();
+  await probe.ping();
+  pings.push((performance.now() - t) * 1000);
+}
+probe.disconnect();
 
 const preload = new URL('./socket-trace.js', import.meta.url).pathname;
 const env = (name: string) => ({
@@ -131,6 +141,7 @@ const WHAT: Record<string, string> = {
 };
 process.stdout.write(
   `load ${load}; raw MQTT echo serial p50 ${raw.latency.p50} ms; RRPC serial p50 ${rrpc.latency.p50} ms (${(rrpc.latency.p50 / raw.latency.p50).toFixed(2)} ×); ${complete} of ${calls} calls traced\n\n` +
+    `a Redis round trip in a tight loop (PING): p50 ${Math.round(median(pings))} µs\n\n` +
     `| step | median µs |\n|---|---|\n` +
     [...spans.entries()].map(([k, v]) => `| ${WHAT[k] ?? k} | ${median(v)} |`).join('\n') +
     '\n',

@@ -123,7 +123,8 @@ export class CallStore {
   /** Stored answers of several calls (after a reply-channel resubscribe): message ID → payload. */
   async answered(messageIds: readonly string[]): Promise<Map<string, Buffer>> {
     const found = new Map<string, Buffer>();
-    // One command per call; auto-pipelining batches them per connection (and per cluster node).
+    // One command per call, all written before any reply is read (one round trip on the wire; on a
+    // cluster, ioredis sends each to its slot's node).
     const replies = await guard(Promise.all(messageIds.map((id) => this.redis.hmgetBuffer(this.keys.call(id), 's', 'r'))));
     replies.forEach(([state, payload], i) => {
       const id = messageIds[i];

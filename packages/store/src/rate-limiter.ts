@@ -38,8 +38,8 @@ export class RateLimiter {
   async take(limits: readonly RateLimit[]): Promise<RateDecision> {
     const active = limits.map((l, index) => ({ ...l, index })).filter((l) => l.perSecond > 0);
     if (active.length === 0) return { allowed: true };
-    // Separate commands, sent together: auto-pipelining puts them in one round trip on a single Redis,
-    // and on a Redis Cluster each goes to its own slot's node.
+    // Separate commands, written back to back before any reply is read (one round trip on a single Redis);
+    // on a Redis Cluster each goes to its own slot's node.
     const replies = await Promise.all(
       active.map((l) => guard(this.redis.rrpcRateLimit(l.key, (1000 / l.perSecond).toFixed(6), Math.max(1, Math.floor(l.burst ?? l.perSecond))))),
     );

@@ -1,6 +1,7 @@
 /** The bench results' shape and their markdown rendering (tables and the targets of issue 6). */
 import type { LatencySummary, RunResult } from './latency.js';
 import type { ProfileEntry } from './profile-summary.js';
+import { renderSteps, type SerialSteps } from './serial-steps.js';
 
 export interface BenchResults {
   machine: { host: string; cpus: number; cpuModel: string; node: string; redis: string; mosquitto: string; commit: string; loadBefore: number[] };
@@ -45,6 +46,8 @@ export interface BenchResults {
   /** One more api pod with both rate limits on (never refusing): their cost. */
   rateLimited: { closed: RunResult; serial: RunResult; redisRoundTripsPerCall: number };
   profile?: { file: string; top: { busyMs: number; idleMs: number; gcMs: number; entries: ProfileEntry[] } };
+  /** One serial call cut into its steps (a separate api and ingest under the socket trace). */
+  serialSteps?: SerialSteps & { rrpcSerialP50Ms: number };
   lostOrMismatched: number;
 }
 
@@ -128,6 +131,12 @@ export function renderMarkdown(r: BenchResults): string {
       `${rl.redisRoundTripsPerCall} Redis commands per call, serial p50 ${ms(rl.serial.latency.p50)}, ${n(rl.closed.perSecond)} calls/s at ${r.settings.inFlight} in flight (p99 ${ms(rl.closed.latency.p99)}).`,
   );
   lines.push('');
+  if (r.serialSteps) {
+    lines.push(`### Where one serial call's time goes (a second api and ingest under a socket trace; serial p50 ${ms(r.serialSteps.rrpcSerialP50Ms)})`);
+    lines.push('');
+    lines.push(renderSteps(r.serialSteps).trimEnd());
+    lines.push('');
+  }
   lines.push('### Targets (issue 6)');
   lines.push('');
   const serialRatio = r.rrpc.serial.latency.p50 / r.mqtt.serial.latency.p50;

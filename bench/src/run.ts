@@ -19,6 +19,7 @@ import { cpuSeconds, openFiles, rssBytes, startBenchMosquitto, startService, typ
 import { RedisProbe } from './redis-probe.js';
 import { renderMarkdown, type BenchResults } from './report.js';
 import { summariseProfile } from './profile-summary.js';
+import { dumpTraces, redisTightLoop, serialSteps, traceEnv } from './serial-steps.js';
 
 const API_KEY = 'bench-api-key-0123456789abcdef';
 const WEBHOOK_TOKEN = 'bench-webhook-token-0123456789';
@@ -300,7 +301,24 @@ async function main(): Promise<number> {
     if (file) results.profile = { file: join(profileDir, file), top: summariseProfile(join(profileDir, file), 25) };
   }
 
-  const everyRun: RunResult[] = [mqttSerial, mqttClosed.result, rrpcSerial, closed.result, open, sample.result, ...scale.map((s) => s.result), limitedSample.result, limitedClosed];
+  // 6. Where one serial call's time goes: a fresh api and ingest (the only ones now, so the ingest hears every
+  // answer) under the socket trace.
+  log('6. one serial call, step by step (socket trace)');
+  await sleep(1000); // let the stopped services' exits settle
+  const traceDir = mkdtempSync(join(tmpdir(), 'rrpc-bench-trace-'));
+  const tightLoop = await redisTightLoop(redis.url, 1000);
+  const tracedIngest = await start('response-ingest', 'ingest-traced', undefined, traceEnv(traceDir, 'ingest'));
+  const tracedApi = await startService({ service: 'api', instanceId: 'api-traced', env: { ...env, ...traceEnv(traceDir, 'api') } });
+  services.push(tracedApi);
+  await loadgen.ask('httpClosed', { ...http, targets: [tracedApi.url], concurrency: IN_FLIGHT, durationMs: 2000 });
+  await loadgen.ask('httpSerial', { ...http, targets: [tracedApi.url], n: 300 });
+  await dumpTraces([tracedApi.pid, tracedIngest.pid]);
+  const tracedSerial = await loadgen.ask<RunResult>('httpSerial', { ...http, targets: [tracedApi.url], n: 1000 });
+  await dumpTraces([tracedApi.pid, tracedIngest.pid]);
+  results.serialSteps = { ...serialSteps(traceDir, { redis: redis.port, mqtt: mosquitto.port }, tightLoop), rrpcSerialP50Ms: tracedSerial.latency.p50 };
+  await Promise.all([tracedApi.stop(), tracedIngest.stop()]);
+
+  const everyRun: RunResult[] = [tracedSerial, mqttSerial, mqttClosed.result, rrpcSerial, closed.result, open, sample.result, ...scale.map((s) => s.result), limitedSample.result, limitedClosed];
   const lost = everyRun.reduce((a, r) => a + failuresOf(r), 0) + pendingLost + pendingMismatched + (PENDING - pendingOk - pendingLost - pendingMismatched);
   results.lostOrMismatched = lost;
   results.finishedAt = new Date().toISOString();

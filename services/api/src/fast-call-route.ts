@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import type { Principal } from './api-keys.js';
 import type { CallOutcome } from '@rrpc/caller';
-import { errorAnswer, type CallBody, type CallEndpoint, type HttpAnswer, type ParsedCall } from './call-endpoint.js';
+import { errorAnswer, type CallBody, type CallEndpoint, type HttpAnswer } from './call-endpoint.js';
 import { mayUseProduct } from './request-principal.js';
 
 export interface FastCallRouteOptions {
@@ -127,13 +127,14 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     const query = match[3];
     readBody(req, raw ? endpoint.rawLimit : endpoint.jsonLimit, (error, bytes) => {
       if (error !== undefined || bytes === undefined) return fail(res, error);
-      let call: ParsedCall;
+      // Inside a request event: nothing may throw out of here.
+      let outcome: Promise<CallOutcome>;
       try {
-        call = parseCall(productKey, deviceName, bytes, raw, query);
-      } catch (parseError) {
-        return fail(res, parseError);
+        outcome = endpoint.run(parseCall(productKey, deviceName, bytes, raw, query), principal);
+      } catch (callError) {
+        return fail(res, callError);
       }
-      answerWhenDone(endpoint.run(call, principal), res, raw);
+      answerWhenDone(outcome, res, raw);
     });
   }
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { startRedis } from '@rrpc/testing';
 import { forkScript } from './ipc.js';
 import type { RunResult } from './latency.js';
-import { PRODUCT_KEY, fastDevice } from './nonce-payload.js';
+import { fastDevice } from './nonce-payload.js';
+import { API_KEY, postPresence, servicesEnv } from './services-env.js';
 import { cpuSeconds, startBenchMosquitto, startService } from './processes.js';
 import { summariseProfile } from './profile-summary.js';
 
@@ -18,8 +19,6 @@ const seconds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 10)
 const profile = !process.argv.includes('--no-profile');
 const mainAt = process.argv.indexOf('--api-main');
 const apiMain = mainAt > 0 ? process.argv[mainAt + 1] : undefined;
-const API_KEY = 'bench-api-key-0123456789abcdef';
-const WEBHOOK_TOKEN = 'bench-webhook-token-0123456789';
 const devicesNames = Array.from({ length: 16 }, (_, i) => fastDevice(i));
 
 const redis = await startRedis();
@@ -27,25 +26,11 @@ const mosquitto = await startBenchMosquitto();
 const devices = forkScript('devices', 'devices');
 const loadgen = forkScript('load-generator', 'load-generator');
 await devices.ask('start', { url: mosquitto.url, fast: devicesNames.length, slow: 0, slowDelayMs: 0 });
-const env = {
-  REDIS_URL: redis.url,
-  MQTT_URL: mosquitto.url,
-  RRPC_API_KEYS: API_KEY,
-  RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-  RRPC_RATE_LIMIT_PER_KEY: '0',
-  RRPC_RATE_LIMIT_PER_DEVICE: '0',
-};
+const env = servicesEnv({ redis: redis.url, mqtt: mosquitto.url });
 const dir = mkdtempSync(join(tmpdir(), 'rrpc-prof-'));
 const ingest = await startService({ service: 'response-ingest', instanceId: 'ingest-0', env });
 const api = await startService({ service: 'api', instanceId: 'api-0', env, cpuProfileDir: profile ? dir : undefined, main: apiMain });
-for (const name of devicesNames) {
-  const now = Date.now();
-  await fetch(`${ingest.url}/hooks/emqx`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
-    body: JSON.stringify({ event: 'client.connected', clientid: `${name}|securemode=3|`, username: `${name}&${PRODUCT_KEY}`, connected_at: now, keepalive: 60 }),
-  });
-}
+await postPresence(ingest.url, devicesNames);
 const http = { devices: devicesNames, apiKey: API_KEY, targets: [api.url] };
 await loadgen.ask('httpClosed', { ...http, concurrency: 64, durationMs: 2000 });
 const serial = await loadgen.ask<RunResult>('httpSerial', { ...http, n: 1000 });

@@ -14,15 +14,14 @@ import { startRedis } from '@rrpc/testing';
 import { BrokerCounters } from './broker-counters.js';
 import { forkScript, type Remote } from './ipc.js';
 import type { LatencySummary, RunResult } from './latency.js';
-import { PRODUCT_KEY, fastDevice, slowDevice } from './nonce-payload.js';
+import { fastDevice, slowDevice } from './nonce-payload.js';
+import { API_KEY, postPresence, servicesEnv } from './services-env.js';
 import { cpuSeconds, openFiles, rssBytes, startBenchMosquitto, startService, type BenchProcess } from './processes.js';
 import { RedisProbe } from './redis-probe.js';
 import { renderMarkdown, type BenchResults } from './report.js';
 import { summariseProfile } from './profile-summary.js';
 import { dumpTraces, redisTightLoop, serialSteps, traceEnv } from './serial-steps.js';
 
-const API_KEY = 'bench-api-key-0123456789abcdef';
-const WEBHOOK_TOKEN = 'bench-webhook-token-0123456789';
 const FAST_DEVICES = 16;
 const SLOW_DEVICES = 64;
 const SLOW_DELAY_MS = 5000;
@@ -49,24 +48,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 async function heapUsed(apiUrl: string): Promise<number> {
   const text = await (await fetch(`${apiUrl}/metrics`)).text();
   return Number(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
-}
-
-async function postPresence(ingestUrl: string, deviceNames: string[]): Promise<void> {
-  for (const name of deviceNames) {
-    const now = Date.now();
-    const res = await fetch(`${ingestUrl}/hooks/emqx`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
-      body: JSON.stringify({
-        event: 'client.connected',
-        clientid: `${name}|securemode=3,signmethod=hmacsha1,timestamp=${now}|`,
-        username: `${name}&${PRODUCT_KEY}`,
-        connected_at: now,
-        keepalive: 60,
-      }),
-    });
-    if (res.status !== 200) throw new Error(`presence webhook for ${name}: ${res.status} ${await res.text()}`);
-  }
 }
 
 /** CPU seconds each process spent while `work` ran, per 1,000 successful calls. */
@@ -138,16 +119,8 @@ async function main(): Promise<number> {
   // 2. RRPC over HTTP keep-alive.
   log('starting response-ingest and api processes');
   const env = {
-    REDIS_URL: redis.url,
-    MQTT_URL: mosquitto.url,
-    MQTT_PROTOCOL_VERSION: '5',
-    RRPC_API_KEYS: API_KEY,
-    RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-    RRPC_SHARED_SUBSCRIPTION: 'true',
-    // The call path itself: no rate limits (each active limit is one more Redis command per call; the
-    // defaults, 50 calls/s per device and 1,000 per key, would cap the run), room for the pending run.
-    RRPC_RATE_LIMIT_PER_KEY: '0',
-    RRPC_RATE_LIMIT_PER_DEVICE: '0',
+    ...servicesEnv({ redis: redis.url, mqtt: mosquitto.url }),
+    // Room for the pending run.
     RRPC_MAX_IN_FLIGHT: String(Math.max(10_000, PENDING + 1000)),
     RRPC_REQUEST_TIMEOUT_MS: '120000',
     // The pending run opens its connections first (to weigh them apart from the calls): they idle meanwhile.

@@ -10,13 +10,12 @@ import { join } from 'node:path';
 import { startRedis } from '@rrpc/testing';
 import { forkScript } from './ipc.js';
 import type { RunResult } from './latency.js';
-import { PRODUCT_KEY, fastDevice } from './nonce-payload.js';
+import { fastDevice } from './nonce-payload.js';
+import { API_KEY, postPresence, servicesEnv } from './services-env.js';
 import { startBenchMosquitto, startService } from './processes.js';
 import { dumpTraces, redisTightLoop, renderSteps, serialSteps, traceEnv } from './serial-steps.js';
 
 const calls = Number(process.argv[2] ?? 2000);
-const API_KEY = 'bench-api-key-0123456789abcdef';
-const WEBHOOK_TOKEN = 'bench-webhook-token-0123456789';
 const names = Array.from({ length: 16 }, (_, i) => fastDevice(i));
 const dir = mkdtempSync(join(tmpdir(), 'rrpc-serial-path-'));
 
@@ -31,27 +30,10 @@ const raw = await loadgen.ask<RunResult>('mqttSerial', { n: calls });
 await loadgen.ask('mqttClose');
 const tightLoop = await redisTightLoop(redis.url, calls);
 
-const env = (name: string) => ({
-  REDIS_URL: redis.url,
-  MQTT_URL: mosquitto.url,
-  MQTT_PROTOCOL_VERSION: '5',
-  RRPC_API_KEYS: API_KEY,
-  RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-  RRPC_SHARED_SUBSCRIPTION: 'true',
-  RRPC_RATE_LIMIT_PER_KEY: '0',
-  RRPC_RATE_LIMIT_PER_DEVICE: '0',
-  ...traceEnv(dir, name),
-});
+const env = (name: string) => ({ ...servicesEnv({ redis: redis.url, mqtt: mosquitto.url }), ...traceEnv(dir, name) });
 const ingest = await startService({ service: 'response-ingest', instanceId: 'ingest-0', env: env('ingest') });
 const api = await startService({ service: 'api', instanceId: 'api-0', env: env('api') });
-for (const name of names) {
-  const now = Date.now();
-  await fetch(`${ingest.url}/hooks/emqx`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
-    body: JSON.stringify({ event: 'client.connected', clientid: `${name}|securemode=3|`, username: `${name}&${PRODUCT_KEY}`, connected_at: now, keepalive: 60 }),
-  });
-}
+await postPresence(ingest.url, names);
 const http = { devices: names, apiKey: API_KEY, targets: [api.url], timeoutMs: 10_000 };
 await loadgen.ask('httpClosed', { ...http, concurrency: 64, durationMs: 2000 });
 const load = loadavg()[0]?.toFixed(2);

@@ -1,17 +1,20 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadApiConfig, loadIngestConfig } from '@rrpc/config';
+import { loadApiConfig, loadIngestConfig, loadWorkerConfig } from '@rrpc/config';
 import { createApiService, type ApiService } from '@rrpc/api';
+import { createWorkerService, type WorkerService } from '@rrpc/worker';
 import { createIngestService, type IngestService } from '@rrpc/response-ingest';
 import { createLogger } from '@rrpc/runtime';
 import { Keys, MessageIds, slotOf } from '@rrpc/store';
-import { startMosquitto, startRedisCluster, type ManagedRedisCluster, type ManagedServer } from '@rrpc/testing';
+import { startMosquitto, startRedisCluster, waitFor, type ManagedRedisCluster, type ManagedServer } from '@rrpc/testing';
 import { API_KEY, WEBHOOK_TOKEN, connectedEvent } from './support/cluster.js';
 import { startDevice, type TestDevice } from './support/device.js';
+import { WORKER_ENV } from './support/worker-cluster.js';
 
 /**
  * A real Redis Cluster of three primaries: every script touches one slot (the call's key shares its
  * device's slot), notifications go over sharded pub/sub, and calls work across two pods and two ingests.
+ * The worker's BullMQ queues run on the cluster too. REDIS_URL points at a closed port: nothing may use it.
  */
 const PK = 'a1Cluster';
 const logger = createLogger('test', 'silent');
@@ -19,12 +22,14 @@ let redis: ManagedRedisCluster;
 let mosquitto: ManagedServer;
 const apis: Array<{ service: ApiService; url: string }> = [];
 const ingests: Array<{ service: IngestService; url: string }> = [];
+let worker: WorkerService | undefined;
 const devices: TestDevice[] = [];
 const names = Array.from({ length: 12 }, (_, i) => `unit-${String(i).padStart(2, '0')}`);
 
 beforeAll(async () => {
   [redis, mosquitto] = await Promise.all([startRedisCluster(), startMosquitto()]);
   const env = {
+    REDIS_URL: 'redis://127.0.0.1:1',
     REDIS_CLUSTER_NODES: redis.nodes.join(','),
     MQTT_URL: mosquitto.url,
     RRPC_API_KEYS: API_KEY,
@@ -37,6 +42,8 @@ beforeAll(async () => {
     const api = createApiService(loadApiConfig({ ...env, RRPC_INSTANCE_ID: `cl-api-${i}` }), logger);
     apis.push({ service: api, url: `http://127.0.0.1:${await api.start()}` });
   }
+  worker = createWorkerService(loadWorkerConfig({ ...env, ...WORKER_ENV, RRPC_INSTANCE_ID: 'cl-worker-0' }), logger);
+  await worker.start();
   for (const name of names) {
     devices.push(await startDevice(mosquitto.url, PK, name, ({ payload, messageId }) => `${name}|${messageId}|${payload.toString()}`));
     const res = await fetch(`${ingests[0]!.url}/hooks/emqx`, {
@@ -50,6 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(devices.map((d) => d.close()));
+  await worker?.stop(1000);
   await Promise.allSettled([...apis, ...ingests].map((s) => s.service.stop()));
   await Promise.allSettled([redis?.stop(), mosquitto?.stop()]);
 });
@@ -126,5 +134,36 @@ describe('Redis Cluster (3 primaries)', () => {
       body: JSON.stringify({ payload: 'eA==' }),
     });
     expect(await offline.json()).toMatchObject({ rrpcCode: 'OFFLINE' });
+  });
+
+  it('runs persistent calls and batches with BullMQ on the cluster', async () => {
+    const headers = { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' };
+    const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> });
+    // A job for a device that is not connected yet: queued, then delivered when its presence event arrives.
+    const created = await json(
+      await fetch(`${apis[1]!.url}/v1/devices/${PK}/later-01/rrpc/jobs`, { method: 'POST', headers, body: JSON.stringify({ payload: 'aGk=', ttlMs: 60_000 }) }),
+    );
+    expect(created).toMatchObject({ status: 202, body: { state: 'QUEUED' } });
+    devices.push(await startDevice(mosquitto.url, PK, 'later-01', ({ payload }) => `late|${payload.toString()}`));
+    const connected = await fetch(`${ingests[1]!.url}/hooks/emqx`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
+      body: JSON.stringify(connectedEvent(PK, 'later-01', Date.now())),
+    });
+    expect(connected.status).toBe(200);
+    const jobUrl = `${apis[0]!.url}/v1/devices/${PK}/later-01/rrpc/jobs/${String(created.body['id'])}`;
+    await waitFor(async () => (await json(await fetch(jobUrl, { headers }))).body['state'] === 'SUCCEEDED', 15_000, 'job SUCCEEDED');
+    const job = await json(await fetch(jobUrl, { headers }));
+    expect(job.body['result']).toMatchObject({ rrpcCode: 'SUCCESS', payload: Buffer.from('late|hi').toString('base64') });
+
+    // A batch over devices in different slots.
+    const batchDevices = names.slice(0, 6).map((deviceName) => ({ productKey: PK, deviceName }));
+    const batch = await json(
+      await fetch(`${apis[0]!.url}/v1/rrpc/batches`, { method: 'POST', headers, body: JSON.stringify({ devices: batchDevices, payload: 'Yg==', timeoutMs: 5000, concurrency: 3 }) }),
+    );
+    expect(batch.status).toBe(202);
+    const batchUrl = `${apis[1]!.url}/v1/rrpc/batches/${String(batch.body['id'])}`;
+    await waitFor(async () => (await json(await fetch(batchUrl, { headers }))).body['state'] === 'DONE', 15_000, 'batch DONE');
+    expect((await json(await fetch(batchUrl, { headers }))).body).toMatchObject({ total: 6, done: 6, counts: { SUCCESS: 6 } });
   });
 });

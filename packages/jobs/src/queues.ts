@@ -1,7 +1,7 @@
 import { Job, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { DeviceRef } from '@rrpc/topics';
-import type { Keys } from '@rrpc/store';
+import { clusterNodesOf, credentialsOf, type Keys } from '@rrpc/store';
 
 /** BullMQ queue names (under Keys.queuePrefix). */
 export const QUEUES = { jobs: 'jobs', batches: 'batches', callbacks: 'callbacks' } as const;
@@ -26,16 +26,38 @@ export const workIds = {
   callback: (jobId: string) => `c-${jobId}`,
 };
 
+/** BullMQ's connection: a single Redis or a Redis Cluster (its keys share one hash tag, Keys.queuePrefix). */
+export type QueueConnection = Redis | Cluster;
+
+export interface QueueRedisOptions {
+  url: string;
+  /** Redis Cluster seed nodes (host:port); when given, a Cluster connection, and `url` only lends credentials. */
+  clusterNodes?: readonly string[] | undefined;
+  connectionName: string;
+  /** Producers (the api) fail fast while Redis is down: no offline queue. */
+  producer: boolean;
+}
+
 /**
  * A Redis connection for BullMQ (which needs maxRetriesPerRequest: null); never the request paths'
- * fail-fast connection. `producer` connections fail fast while Redis is down (no offline queue).
+ * fail-fast connection.
  */
-export function createQueueRedis(url: string, connectionName: string, producer: boolean): Redis {
-  return new Redis(url, {
-    connectionName,
+export function createQueueRedis(options: QueueRedisOptions): QueueConnection {
+  const retryStrategy = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000);
+  if (options.clusterNodes && options.clusterNodes.length > 0) {
+    return new Cluster(clusterNodesOf(options.clusterNodes), {
+      redisOptions: { connectionName: options.connectionName, maxRetriesPerRequest: null, ...credentialsOf(options.url) },
+      enableOfflineQueue: !options.producer,
+      scaleReads: 'master',
+      lazyConnect: true,
+      clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 4), 2000),
+    });
+  }
+  return new Redis(options.url, {
+    connectionName: options.connectionName,
     maxRetriesPerRequest: null,
-    enableOfflineQueue: !producer,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000),
+    enableOfflineQueue: !options.producer,
+    retryStrategy,
     lazyConnect: true,
   });
 }
@@ -49,7 +71,7 @@ export class WorkQueues {
   readonly callbacks: Queue<CallbackWork>;
 
   constructor(
-    readonly connection: Redis,
+    readonly connection: QueueConnection,
     keys: Keys,
     private readonly callbackPolicy: { attempts: number; backoffMs: number } = { attempts: 8, backoffMs: 1000 },
   ) {

@@ -15,11 +15,9 @@ export interface RedisConnectionOptions {
 }
 
 function baseOptions(options: RedisConnectionOptions, subscriber: boolean): RedisOptions {
-  const url = new URL(options.url);
   return {
     connectionName: options.connectionName,
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
+    ...credentialsOf(options.url),
     // Request paths: no offline queue, so while Redis is down commands fail at once (503) instead of queueing.
     // Subscribers keep one, so (re)subscribes are sent as soon as they are connected.
     enableOfflineQueue: subscriber,
@@ -31,15 +29,25 @@ function baseOptions(options: RedisConnectionOptions, subscriber: boolean): Redi
   };
 }
 
+/** Seed nodes as ioredis takes them, from "host:port" strings (REDIS_CLUSTER_NODES). */
+export function clusterNodesOf(nodes: readonly string[]): ClusterNode[] {
+  return nodes.map((n) => {
+    const [host = '127.0.0.1', port = '6379'] = n.split(':');
+    return { host, port: Number(port) };
+  });
+}
+
+/** The user and password a Redis URL carries (a Cluster's nodes take them from REDIS_URL). */
+export function credentialsOf(redisUrl: string): { username: string | undefined; password: string | undefined } {
+  const url = new URL(redisUrl);
+  return { username: url.username ? decodeURIComponent(url.username) : undefined, password: url.password ? decodeURIComponent(url.password) : undefined };
+}
+
 /** A connection for commands and scripts: single Redis or Cluster, as configured. */
 export function createRedis(options: RedisConnectionOptions): RedisClient {
   const redisOptions = baseOptions(options, false);
   if (options.clusterNodes && options.clusterNodes.length > 0) {
-    const nodes: ClusterNode[] = options.clusterNodes.map((n) => {
-      const [host = '127.0.0.1', port = '6379'] = n.split(':');
-      return { host, port: Number(port) };
-    });
-    return new Cluster(nodes, {
+    return new Cluster(clusterNodesOf(options.clusterNodes), {
       redisOptions,
       enableOfflineQueue: false,
       enableAutoPipelining: false, // see below

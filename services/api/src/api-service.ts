@@ -68,7 +68,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const limits = { limiter: new RateLimiter(redis), keys, perKey: config.rateLimitPerKey, perDevice: config.rateLimitPerDevice };
   const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(callerCalls(caller), limits), config.maxInFlight)), metrics);
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
-  const queueRedis = createQueueRedis(config.redisUrl, `${config.instanceId}:queues`, true);
+  const queueRedis = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: true });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
   const queues = new WorkQueues(queueRedis, keys);
   const idem = idempotent(new IdempotencyStore(redis, keys, 86_400_000), () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);

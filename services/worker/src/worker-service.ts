@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
-import { QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type JobWork } from '@rrpc/jobs';
+import { QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type JobWork, type QueueConnection } from '@rrpc/jobs';
 import { createRegistry, createWorkerMetrics } from '@rrpc/metrics';
 import { errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import {
@@ -39,7 +39,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
   const redis: RedisClient = createRedis({ ...redisOptions, connectionName: `${config.instanceId}:cmd` });
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
   // BullMQ needs its own connections (maxRetriesPerRequest: null), never the fail-fast command connection.
-  const queueRedis: Redis = createQueueRedis(config.redisUrl, `${config.instanceId}:queues`, false);
+  const queueRedis: QueueConnection = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: false });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
   const queues = new WorkQueues(queueRedis, keys, { attempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs });
 

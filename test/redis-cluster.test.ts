@@ -136,6 +136,19 @@ describe('Redis Cluster (3 primaries)', () => {
     expect(await offline.json()).toMatchObject({ rrpcCode: 'OFFLINE' });
   });
 
+  it('sends a device’s online event as one SPUBLISH to the channel’s primary, not a cluster-wide PUBLISH', async () => {
+    const before = await commandStats();
+    const res = await fetch(`${ingests[0]!.url}/hooks/emqx`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
+      body: JSON.stringify(connectedEvent(PK, 'spare-01', Date.now())),
+    });
+    expect(res.status).toBe(200);
+    const after = await commandStats();
+    expect(after.spublish - before.spublish).toBe(1);
+    expect(after.publish - before.publish).toBe(0);
+  });
+
   it('runs persistent calls and batches with BullMQ on the cluster', async () => {
     const headers = { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' };
     const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> });

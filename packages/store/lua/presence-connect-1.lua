@@ -9,7 +9,8 @@
   ARGV[4]  broker node ("" if unknown)
   ARGV[5]  peer address ("" if unknown)
   ARGV[6]  channel to PUBLISH the device id on when it comes online ("" or absent: none); wakes the
-           jobs waiting for this device and synchronous calls waiting with connectTimeoutMs
+           jobs waiting for this device and synchronous calls waiting with connectTimeoutMs. "" on a Redis
+           Cluster: the channel is in another slot, so PresenceStore SPUBLISHes after an "online" result
   ARGV[7]  device id "<pk>/<dn>" (the message)
 
   Fields   st "1"/"0", c client ID, ca connected_at, ka keep-alive, da disconnected_at,

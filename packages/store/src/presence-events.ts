@@ -2,9 +2,10 @@ import type { Redis } from 'ioredis';
 import { deviceId, type DeviceRef } from '@rrpc/topics';
 
 /**
- * "A device came online" notifications (PUBLISHed by presence-connect-1.lua with the device id) on a
- * dedicated subscriber connection. Pub/sub is at-most-once: `onResubscribed` tells the owner that events
- * may have been missed while the subscription was down.
+ * "A device came online" notifications (the device id, PUBLISHed by presence-connect-1.lua; on a Redis
+ * Cluster SPUBLISHed by PresenceStore after it) on a dedicated subscriber connection: on a cluster a sharded
+ * subscription on the primary that owns the channel's slot (see createSubscriber). Pub/sub is at-most-once:
+ * `onResubscribed` tells the owner that events may have been missed while the subscription was down.
  */
 export class PresenceEvents {
   private readonly listeners = new Set<(device: string) => void>();
@@ -16,8 +17,9 @@ export class PresenceEvents {
     private readonly subscriber: Redis,
     readonly channel: string,
     private readonly onResubscribed: () => void = () => undefined,
+    private readonly sharded = false,
   ) {
-    subscriber.on('message', (channelName: string, message: string) => {
+    subscriber.on(sharded ? 'smessage' : 'message', (channelName: string, message: string) => {
       if (channelName !== this.channel) return;
       for (const listener of this.listeners) listener(message);
       const waiting = this.waiters.get(message);
@@ -28,7 +30,7 @@ export class PresenceEvents {
     });
     subscriber.on('ready', () => {
       if (this.subscribed === undefined) return;
-      this.subscriber.subscribe(this.channel).then(
+      this.subscribe().then(
         () => {
           this.confirmed = true;
           this.onResubscribed();
@@ -38,13 +40,17 @@ export class PresenceEvents {
     });
   }
 
+  private subscribe(): Promise<unknown> {
+    return this.sharded ? this.subscriber.ssubscribe(this.channel) : this.subscriber.subscribe(this.channel);
+  }
+
   get ready(): boolean {
     return this.confirmed && this.subscriber.status === 'ready';
   }
 
   /** Subscribes once (later calls wait for the same subscription). */
   async start(): Promise<void> {
-    this.subscribed ??= this.subscriber.subscribe(this.channel).then(() => {
+    this.subscribed ??= this.subscribe().then(() => {
       this.confirmed = true;
     });
     await this.subscribed;

@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import { deviceId, type DeviceRef } from '@rrpc/topics';
 import { Keys } from './keys.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
@@ -38,6 +39,11 @@ export interface PresenceView extends DeviceRef {
 /** Device presence, kept from broker webhooks; every change is one atomic script. */
 export class PresenceStore {
   private readonly redis: RedisClient & ScriptCommands;
+  /**
+   * On a Redis Cluster the online event goes over sharded pub/sub (SPUBLISH), outside the connect script (a
+   * script may not publish to another slot's shard channel); a plain PUBLISH would reach every node.
+   */
+  private readonly sharded: boolean;
 
   constructor(
     redis: RedisClient,
@@ -45,6 +51,7 @@ export class PresenceStore {
     private readonly offlineTtlMs: number,
   ) {
     this.redis = withScripts(redis);
+    this.sharded = redis instanceof Cluster;
   }
 
   async connected(e: ConnectedEvent): Promise<ConnectResult> {
@@ -56,10 +63,11 @@ export class PresenceStore {
         e.keepaliveSeconds,
         e.node ?? '',
         e.peer ?? '',
-        this.keys.presenceOnlineChannel,
+        this.sharded ? '' : this.keys.presenceOnlineChannel,
         deviceId(e.device),
       ),
     )) as ConnectResult;
+    if (this.sharded && result === 'online') await guard(this.redis.spublish(this.keys.presenceOnlineChannel, deviceId(e.device)));
     // The per-product index of connected devices (another slot than the presence hash, so not in the script;
     // onlineDevices() re-checks every member against its presence hash).
     if (result !== 'stale') await guard(this.redis.sadd(this.keys.onlineDevices(e.device.productKey), e.device.deviceName));

@@ -142,7 +142,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       await connectRedis(queueRedis);
       const presenceSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:presence` }, redis, keys.presenceOnlineChannel);
       presenceSub.connection.on('error', (err: Error) => logger.debug({ err }, 'redis presence connection error'));
-      presenceEvents = new PresenceEvents(presenceSub.connection, keys.presenceOnlineChannel);
+      presenceEvents = new PresenceEvents(presenceSub.connection, keys.presenceOnlineChannel, undefined, presenceSub.sharded);
       const port = await listen(server, config.port);
       logger.info({ port, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
       return port;

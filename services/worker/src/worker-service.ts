@@ -138,7 +138,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
       subscriber = presenceSub.connection;
       subscriber.on('error', (err: Error) => logger.debug({ err }, 'redis presence connection error'));
       await connectRedis(subscriber);
-      events = new PresenceEvents(subscriber, keys.presenceOnlineChannel, () => void sweep());
+      events = new PresenceEvents(subscriber, keys.presenceOnlineChannel, () => void sweep(), presenceSub.sharded);
       events.onOnline((id) => {
         const slash = id.indexOf('/');
         if (slash <= 0) return;

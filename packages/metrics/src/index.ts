@@ -1,2 +1,3 @@
 export * from './definitions.js';
 export type { Registry } from 'prom-client';
+export { labelChildren } from './label-children.js';

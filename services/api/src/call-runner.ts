@@ -1,6 +1,6 @@
 import { RrpcError } from '@rrpc/errors';
 import type { Caller, CallOutcome, CallRequest } from '@rrpc/caller';
-import type { ApiMetrics, CallOutcome as OutcomeLabel } from '@rrpc/metrics';
+import { labelChildren, type ApiMetrics, type CallOutcome as OutcomeLabel } from '@rrpc/metrics';
 
 import type { Principal } from './api-keys.js';
 
@@ -22,15 +22,11 @@ const ERROR_LABEL: Partial<Record<string, OutcomeLabel>> = { UNAVAILABLE: 'unava
  * made once, not looked up per call.
  */
 export function meteredCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
-  const total = new Map<OutcomeLabel, { inc(): void }>();
-  const duration = new Map<OutcomeLabel, { observe(v: number): void }>();
+  const total = labelChildren(metrics.callsTotal);
+  const duration = labelChildren(metrics.callDuration);
   const count = (label: OutcomeLabel, seconds: number) => {
-    let t = total.get(label);
-    if (!t) total.set(label, (t = metrics.callsTotal.labels(label)));
-    let d = duration.get(label);
-    if (!d) duration.set(label, (d = metrics.callDuration.labels(label)));
-    t.inc();
-    d.observe(seconds);
+    total(label).inc();
+    duration(label).observe(seconds);
   };
   // Not async: a call waiting for its device holds one derived promise here, no suspended frame.
   const counted = (outcome: CallOutcome): CallOutcome => {

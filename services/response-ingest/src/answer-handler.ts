@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { IngestMetrics } from '@rrpc/metrics';
+import { labelChildren, type IngestMetrics } from '@rrpc/metrics';
 import type { CallStore } from '@rrpc/store';
 import { ORIGIN_PROPERTY, parseResponseTopic } from '@rrpc/topics';
 
@@ -15,30 +15,31 @@ export interface AnswerHandlerOptions {
 /** Handles every message on the response subscriptions: parse the topic, then one claim script. */
 export function answerHandler(options: AnswerHandlerOptions) {
   const { calls, metrics, logger } = options;
+  const responses = labelChildren(metrics.responsesTotal);
   return (topic: string, payload: Buffer, userProperties: Record<string, string | string[]> | undefined): void => {
     const parsed = parseResponseTopic(topic);
     if (parsed === undefined) {
-      metrics.responsesTotal.labels('malformed').inc();
+      responses('malformed').inc();
       logger.debug({ topic: topic.slice(0, 200) }, 'malformed response topic');
       return;
     }
     if (userProperties?.[ORIGIN_PROPERTY] !== undefined) {
       // The platform's own request on a custom topic. (A device that copies this property only makes
       // its own answer unheard: its call times out.)
-      metrics.responsesTotal.labels('own').inc();
+      responses('own').inc();
       return;
     }
     const orderEchoInstance = options.protocolVersion === 4 && parsed.kind === 'ext' ? options.instanceId : '';
     calls
       .claim({ device: parsed, messageId: parsed.messageId, payload, orderEchoInstance })
       .then((result) => {
-        metrics.responsesTotal.labels(result).inc();
+        responses(result).inc();
         if (result === 'rejected') {
           logger.warn({ productKey: parsed.productKey, deviceName: parsed.deviceName, messageId: parsed.messageId }, 'answer from a device that is not the call target');
         }
       })
       .catch((error: unknown) => {
-        metrics.responsesTotal.labels('error').inc();
+        responses('error').inc();
         logger.warn({ err: error, messageId: parsed.messageId }, 'could not store an answer');
       });
   };

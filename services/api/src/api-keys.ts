@@ -105,7 +105,8 @@ export interface ApiKeyRingOptions {
 
 export class ApiKeyRing {
   private readonly fixed: ApiKey[];
-  private fromFile: ApiKey[] = [];
+  /** The fixed keys and the file's, joined when the file is (re)read, not per request. */
+  private all: ApiKey[];
   private readonly file: string | undefined;
   private readonly logger: Logger;
   private readonly pollMs: number;
@@ -113,20 +114,20 @@ export class ApiKeyRing {
 
   constructor(options: ApiKeyRingOptions) {
     this.fixed = options.keys.map((k) => makeKey(digestOf(k)));
+    this.all = this.fixed;
     this.file = options.file;
     this.logger = options.logger;
     this.pollMs = options.pollMs ?? 1000;
   }
 
   get size(): number {
-    return this.fixed.length + this.fromFile.length;
+    return this.all.length;
   }
 
   /** Reads the keys file (a bad file at start is an error) and watches it for changes. */
   start(): void {
     if (this.file === undefined) return;
-    this.fromFile = this.read(this.file);
-    this.logger.info({ file: this.file, keys: this.fromFile.length }, 'API keys file loaded');
+    this.logger.info({ file: this.file, keys: this.useFileKeys(this.read(this.file)) }, 'API keys file loaded');
     watchFile(this.file, { interval: this.pollMs, persistent: false }, this.onChange);
     this.watching = true;
   }
@@ -140,8 +141,7 @@ export class ApiKeyRing {
   reload(): void {
     if (this.file === undefined) return;
     try {
-      this.fromFile = this.read(this.file);
-      this.logger.info({ file: this.file, keys: this.fromFile.length }, 'API keys file reloaded');
+      this.logger.info({ file: this.file, keys: this.useFileKeys(this.read(this.file)) }, 'API keys file reloaded');
     } catch (error) {
       this.logger.error({ err: error, file: this.file }, 'API keys file not reloaded; the previous keys stay in force');
     }
@@ -151,6 +151,12 @@ export class ApiKeyRing {
     if (current.mtimeMs === previous.mtimeMs && current.size === previous.size && current.ino === previous.ino) return;
     this.reload();
   };
+
+  /** Puts the file's keys in force; returns how many there are. */
+  private useFileKeys(keys: ApiKey[]): number {
+    this.all = this.fixed.concat(keys);
+    return keys.length;
+  }
 
   private read(file: string): ApiKey[] {
     const { keys, problems } = parseKeysFile(readFileSync(file, 'utf8'));
@@ -166,7 +172,7 @@ export class ApiKeyRing {
     if (authorization === undefined || !/^Bearer /i.test(authorization)) return undefined;
     const presented = sha256(authorization.slice(7).trim());
     let found: ApiKey | undefined;
-    for (const key of this.fixed.concat(this.fromFile)) {
+    for (const key of this.all) {
       if (timingSafeEqual(key.digest, presented) && found === undefined) found = key;
     }
     return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond };

@@ -39,22 +39,26 @@ const LEASE_TTL_MS = 250;
 export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions): CallRunner {
   const leases = new Map<string, Lease>();
 
+  function leaseOf(keyId: string): Lease {
+    let lease = leases.get(keyId);
+    if (!lease) {
+      lease = { tokens: 0, expiresAt: 0, pending: undefined, retryAfterMs: 0, refusedUntil: 0, waiting: 0 };
+      leases.set(keyId, lease);
+    }
+    return lease;
+  }
+
   /** A token from this pod's lease at once (true), if it holds one. */
-  function spendLeased(lease: Lease | undefined): boolean {
-    if (lease !== undefined && lease.tokens > 0 && Date.now() < lease.expiresAt) {
+  function spendLeased(lease: Lease): boolean {
+    if (lease.tokens > 0 && Date.now() < lease.expiresAt) {
       lease.tokens--;
       return true;
     }
     return false;
   }
 
-  async function takeKeyToken(keyId: string, perSecond: number): Promise<void> {
-    let lease = leases.get(keyId);
-    if (!lease) {
-      lease = { tokens: 0, expiresAt: 0, pending: undefined, retryAfterMs: 0, refusedUntil: 0, waiting: 0 };
-      leases.set(keyId, lease);
-    }
-    if (spendLeased(lease)) return;
+  /** The lease is spent: wait for the next one, or refuse with RATE_LIMITED. */
+  async function waitForToken(lease: Lease, keyId: string, perSecond: number): Promise<void> {
     lease.waiting++;
     try {
       if (await leaseFor(lease, keyId, perSecond)) return;
@@ -71,12 +75,8 @@ export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions): Ca
   /** Waits for leases until this call has a token (true) or the key's limit refuses (false). */
   async function leaseFor(lease: Lease, keyId: string, perSecond: number): Promise<boolean> {
     for (let attempt = 0; attempt < 4; attempt++) {
-      const now = Date.now();
-      if (lease.tokens > 0 && now < lease.expiresAt) {
-        lease.tokens--;
-        return true;
-      }
-      if (now < lease.refusedUntil) return false;
+      if (spendLeased(lease)) return true;
+      if (Date.now() < lease.refusedUntil) return false;
       if (!lease.pending) {
         const current = lease;
         const wanted = Math.max(Math.ceil(perSecond * LEASE_SHARE), current.waiting);
@@ -103,7 +103,8 @@ export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions): Ca
     const call = options.perDevice > 0 ? { ...request, deviceRate: { perSecond: options.perDevice } } : request;
     if (perKey <= 0) return run(call, principal);
     const keyId = principal?.keyId ?? 'anonymous';
-    if (spendLeased(leases.get(keyId))) return run(call, principal);
-    return takeKeyToken(keyId, perKey).then(() => run(call, principal));
+    const lease = leaseOf(keyId);
+    if (spendLeased(lease)) return run(call, principal);
+    return waitForToken(lease, keyId, perKey).then(() => run(call, principal));
   };
 }

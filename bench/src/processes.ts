@@ -125,3 +125,8 @@ export function openFiles(pid: number): { open: number; limit: number } {
   const limit = Number(/Max open files\s+(\d+)/.exec(limits)?.[1] ?? 1024);
   return { open: readdirSync(`/proc/${pid}/fd`).length, limit };
 }
+
+/** Stops each in turn (services before the broker and Redis they use). */
+export async function stopInOrder(...items: Array<{ stop(): unknown }>): Promise<void> {
+  for (const item of items) await item.stop();
+}

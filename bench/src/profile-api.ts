@@ -12,7 +12,7 @@ import { forkScript } from './ipc.js';
 import type { RunResult } from './latency.js';
 import { fastDevice } from './nonce-payload.js';
 import { API_KEY, postPresence, servicesEnv } from './services-env.js';
-import { cpuSeconds, startBenchMosquitto, startService } from './processes.js';
+import { cpuSeconds, startBenchMosquitto, startService, stopInOrder } from './processes.js';
 import { summariseProfile } from './profile-summary.js';
 
 const seconds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 10);
@@ -39,12 +39,7 @@ const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuSe
 const load = loadavg()[0]?.toFixed(2);
 const closed = await loadgen.ask<RunResult>('httpClosed', { ...http, concurrency: 64, durationMs: seconds * 1000 });
 const cpu = Object.entries(pids).map(([k, p]) => `${k} ${(((cpuSeconds(p) - (before[k] ?? 0)) / closed.ok) * 1000).toFixed(3)}`);
-await api.stop();
-await ingest.stop();
-devices.stop();
-loadgen.stop();
-await mosquitto.stop();
-await redis.stop();
+await stopInOrder(api, ingest, devices, loadgen, mosquitto, redis);
 process.stdout.write(
   `load ${load}; serial p50 ${serial.latency.p50} ms p99 ${serial.latency.p99} ms; closed ${closed.perSecond}/s p50 ${closed.latency.p50} ms p99 ${closed.latency.p99} ms; ` +
     `lost ${serial.lost + closed.lost + serial.mismatched + closed.mismatched}\nCPU s per 1,000 calls: ${cpu.join(', ')}\n`,

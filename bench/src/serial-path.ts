@@ -12,7 +12,7 @@ import { forkScript } from './ipc.js';
 import type { RunResult } from './latency.js';
 import { fastDevice } from './nonce-payload.js';
 import { API_KEY, postPresence, servicesEnv } from './services-env.js';
-import { startBenchMosquitto, startService } from './processes.js';
+import { startBenchMosquitto, startService, stopInOrder } from './processes.js';
 import { dumpTraces, redisTightLoop, renderSteps, serialSteps, traceEnv } from './serial-steps.js';
 
 const calls = Number(process.argv[2] ?? 2000);
@@ -41,12 +41,7 @@ await dumpTraces([api.pid, ingest.pid]); // drops the warm-up's records
 const rrpc = await loadgen.ask<RunResult>('httpSerial', { ...http, n: calls });
 await dumpTraces([api.pid, ingest.pid]);
 const steps = serialSteps(dir, { redis: redis.port, mqtt: mosquitto.port }, tightLoop);
-await api.stop();
-await ingest.stop();
-devices.stop();
-loadgen.stop();
-await mosquitto.stop();
-await redis.stop();
+await stopInOrder(api, ingest, devices, loadgen, mosquitto, redis);
 
 process.stdout.write(
   `load ${load}; raw MQTT echo serial p50 ${raw.latency.p50} ms; RRPC serial p50 ${rrpc.latency.p50} ms (${(rrpc.latency.p50 / raw.latency.p50).toFixed(2)} ×)\n\n${renderSteps(steps)}`,

@@ -40,7 +40,9 @@ const PORTS = { api: 8080, 'response-ingest': 8081, worker: 8082 } as const;
 type ServiceName = keyof typeof PORTS;
 const SERVICES = Object.keys(PORTS) as ServiceName[];
 const NAMESPACE = 'rrpc';
-const SECRET_KEYS = ['api-keys', 'webhook-token', 'mqtt-password'];
+const SECRET_KEYS = ['api-keys', 'webhook-token', 'mqtt-password', 'secrets-key'];
+/** A valid RRPC_SECRETS_KEY (32 bytes, base64) for configs the test loads. */
+const TEST_SECRETS_KEY = Buffer.alloc(32, 9).toString('base64');
 
 /** Env vars each service reads. The worker exports its own list once it exists; until then, the common set. */
 const workerVars = (configModule as Record<string, unknown>)['WORKER_ENV_VARS'] as readonly string[] | undefined;
@@ -107,7 +109,7 @@ const aclConf = read('deploy/emqx/acl.conf');
 
 /** Compose's `${VAR:?msg}` / `${VAR:-default}` with test values for the secrets. */
 function interpolate(value: string): string {
-  const secrets: Record<string, string> = { RRPC_API_KEYS: 'k'.repeat(24), RRPC_WEBHOOK_TOKEN: 't'.repeat(24), EMQX_COOKIE: 'cookie' };
+  const secrets: Record<string, string> = { RRPC_API_KEYS: 'k'.repeat(24), RRPC_WEBHOOK_TOKEN: 't'.repeat(24), EMQX_COOKIE: 'cookie', RRPC_SECRETS_KEY: TEST_SECRETS_KEY };
   return value.replace(/\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}/g, (_m, name: string, kind?: string, rest?: string) => secrets[name] ?? (kind === '-' ? (rest ?? '') : ''));
 }
 function composeEnv(service: string): Env {
@@ -336,7 +338,7 @@ describe.each(K8S_DIRS)('k8s %s', (dir) => {
       if (e.valueFrom?.secretKeyRef) {
         expect(e.valueFrom.secretKeyRef.name).toBe('rrpc-secrets');
         expect(SECRET_KEYS).toContain(e.valueFrom.secretKeyRef.key);
-        env[e.name] = e.name === 'RRPC_API_KEYS' || e.name === 'RRPC_WEBHOOK_TOKEN' ? 's'.repeat(24) : 'secret';
+        env[e.name] = e.name === 'RRPC_SECRETS_KEY' ? TEST_SECRETS_KEY : e.name === 'RRPC_API_KEYS' || e.name === 'RRPC_WEBHOOK_TOKEN' ? 's'.repeat(24) : 'secret';
       } else if (e.valueFrom?.fieldRef) env[e.name] = `${name}-0`;
       else env[e.name] = e.value;
     }

@@ -18,7 +18,7 @@ const children: ChildProcess[] = [];
 function startService(service: string, port: number) {
   const child = spawn(process.execPath, [`services/${service}/dist/main.js`], {
     cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: API_KEY, RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN, LOG_LEVEL: 'warn' },
+    env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: API_KEY, RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN, RRPC_DEVICE_REGISTRY: 'off', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   // Start-up failures print here: show them in the test output.

@@ -39,7 +39,7 @@ describe('start-up configuration', () => {
   });
 
   it('fails clearly when Redis cannot be reached', () => {
-    const r = run('api', { REDIS_URL: 'redis://127.0.0.1:1', MQTT_URL: mosquitto.url, RRPC_API_KEYS: 'k'.repeat(20), REDIS_COMMAND_TIMEOUT_MS: '200' });
+    const r = run('api', { REDIS_URL: 'redis://127.0.0.1:1', MQTT_URL: mosquitto.url, RRPC_API_KEYS: 'k'.repeat(20), RRPC_SECRETS_KEY: Buffer.alloc(32, 5).toString('base64'), REDIS_COMMAND_TIMEOUT_MS: '200' });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cannot start: .*Redis/);
   });
@@ -51,7 +51,7 @@ describe('running services', () => {
       const port = await freePort();
       const child = spawn(process.execPath, [`services/${service}/dist/main.js`], {
         cwd: root,
-        env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: 'k'.repeat(20), RRPC_WEBHOOK_TOKEN: 't'.repeat(20) },
+        env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: 'k'.repeat(20), RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_DEVICE_REGISTRY: 'off' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

@@ -34,6 +34,7 @@ beforeAll(async () => {
     MQTT_URL: mosquitto.url,
     RRPC_API_KEYS: API_KEY,
     RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+    RRPC_DEVICE_REGISTRY: 'off',
     PORT: '0',
   };
   for (let i = 0; i < 2; i++) {

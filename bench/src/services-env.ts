@@ -16,6 +16,7 @@ export function servicesEnv(urls: { redis: string; mqtt: string }): Record<strin
     MQTT_PROTOCOL_VERSION: '5',
     RRPC_API_KEYS: API_KEY,
     RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+    RRPC_DEVICE_REGISTRY: 'off',
     RRPC_SHARED_SUBSCRIPTION: 'true',
     RRPC_RATE_LIMIT_PER_KEY: '0',
     RRPC_RATE_LIMIT_PER_DEVICE: '0',

@@ -42,6 +42,7 @@ beforeAll(async () => {
     MQTT_URL: mosquitto.url,
     RRPC_API_KEYS: API_KEY,
     RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+    RRPC_DEVICE_REGISTRY: 'off',
     REDIS_COMMAND_TIMEOUT_MS: '500',
     RRPC_RESULT_TTL_MS: String(RESULT_TTL_MS),
     RRPC_RATE_LIMIT_PER_KEY: '0',

@@ -7,7 +7,7 @@ import { loadApiConfig, loadIngestConfig, type Env } from '@rrpc/config';
 import { createApiService, type ApiService } from '@rrpc/api';
 import { createIngestService, type IngestService } from '@rrpc/response-ingest';
 import { createLogger } from '@rrpc/runtime';
-import { startMosquitto, startRedis, type ManagedServer } from '@rrpc/testing';
+import { TEST_SECRETS_KEY, startMosquitto, startRedis, type ManagedServer } from '@rrpc/testing';
 
 export const API_KEY = 'test-api-key-0123456789abcdef';
 export const WEBHOOK_TOKEN = 'test-webhook-token-0123456789';
@@ -46,6 +46,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     MQTT_PROTOCOL_VERSION: String(options.protocolVersion ?? 5),
     RRPC_API_KEYS: API_KEY,
     RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+    RRPC_SECRETS_KEY: TEST_SECRETS_KEY,
+    RRPC_DEVICE_REGISTRY: 'off',
     RRPC_SHARED_SUBSCRIPTION: String(options.sharedSubscription ?? true),
     PORT: '0',
     ...options.env,

@@ -5,7 +5,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerClient } from '@rrpc/broker';
-import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
+import { SecretBox } from '@rrpc/crypto';
+import { CallStore, DeviceRegistry, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
 import { startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
 import { Caller } from './caller.js';
 
@@ -47,6 +48,7 @@ beforeAll(async () => {
   closers.push(() => silentDevice.endAsync());
   await silentDevice.subscribeAsync(`/sys/${device.productKey}/${device.deviceName}/rrpc/request/+`, { qos: 0 });
   silentDevice.on('message', (topic, payload) => requests.push({ topic, payload }));
+  await new DeviceRegistry(commands, keys, new SecretBox(randomBytes(32))).create(device, 'a-device-secret-0123456789');
   await new PresenceStore(commands, keys, 0).connected({ device, clientId: 'silent', connectedAt: Date.now(), keepaliveSeconds: 60 });
 });
 

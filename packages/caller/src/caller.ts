@@ -101,6 +101,12 @@ export class Caller {
       deviceRate: request.deviceRate,
     });
     if (begun.status === 'offline') return resolve({ rrpcCode: begun.rrpcCode, durationMs: performance.now() - started });
+    if (begun.status === 'refused') {
+      const { productKey, deviceName } = request.device;
+      throw new RrpcError(begun.code, {
+        message: begun.code === 'DEVICE_DISABLED' ? `Device ${productKey}/${deviceName} is disabled.` : `No device ${productKey}/${deviceName} is registered.`,
+      });
+    }
     if (begun.status === 'limited') {
       const { productKey, deviceName } = request.device;
       throw new RrpcError('RATE_LIMITED', {

@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadApiConfig, loadIngestConfig } from './index.js';
 
 const key = 'k'.repeat(24);
+/** The device registry is on by default and then needs the secrets key. */
+const sealed = { RRPC_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64') };
 
 describe('api configuration', () => {
   it('has the documented defaults', () => {
-    const c = loadApiConfig({ RRPC_API_KEYS: key });
+    const c = loadApiConfig({ ...sealed, RRPC_API_KEYS: key });
     expect(c).toMatchObject({
       redisUrl: 'redis://127.0.0.1:6379',
       mqtt: { url: 'mqtt://127.0.0.1:1883', protocolVersion: 5 },
@@ -23,12 +25,12 @@ describe('api configuration', () => {
   it('refuses to run without keys unless auth is disabled explicitly', () => {
     expect(() => loadApiConfig({})).toThrow(ConfigError);
     expect(() => loadApiConfig({})).toThrow(/RRPC_AUTH_DISABLED=true/);
-    expect(loadApiConfig({ RRPC_AUTH_DISABLED: 'true' }).authDisabled).toBe(true);
+    expect(loadApiConfig({ ...sealed, RRPC_AUTH_DISABLED: 'true' }).authDisabled).toBe(true);
   });
 
   it('names every bad variable', () => {
     try {
-      loadApiConfig({ RRPC_API_KEYS: key, PORT: 'x', MQTT_URL: 'ftp://a', RRPC_NAMESPACE: 'a{b}', MQTT_PROTOCOL_VERSION: '3' });
+      loadApiConfig({ ...sealed, RRPC_API_KEYS: key, PORT: 'x', MQTT_URL: 'ftp://a', RRPC_NAMESPACE: 'a{b}', MQTT_PROTOCOL_VERSION: '3' });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
@@ -38,7 +40,7 @@ describe('api configuration', () => {
   });
 
   it('parses lists and flags', () => {
-    const c = loadApiConfig({ RRPC_API_KEYS: ` ${key} , ${key}x ,`, MQTT_PROTOCOL_VERSION: '4' });
+    const c = loadApiConfig({ ...sealed, RRPC_API_KEYS: ` ${key} , ${key}x ,`, MQTT_PROTOCOL_VERSION: '4' });
     expect(c.apiKeys).toEqual([key, `${key}x`]);
     expect(c.mqtt.protocolVersion).toBe(4);
   });
@@ -46,7 +48,7 @@ describe('api configuration', () => {
 
 describe('abuse limits and API keys', () => {
   it('has the documented defaults', () => {
-    expect(loadApiConfig({ RRPC_API_KEYS: key })).toMatchObject({
+    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: key })).toMatchObject({
       apiKeysFile: undefined,
       rateLimitPerKey: 1000,
       rateLimitPerDevice: 50,
@@ -57,22 +59,54 @@ describe('abuse limits and API keys', () => {
   });
 
   it('takes a keys file instead of RRPC_API_KEYS, and digests in RRPC_API_KEYS', () => {
-    expect(loadApiConfig({ RRPC_API_KEYS_FILE: '/etc/rrpc/keys' }).apiKeysFile).toBe('/etc/rrpc/keys');
-    expect(loadApiConfig({ RRPC_API_KEYS: `sha256:${'ab'.repeat(32)}` }).apiKeys).toHaveLength(1);
-    expect(() => loadApiConfig({ RRPC_API_KEYS: `sha256:${'ab'.repeat(31)}zz` })).toThrow(/64 hex digits/);
+    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS_FILE: '/etc/rrpc/keys' }).apiKeysFile).toBe('/etc/rrpc/keys');
+    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: `sha256:${'ab'.repeat(32)}` }).apiKeys).toHaveLength(1);
+    expect(() => loadApiConfig({ ...sealed, RRPC_API_KEYS: `sha256:${'ab'.repeat(31)}zz` })).toThrow(/64 hex digits/);
   });
 
   it('names bad limits', () => {
-    expect(() => loadApiConfig({ RRPC_API_KEYS: key, RRPC_MAX_IN_FLIGHT: '0', RRPC_RATE_LIMIT_PER_DEVICE: '-1' })).toThrow(/RRPC_MAX_IN_FLIGHT[\s\S]*RRPC_RATE_LIMIT_PER_DEVICE|RRPC_RATE_LIMIT_PER_DEVICE[\s\S]*RRPC_MAX_IN_FLIGHT/);
+    expect(() => loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_MAX_IN_FLIGHT: '0', RRPC_RATE_LIMIT_PER_DEVICE: '-1' })).toThrow(/RRPC_MAX_IN_FLIGHT[\s\S]*RRPC_RATE_LIMIT_PER_DEVICE|RRPC_RATE_LIMIT_PER_DEVICE[\s\S]*RRPC_MAX_IN_FLIGHT/);
   });
 });
 
 describe('ingest configuration', () => {
   it('needs a webhook token unless auth is disabled', () => {
     expect(() => loadIngestConfig({})).toThrow(/RRPC_WEBHOOK_TOKEN/);
-    const c = loadIngestConfig({ RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'false' });
+    const c = loadIngestConfig({ ...sealed, RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'false' });
     expect(c.port).toBe(8081);
     expect(c.sharedSubscription).toBe(false);
-    expect(() => loadIngestConfig({ RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'maybe' })).toThrow(/RRPC_SHARED_SUBSCRIPTION/);
+    expect(() => loadIngestConfig({ ...sealed, RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'maybe' })).toThrow(/RRPC_SHARED_SUBSCRIPTION/);
+  });
+});
+
+describe('device registry and secrets key', () => {
+  it('is on by default and then refuses to start without a valid secrets key, naming the fix', () => {
+    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: key })).toMatchObject({ deviceRegistry: true, secretsKeys: { current: Buffer.alloc(32, 1), previous: [] } });
+    expect(() => loadApiConfig({ RRPC_API_KEYS: key })).toThrow(/RRPC_SECRETS_KEY: .*openssl rand -base64 32.*RRPC_DEVICE_REGISTRY=off/);
+    expect(() => loadIngestConfig({ RRPC_WEBHOOK_TOKEN: 't'.repeat(20) })).toThrow(/RRPC_SECRETS_KEY/);
+    expect(() => loadApiConfig({ RRPC_API_KEYS: key, RRPC_SECRETS_KEY: Buffer.alloc(16).toString('base64') })).toThrow(/32 bytes/);
+    expect(() => loadApiConfig({ RRPC_API_KEYS: key, RRPC_SECRETS_KEY: 'not a key!' })).toThrow(/base64/);
+  });
+
+  it('names a bad previous key without printing any key', () => {
+    const bad = Buffer.alloc(8, 2).toString('base64');
+    try {
+      loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_SECRETS_KEY_PREVIOUS: `${Buffer.alloc(32, 3).toString('base64')},${bad}` });
+      expect.unreachable();
+    } catch (error) {
+      const text = (error as ConfigError).message;
+      expect(text).toContain('RRPC_SECRETS_KEY_PREVIOUS (entry 2)');
+      expect(text).not.toContain(bad);
+      expect(text).not.toContain(sealed.RRPC_SECRETS_KEY);
+    }
+    const c = loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_SECRETS_KEY_PREVIOUS: Buffer.alloc(32, 3).toString('base64') });
+    expect(c.secretsKeys?.previous).toEqual([Buffer.alloc(32, 3)]);
+  });
+
+  it('off: no secrets key needed, calls consult presence only', () => {
+    const c = loadApiConfig({ RRPC_API_KEYS: key, RRPC_DEVICE_REGISTRY: 'off' });
+    expect(c.deviceRegistry).toBe(false);
+    expect(c.secretsKeys).toBeUndefined();
+    expect(() => loadApiConfig({ RRPC_API_KEYS: key, RRPC_DEVICE_REGISTRY: 'maybe' })).toThrow(/RRPC_DEVICE_REGISTRY/);
   });
 });

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { parseSecretsKey } from '@rrpc/crypto';
 import { bool, int, list, optionalString, url } from './env-schema.js';
 
 export type Env = Record<string, string | undefined>;
@@ -55,6 +56,16 @@ export const common = {
     .optional(),
   RRPC_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
   RRPC_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
+  RRPC_DEVICE_REGISTRY: z
+    .enum(['on', 'off'], { message: 'must be on (calls and broker logins need a registered device) or off' })
+    .optional()
+    .transform((v) => v !== 'off'),
+};
+
+/** The secrets key seals device secrets at rest (api: registration, rotation; ingest: authentication). */
+const secretsKeys = {
+  RRPC_SECRETS_KEY: optionalString(),
+  RRPC_SECRETS_KEY_PREVIOUS: list(),
 };
 
 const apiSchema = z.object({
@@ -67,6 +78,7 @@ const apiSchema = z.object({
   RRPC_RATE_LIMIT_PER_DEVICE: int(50, 0, 100_000),
   RRPC_MAX_IN_FLIGHT: int(10_000, 1, 10_000_000),
   RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+  ...secretsKeys,
 });
 
 const ingestSchema = z.object({
@@ -77,6 +89,7 @@ const ingestSchema = z.object({
   RRPC_MAX_WEBHOOK_BYTES: int(64 * 1024, 1024, 4 * 1024 * 1024),
   RRPC_PRESENCE_TTL_MS: int(30 * 86_400_000, 60_000, 365 * 86_400_000),
   RRPC_SERVICE_MQTT_USERNAME: optionalString(),
+  ...secretsKeys,
 });
 
 /** The environment variables each service reads (deployment manifests are checked against these). */
@@ -100,6 +113,14 @@ export interface CommonConfig {
   /** Slow-client protection: the whole header block, and the whole request, must arrive within these. */
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  /** RRPC_DEVICE_REGISTRY=on: only registered, enabled devices may be called (and, in the ingest, log in). */
+  deviceRegistry: boolean;
+}
+
+/** The secrets key (32 bytes) that seals device secrets, and earlier keys that still open them. */
+export interface SecretsKeys {
+  current: Buffer;
+  previous: Buffer[];
 }
 
 export interface ApiConfig extends CommonConfig {
@@ -115,6 +136,8 @@ export interface ApiConfig extends CommonConfig {
   maxInFlight: number;
   /** How long finished jobs and batches stay readable. */
   jobRetentionMs: number;
+  /** Present whenever the device registry is on (start-up refuses otherwise). */
+  secretsKeys: SecretsKeys | undefined;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -124,6 +147,8 @@ export interface IngestConfig extends CommonConfig {
   presenceTtlMs: number;
   /** MQTT username of the platform's own clients in broker authorization (default: MQTT_USERNAME). */
   serviceMqttUsername: string | undefined;
+  /** Present whenever the device registry is on (start-up refuses otherwise). */
+  secretsKeys: SecretsKeys | undefined;
 }
 
 /** A secret every service of its kind must have unless authentication is disabled explicitly (≥16 chars). */
@@ -155,7 +180,32 @@ export function toCommon(service: string, e: z.infer<z.ZodObject<typeof common>>
     port: e.PORT,
     headersTimeoutMs: e.RRPC_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.RRPC_REQUEST_TIMEOUT_MS,
+    deviceRegistry: e.RRPC_DEVICE_REGISTRY,
   };
+}
+
+function secretsKeyOf(name: string, value: string, problems: string[]): Buffer | undefined {
+  try {
+    return parseSecretsKey(value);
+  } catch (error) {
+    problems.push(`${name}: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/** The secrets keys a service needs while the registry is on; the problems (never the values) otherwise. */
+export function secretsKeysOf(
+  e: { RRPC_DEVICE_REGISTRY: boolean; RRPC_SECRETS_KEY: string | undefined; RRPC_SECRETS_KEY_PREVIOUS: string[] },
+  problems: string[],
+): SecretsKeys | undefined {
+  if (e.RRPC_SECRETS_KEY === undefined) {
+    if (e.RRPC_DEVICE_REGISTRY) problems.push("RRPC_SECRETS_KEY: set the 32-byte key (base64) that encrypts device secrets (make one with `openssl rand -base64 32`), or set RRPC_DEVICE_REGISTRY=off");
+    return undefined;
+  }
+  const current = secretsKeyOf('RRPC_SECRETS_KEY', e.RRPC_SECRETS_KEY, problems);
+  const previous = e.RRPC_SECRETS_KEY_PREVIOUS.map((k, i) => secretsKeyOf(`RRPC_SECRETS_KEY_PREVIOUS (entry ${i + 1})`, k, problems));
+  if (!current || previous.some((k) => k === undefined)) return undefined;
+  return { current, previous: previous.filter((k): k is Buffer => k !== undefined) };
 }
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
@@ -170,9 +220,11 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
   if (e.RRPC_API_KEYS.some((k) => k.startsWith('sha256:') && !/^sha256:[0-9a-f]{64}$/i.test(k))) {
     problems.push('RRPC_API_KEYS: a "sha256:" entry must be followed by 64 hex digits');
   }
+  const secretsKeys = secretsKeysOf(e, problems);
   if (problems.length > 0) throw new ConfigError('api', problems);
   return {
     ...toCommon('api', e),
+    secretsKeys,
     apiKeys: e.RRPC_API_KEYS,
     apiKeysFile: e.RRPC_API_KEYS_FILE,
     maxPayloadBytes: e.RRPC_MAX_PAYLOAD_BYTES,
@@ -188,9 +240,11 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
   if (!parsed.success) throw new ConfigError('response-ingest', describe(parsed.error));
   const e = parsed.data;
   const problems = secretProblems('RRPC_WEBHOOK_TOKEN', e.RRPC_WEBHOOK_TOKEN, e.RRPC_AUTH_DISABLED, 'the bearer token the broker sends with its webhooks');
+  const secretsKeys = secretsKeysOf(e, problems);
   if (problems.length > 0) throw new ConfigError('response-ingest', problems);
   return {
     ...toCommon('ingest', e),
+    secretsKeys,
     webhookToken: e.RRPC_WEBHOOK_TOKEN,
     sharedSubscription: e.RRPC_SHARED_SUBSCRIPTION,
     maxWebhookBytes: e.RRPC_MAX_WEBHOOK_BYTES,

@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   INTERNAL: { status: 500, message: 'Internal error.' },
   UNAVAILABLE: { status: 503, message: 'A backing service (Redis or the MQTT broker) is unavailable; retry later.' },
   DEVICE_TIMEOUT: { status: 504, message: 'The device did not answer in time.' },
+  DEVICE_NOT_FOUND: { status: 404, message: 'No such device is registered.' },
+  DEVICE_DISABLED: { status: 403, message: 'The device is disabled.' },
+  DEVICE_EXISTS: { status: 409, message: 'A device with this name is registered already.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -97,6 +97,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const apiKey = env['RRPC_API_KEYS']?.split(',')[0]?.trim() || `rrpc-local-${randomBytes(12).toString('hex')}`;
     const webhookToken = env['RRPC_WEBHOOK_TOKEN'] || `rrpc-webhook-${randomBytes(12).toString('hex')}`;
     const callbackSecret = env['RRPC_CALLBACK_SECRET'] || `rrpc-callback-${randomBytes(12).toString('hex')}`;
+    const secretsKey = env['RRPC_SECRETS_KEY'] || randomBytes(32).toString('base64');
 
     // MQTT broker
     let mqttUrl = env['MQTT_URL'];
@@ -111,6 +112,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         apiKey,
         webhookToken,
         callbackSecret,
+        secretsKey,
         logLevel: env['LOG_LEVEL'] ?? 'info',
       };
       progress(`MQTT broker     ${mqttUrl} (from MQTT_URL; the simulated devices post their own presence webhooks)`);
@@ -122,7 +124,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       });
       mqttUrl = broker.url;
       // aedes speaks MQTT 3.1.1 and has no shared subscriptions.
-      ctx = { redisUrl, mqttUrl, mqttProtocolVersion: 4, sharedSubscription: false, apiKey, webhookToken, callbackSecret, logLevel: env['LOG_LEVEL'] ?? 'info' };
+      ctx = { redisUrl, mqttUrl, mqttProtocolVersion: 4, sharedSubscription: false, apiKey, webhookToken, callbackSecret, secretsKey, logLevel: env['LOG_LEVEL'] ?? 'info' };
       progress(`MQTT broker     ${mqttUrl} (embedded aedes, MQTT 3.1.1; presence webhooks to response-ingest)`);
     }
 

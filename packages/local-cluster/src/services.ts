@@ -10,6 +10,8 @@ export interface ClusterContext {
   apiKey: string;
   webhookToken: string;
   callbackSecret: string;
+  /** RRPC_SECRETS_KEY for api and ingest: 32 random bytes in base64, new each run unless set. */
+  secretsKey: string;
   logLevel: string;
 }
 
@@ -28,13 +30,13 @@ export const CHILD_SERVICES: readonly ChildService[] = [
     name: 'response-ingest',
     main: 'services/response-ingest/dist/main.js',
     http: true,
-    env: (c) => ({ RRPC_WEBHOOK_TOKEN: c.webhookToken, RRPC_SHARED_SUBSCRIPTION: String(c.sharedSubscription) }),
+    env: (c) => ({ RRPC_WEBHOOK_TOKEN: c.webhookToken, RRPC_SHARED_SUBSCRIPTION: String(c.sharedSubscription), RRPC_SECRETS_KEY: c.secretsKey }),
   },
   {
     name: 'api',
     main: 'services/api/dist/main.js',
     http: true,
-    env: (c) => ({ RRPC_API_KEYS: c.apiKey }),
+    env: (c) => ({ RRPC_API_KEYS: c.apiKey, RRPC_SECRETS_KEY: c.secretsKey }),
   },
   {
     name: 'worker',
@@ -50,5 +52,7 @@ export function commonEnv(ctx: ClusterContext): Record<string, string> {
     MQTT_URL: ctx.mqttUrl,
     MQTT_PROTOCOL_VERSION: String(ctx.mqttProtocolVersion),
     LOG_LEVEL: ctx.logLevel,
+    // Until the launcher registers its simulated devices and the embedded broker authenticates them.
+    RRPC_DEVICE_REGISTRY: 'off',
   };
 }

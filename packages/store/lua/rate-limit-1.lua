@@ -6,7 +6,7 @@
   trip per call.
 
   KEYS[1]  the limit's key, e.g. "<ns>:{k:<key id>}:rate" (API key) or "<ns>:{<pk>/<dn>}:rate" (device,
-           same cluster slot as the device's presence hash: call-begin-3.lua takes that one itself)
+           same cluster slot as the device's presence hash: call-begin-4.lua takes that one itself)
   ARGV[1]  emission interval, ms (1000 / calls per second; may be fractional)
   ARGV[2]  burst: how many calls may be made at once (>= 1)
   ARGV[3]  tokens wanted (default 1); fewer may be granted

@@ -8,7 +8,8 @@ import { guard, type RedisClient } from './connection.js';
 export type BeginResult =
   | { status: 'pending'; messageId: string; deadline: number; startedAt: number }
   | { status: 'offline'; rrpcCode: 'OFFLINE' | 'HALFCONN' }
-  | { status: 'limited'; retryAfterMs: number };
+  | { status: 'limited'; retryAfterMs: number }
+  | { status: 'refused'; code: 'DEVICE_NOT_FOUND' | 'DEVICE_DISABLED' };
 
 export type ClaimResult = 'matched' | 'unknown' | 'rejected' | 'own' | 'duplicate' | 'late';
 
@@ -49,19 +50,25 @@ export class CallStore {
   /** On a Redis Cluster, notifications go over sharded pub/sub (SPUBLISH), outside the claim script. */
   private readonly sharded: boolean;
 
+  /** "1": call-begin requires a registered, enabled device (RRPC_DEVICE_REGISTRY=on). */
+  private readonly registryArg: '1' | '0';
+
   constructor(
     redis: RedisClient,
     readonly keys: Keys,
     private readonly resultTtlMs: number,
+    options: { deviceRegistry: boolean } = { deviceRegistry: true },
   ) {
     this.redis = withScripts(redis);
     this.sharded = redis instanceof Cluster;
+    this.registryArg = options.deviceRegistry ? '1' : '0';
   }
 
-  /** Presence check, the device's rate limit and the pending record in one round trip. */
+  /** Registry check, presence check, the device's rate limit and the pending record in one round trip. */
   async begin(call: BeginCall): Promise<BeginResult> {
     const presenceKey = this.keys.presence(call.device);
     const rateKey = this.keys.deviceRateLimit(call.device);
+    const deviceKey = this.keys.device(call.device);
     const rate = call.deviceRate && call.deviceRate.perSecond > 0 ? call.deviceRate : undefined;
     const interval = rate ? (1000 / rate.perSecond).toFixed(6) : '0';
     const burst = rate ? Math.max(1, Math.floor(rate.burst ?? rate.perSecond)) : 1;
@@ -74,6 +81,7 @@ export class CallStore {
           presenceKey,
           this.keys.call(messageId, slot),
           rateKey,
+          deviceKey,
           id,
           call.instanceId,
           call.timeoutMs,
@@ -81,11 +89,13 @@ export class CallStore {
           call.kind === 'ext' ? 'e' : 's',
           interval,
           burst,
+          this.registryArg,
         ),
       );
       if (reply[0] === 1) return { status: 'pending', messageId, deadline: Number(reply[1]), startedAt: Number(reply[2]) };
       if (reply[0] === 2) return { status: 'offline', rrpcCode: reply[1] === 'HALFCONN' ? 'HALFCONN' : 'OFFLINE' };
       if (reply[0] === 4) return { status: 'limited', retryAfterMs: Number(reply[1]) };
+      if (reply[0] === 5) return { status: 'refused', code: reply[1] === 'DEVICE_DISABLED' ? 'DEVICE_DISABLED' : 'DEVICE_NOT_FOUND' };
     }
     throw new Error('could not draw an unused message ID in 8 attempts');
   }

@@ -100,6 +100,19 @@ export class Keys {
     return `${this.namespace}:presence:online`;
   }
 
+  /**
+   * A device's registry record (hash: s sealed secret, e enabled "1"/"0", c created at ms); same slot as its
+   * presence, so call-begin reads it in the same script. Owner: the registry (deleted with the device).
+   */
+  device(device: DeviceRef): string {
+    return `${this.namespace}:{${deviceId(device)}}:device`;
+  }
+
+  /** The registered device names of a product (sorted set, score 0, read by name: cursor paging). Owner: the registry. */
+  productDevices(productKey: string): string {
+    return `${this.namespace}:{p:${productKey}}:devices`;
+  }
+
   /** The prefix of the BullMQ queues (one hash tag, as BullMQ needs on a Redis Cluster). */
   get queuePrefix(): string {
     return `${this.namespace}:{bull}`;

@@ -111,7 +111,7 @@ export class PresenceStore {
     const disconnectedAt = num(h['da']);
     const keepaliveSeconds = num(h['ka']);
     let status: PresenceStatus = h['st'] === '1' ? 'ONLINE' : 'OFFLINE';
-    // Same rule as call-begin-3.lua: disconnected less than one keep-alive period ago is HALFCONN.
+    // Same rule as call-begin-4.lua: disconnected less than one keep-alive period ago is HALFCONN.
     if (status === 'OFFLINE' && disconnectedAt !== undefined && keepaliveSeconds !== undefined && now - disconnectedAt < keepaliveSeconds * 1000) {
       status = 'HALFCONN';
     }

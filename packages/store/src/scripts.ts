@@ -6,7 +6,7 @@ import type { RedisClient } from './connection.js';
  * defineCommand (EVALSHA, with EVAL as the fallback after a Redis restart empties its script cache).
  */
 const SCRIPTS = {
-  rrpcCallBegin: 'call-begin-3.lua',
+  rrpcCallBegin: 'call-begin-4.lua',
   rrpcCallClaim: 'call-claim-1.lua',
   rrpcCallExpire: 'call-expire-1.lua',
   rrpcPresenceConnect: 'presence-connect-1.lua',
@@ -16,13 +16,15 @@ const SCRIPTS = {
   rrpcJobTransition: 'job-transition-2.lua',
   rrpcBatchRecord: 'batch-record-2.lua',
   rrpcIdempotencyBegin: 'idempotency-begin-1.lua',
+  rrpcDeviceCreate: 'device-create-1.lua',
+  rrpcDeviceUpdate: 'device-update-1.lua',
 } as const;
 
 type Arg = string | number | Buffer;
 
 /** The typed surface of the registered scripts. */
 export interface ScriptCommands {
-  rrpcCallBegin(presenceKey: string, callKey: string, rateKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
+  rrpcCallBegin(presenceKey: string, callKey: string, rateKey: string, deviceKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
   rrpcCallClaim(callKey: string, ...args: Arg[]): Promise<string>;
   rrpcCallExpireBuffer(callKey: string, ...args: Arg[]): Promise<Buffer[]>;
   rrpcPresenceConnect(presenceKey: string, ...args: Arg[]): Promise<string>;
@@ -32,6 +34,8 @@ export interface ScriptCommands {
   rrpcJobTransition(jobKey: string, queueKey: string, ...args: Arg[]): Promise<[number, string, number, number?]>;
   rrpcBatchRecord(batchKey: string, resultsKey: string, ...args: Arg[]): Promise<[number, number, number]>;
   rrpcIdempotencyBeginBuffer(idemKey: string, ...args: Arg[]): Promise<Buffer[]>;
+  rrpcDeviceCreate(deviceKey: string, ...args: Arg[]): Promise<number>;
+  rrpcDeviceUpdate(deviceKey: string, ...args: Arg[]): Promise<number>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;

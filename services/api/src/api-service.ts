@@ -48,7 +48,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
 
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);
-  const calls = new CallStore(redis, keys, config.resultTtlMs);
+  const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, 0);
   const caller = new Caller({
     calls,

@@ -30,7 +30,7 @@ describe('docs/openapi.json', () => {
   });
 
   it('documents every route the api serves, and no route it does not serve', () => {
-    const config = loadApiConfig({ REDIS_URL: 'redis://127.0.0.1:1', MQTT_URL: 'mqtt://127.0.0.1:1', RRPC_API_KEYS: 'openapi-test-key-0123456789', PORT: '0' });
+    const config = loadApiConfig({ REDIS_URL: 'redis://127.0.0.1:1', MQTT_URL: 'mqtt://127.0.0.1:1', RRPC_API_KEYS: 'openapi-test-key-0123456789', RRPC_SECRETS_KEY: Buffer.alloc(32, 5).toString('base64'), PORT: '0' });
     const service = createApiService(config, createLogger('test', 'silent'));
     const app = service.app as unknown as { router: { stack: Layer[] } };
     const served = new Set<string>();

@@ -22,7 +22,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
   const registry = createRegistry('response-ingest');
   const metrics = createIngestMetrics(registry);
-  const calls = new CallStore(redis, keys, config.resultTtlMs);
+  const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
 
   const broker = createServiceBroker(config, logger, answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId }));

@@ -52,7 +52,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
     );
     return Object.fromEntries(entries);
   });
-  const calls = new CallStore(redis, keys, config.resultTtlMs);
+  const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, 0);
   const jobs = new JobStore(redis, keys, config.jobRetentionMs);
   const batches = new BatchStore(redis, keys, config.jobRetentionMs);

@@ -206,6 +206,7 @@ describe('POST /authz/emqx on the response-ingest service', () => {
       REDIS_URL: redis.url,
       MQTT_URL: mosquitto.url,
       RRPC_WEBHOOK_TOKEN: TOKEN,
+      RRPC_SECRETS_KEY: Buffer.alloc(32, 5).toString('base64'),
       RRPC_SERVICE_MQTT_USERNAME: SERVICE,
       PORT: '0',
       RRPC_INSTANCE_ID: 'authz-test',

@@ -1,10 +1,12 @@
 --[[
-  call-begin: check the target device's presence and its downlink rate limit and, when it is connected and
-  under the limit, record the pending call. One round trip from the api per call.
+  call-begin: check the target device's registry record, its presence and its downlink rate limit and, when
+  it is registered, enabled, connected and under the limit, record the pending call. One round trip from the
+  api per call.
 
   KEYS[1]  presence hash of the device        "<ns>:{<pk>/<dn>}:presence"
   KEYS[2]  call hash of the new message ID    "<ns>:{<tag>}:call:<id>"  (same cluster slot as KEYS[1])
   KEYS[3]  the device's rate-limit key        "<ns>:{<pk>/<dn>}:rate"   (same slot; see rate-limit-1.lua)
+  KEYS[4]  the device's registry record       "<ns>:{<pk>/<dn>}:device" (same slot; field e: "1" enabled)
   ARGV[1]  device id "<pk>/<dn>"
   ARGV[2]  owning instance (api pod) id: names the reply channel the answer is sent to
   ARGV[3]  call timeout, ms
@@ -12,12 +14,19 @@
   ARGV[5]  topic kind: "s" (system topics) or "e" (custom topics)
   ARGV[6]  the device's emission interval, ms (1000 / calls per second); "0": no limit
   ARGV[7]  burst: calls the device may get at once
+  ARGV[8]  "1": the device must be registered and enabled (RRPC_DEVICE_REGISTRY=on); "0": presence only
 
   Returns  {1, deadline_ms, now_ms}   pending call recorded (and one token taken from the device's limit)
            {2, "OFFLINE" | "HALFCONN"} device not connected; nothing recorded
            {3}                         this message ID is in use already; the caller draws another
            {4, retry_after_ms}         over the device's rate limit; nothing recorded
+           {5, "DEVICE_NOT_FOUND" | "DEVICE_DISABLED"}  not registered, or disabled; nothing recorded
 ]]
+if ARGV[8] == '1' then
+  local enabled = redis.call('HGET', KEYS[4], 'e')
+  if not enabled then return {5, 'DEVICE_NOT_FOUND'} end
+  if enabled ~= '1' then return {5, 'DEVICE_DISABLED'} end
+end
 local p = redis.call('HMGET', KEYS[1], 'st', 'da', 'ka')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

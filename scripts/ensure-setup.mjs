@@ -30,7 +30,7 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
 
 // 2. system packages: binary -> Debian package
 const wanted = [];
-if (purpose === 'test') wanted.push(['redis-server', 'redis-server', true], ['mosquitto', 'mosquitto', true], ['promtool', 'prometheus', false]);
+if (purpose === 'test') wanted.push(['redis-server', 'redis-server', true], ['mosquitto', 'mosquitto', true], ['chromium', 'chromium', true], ['promtool', 'prometheus', false]);
 else if (!process.env.REDIS_URL) wanted.push(['redis-server', 'redis-server', true]);
 const missing = wanted.filter(([binary]) => !has(binary));
 if (missing.length === 0) process.exit(0);

@@ -79,6 +79,7 @@ const apiSchema = z.object({
   RRPC_MAX_IN_FLIGHT: int(10_000, 1, 10_000_000),
   RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
   ...secretsKeys,
+  RRPC_GRAFANA_URL: optionalString(),
 });
 
 const ingestSchema = z.object({
@@ -138,6 +139,8 @@ export interface ApiConfig extends CommonConfig {
   jobRetentionMs: number;
   /** Present whenever the device registry is on (start-up refuses otherwise). */
   secretsKeys: SecretsKeys | undefined;
+  /** The Grafana dashboard the console's health page links to. */
+  grafanaUrl: string | undefined;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -221,10 +224,12 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     problems.push('RRPC_API_KEYS: a "sha256:" entry must be followed by 64 hex digits');
   }
   const secretsKeys = secretsKeysOf(e, problems);
+  if (e.RRPC_GRAFANA_URL !== undefined && !/^https?:\/\/[^\s]+$/.test(e.RRPC_GRAFANA_URL)) problems.push('RRPC_GRAFANA_URL: must be an http(s) URL');
   if (problems.length > 0) throw new ConfigError('api', problems);
   return {
     ...toCommon('api', e),
     secretsKeys,
+    grafanaUrl: e.RRPC_GRAFANA_URL,
     apiKeys: e.RRPC_API_KEYS,
     apiKeysFile: e.RRPC_API_KEYS_FILE,
     maxPayloadBytes: e.RRPC_MAX_PAYLOAD_BYTES,

@@ -105,6 +105,8 @@ async function main(): Promise<void> {
   out('RRPC is up.');
   out(`  API          ${cluster.apiUrl}`);
   out(`  API key      ${cluster.apiKey}`);
+  out(`  Console      ${cluster.apiUrl}/console/#key=${encodeURIComponent(cluster.apiKey)}   (the key rides in the fragment: never sent to a server, kept in the tab)`);
+  out(`  API docs     ${cluster.apiUrl}/docs/`);
   out(`  Devices      ${cluster.deviceNames.map((d) => `${cluster?.productKey}/${d}`).join(', ')} (echo; also on custom topic ${cluster.customTopic})`);
   out(`  Processes    ${cluster.processes.map((p) => `${p.name} pid ${p.pid}`).join(', ')}`);
   out(`  Logs         ${logDir}`);

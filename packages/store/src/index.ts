@@ -20,3 +20,4 @@ export { BatchStore, type NewBatch, type BatchRecord, type BatchItem, type Batch
 export { IdempotencyStore, type IdempotencyClaim, type StoredAnswer } from './idempotency-store.js';
 export { PresenceEvents } from './presence-events.js';
 export { DeviceRegistry, MAX_DEVICE_PAGE, type DevicePage, type DeviceRecord, type NewDevice, type SecretSealer } from './device-registry.js';
+export { POD_REPORT_INTERVAL_MS, PodHeartbeats, type PodReport } from './pod-heartbeats.js';

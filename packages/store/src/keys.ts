@@ -113,6 +113,22 @@ export class Keys {
     return `${this.namespace}:{p:${productKey}}:devices`;
   }
 
+  /** Published by PresenceStore on every change of a device's connection: {"d":"<pk>/<dn>","s":"ONLINE"|"OFFLINE"}. */
+  get presenceChangesChannel(): string {
+    return `${this.namespace}:presence:changes`;
+  }
+
+  /** The pods that reported in (sorted set: "<kind>/<instanceId>" by expiry); trimmed by every read and write. */
+  get podIndex(): string {
+    return `${this.namespace}:{pods}:index`;
+  }
+
+  /** One pod's last summary (JSON), with a TTL of a few report intervals. */
+  pod(member: string): string {
+    if (!/^[a-z-]{1,32}\/[A-Za-z0-9_.-]{1,64}$/.test(member)) throw new RangeError(`bad pod "${member}"`);
+    return `${this.namespace}:{pods}:pod:${member}`;
+  }
+
   /** The prefix of the BullMQ queues (one hash tag, as BullMQ needs on a Redis Cluster). */
   get queuePrefix(): string {
     return `${this.namespace}:{bull}`;

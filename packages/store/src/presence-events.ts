@@ -56,6 +56,12 @@ export class PresenceEvents {
     await this.subscribed;
   }
 
+  /** Calls `listener` with every message on the channel ("<pk>/<dn>" on the online channel). */
+  onMessage(listener: (message: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Calls `listener` with "<pk>/<dn>" for every device that comes online. */
   onOnline(listener: (device: string) => void): () => void {
     this.listeners.add(listener);

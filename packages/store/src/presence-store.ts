@@ -71,6 +71,7 @@ export class PresenceStore {
     // The per-product index of connected devices (another slot than the presence hash, so not in the script;
     // onlineDevices() re-checks every member against its presence hash).
     if (result !== 'stale') await guard(this.redis.sadd(this.keys.onlineDevices(e.device.productKey), e.device.deviceName));
+    if (result === 'online') await this.publishChange(e.device, 'ONLINE');
     return result;
   }
 
@@ -87,8 +88,17 @@ export class PresenceStore {
 
   async disconnected(e: DisconnectedEvent): Promise<DisconnectResult> {
     const result = await this.disconnectedRecord(e);
-    if (result === 'offline') await guard(this.redis.srem(this.keys.onlineDevices(e.device.productKey), e.device.deviceName));
+    if (result === 'offline') {
+      await guard(this.redis.srem(this.keys.onlineDevices(e.device.productKey), e.device.deviceName));
+      await this.publishChange(e.device, 'OFFLINE');
+    }
     return result;
+  }
+
+  /** Tells live views (the console's event stream) that a device's connection changed; at most once, like all pub/sub. */
+  private async publishChange(device: DeviceRef, status: 'ONLINE' | 'OFFLINE'): Promise<void> {
+    const message = JSON.stringify({ d: deviceId(device), s: status });
+    await guard(this.sharded ? this.redis.spublish(this.keys.presenceChangesChannel, message) : this.redis.publish(this.keys.presenceChangesChannel, message));
   }
 
   private async disconnectedRecord(e: DisconnectedEvent): Promise<DisconnectResult> {

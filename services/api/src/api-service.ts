@@ -5,7 +5,7 @@ import type { ApiConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
-import { createApiMetrics, createRegistry } from '@rrpc/metrics';
+import { PodSummarizer, createApiMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
 import { callerCalls, meteredCalls } from './call-runner.js';
@@ -20,7 +20,10 @@ import { rrpcRoutes } from './routes/rrpc.js';
 import { deviceRoutes } from './routes/devices.js';
 import { aliyunErrorBody, compatAliyunRoutes } from './routes/compat-aliyun.js';
 import { WorkQueues, createQueueRedis } from '@rrpc/jobs';
-import { BatchStore, IdempotencyStore, JobStore, PresenceEvents } from '@rrpc/store';
+import { BatchStore, IdempotencyStore, JobStore, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents } from '@rrpc/store';
+import { loadConsoleAssets } from './console-assets.js';
+import { liveRoutes } from './routes/live.js';
+import { buildOpenApi, formatOpenApi } from './openapi.js';
 import { idempotent } from './idempotency.js';
 import { jobRoutes } from './routes/jobs.js';
 import { batchRoutes } from './routes/batches.js';
@@ -73,6 +76,10 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const queues = new WorkQueues(queueRedis, keys);
   const idem = idempotent(new IdempotencyStore(redis, keys, 86_400_000), () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
   let presenceEvents: PresenceEvents | undefined;
+  let presenceChanges: PresenceEvents | undefined;
+  let stopReports: (() => void) | undefined;
+  const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
+  const consoleAssets = loadConsoleAssets(() => formatOpenApi(buildOpenApi()));
   let accepting = true;
   const endpoint = new CallEndpoint({ run, maxPayloadBytes: config.maxPayloadBytes, presenceEvents: () => presenceEvents });
   const fastCalls = fastCallRoute({
@@ -115,12 +122,13 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   app.use(batchRoutes({ batches: new BatchStore(redis, keys, config.jobRetentionMs), presence, queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(rrpcRoutes({ endpoint, calls, idempotent: idem }));
   app.use(deviceRoutes(presence));
+  app.use(liveRoutes({ presenceChanges: () => presenceChanges, heartbeats, grafanaUrl: config.grafanaUrl, maxStreams: 1000 }));
   app.use(notFound);
   app.use(errorHandler(logger));
 
   // Slow clients: the header block and the whole request body must arrive in time (checked every second).
   const server = createServer({ connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs) }, (req, res) => {
-    if (!fastCalls(req, res)) app(req, res);
+    if (!fastCalls(req, res) && !consoleAssets.handle(req, res)) app(req, res);
   });
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts
   server.headersTimeout = config.headersTimeoutMs;
@@ -143,6 +151,12 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       const presenceSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:presence` }, redis, keys.presenceOnlineChannel);
       presenceSub.connection.on('error', (err: Error) => logger.debug({ err }, 'redis presence connection error'));
       presenceEvents = new PresenceEvents(presenceSub.connection, keys.presenceOnlineChannel, undefined, presenceSub.sharded);
+      const changesSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:changes` }, redis, keys.presenceChangesChannel);
+      changesSub.connection.on('error', (err: Error) => logger.debug({ err }, 'redis presence-changes connection error'));
+      presenceChanges = new PresenceEvents(changesSub.connection, keys.presenceChangesChannel, undefined, changesSub.sharded);
+      await presenceChanges.start();
+      const summarizer = new PodSummarizer(registry, { counter: 'rrpc_calls_total', label: 'outcome', histogram: 'rrpc_call_duration_seconds', gauge: 'rrpc_calls_in_flight' });
+      stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('api', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
       const port = await listen(server, config.port);
       logger.info({ port, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
       return port;
@@ -153,8 +167,11 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       await caller.drained();
       await closeServer(server);
       await caller.stop();
+      stopReports?.();
       await presenceEvents?.stop();
       presenceEvents?.disconnect();
+      await presenceChanges?.stop();
+      presenceChanges?.disconnect();
       await queues.close();
       queueRedis.disconnect();
       await broker.close();

@@ -312,6 +312,66 @@ export function buildOpenApi(): Json {
           responses: aliyunResponses(),
         },
       },
+      '/v1/events': {
+        get: {
+          tags: ['devices'],
+          operationId: 'streamPresenceChanges',
+          summary: "A product's presence changes, live (server-sent events)",
+          description: 'Each change is an event `presence` with data `{"productKey","deviceName","status"}` (status ONLINE or OFFLINE); a comment line every 15 s keeps the stream open. Delivery is at most once: re-read the devices after a reconnect. Used by the console (/console/).',
+          parameters: [{ name: 'productKey', in: 'query', required: true, schema: { type: 'string', pattern: IDENTIFIER_PATTERNS.productKey }, description: 'The product whose devices to watch.' }],
+          responses: {
+            '200': { description: 'The event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '403': { description: 'A product the key may not see.' },
+            '503': responseRef('Unavailable'),
+          },
+        },
+      },
+      '/v1/cluster/summary': {
+        get: {
+          tags: ['operations'],
+          operationId: 'getClusterSummary',
+          summary: "The cluster's pods as their metrics see them (the console's health page)",
+          description: 'Every api pod, ingest replica and worker reports every 5 s: events per second and p50/p99 over the last interval (interpolated from its duration histogram), totals by outcome since it started, calls in flight. A pod that stops reporting drops out after 15 s. Needs a key that is not limited to products.',
+          responses: {
+            '200': {
+              description: 'The pods.',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['pods', 'grafanaUrl'],
+                    properties: {
+                      pods: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          required: ['kind', 'instanceId', 'seenAt', 'callsPerSecond', 'outcomes'],
+                          properties: {
+                            kind: { type: 'string', enum: ['api', 'response-ingest', 'worker'] },
+                            instanceId: { type: 'string' },
+                            seenAt: { type: 'string', format: 'date-time' },
+                            callsPerSecond: { type: 'number' },
+                            outcomes: { type: 'object', additionalProperties: { type: 'number' } },
+                            p50Ms: { type: ['number', 'null'] },
+                            p99Ms: { type: ['number', 'null'] },
+                            inFlight: { type: 'number' },
+                          },
+                        },
+                      },
+                      grafanaUrl: { type: ['string', 'null'] },
+                    },
+                  },
+                },
+              },
+            },
+            '401': responseRef('Unauthenticated'),
+            '403': { description: 'A key limited to products.' },
+            '503': responseRef('Unavailable'),
+          },
+        },
+      },
       '/livez': {
         get: {
           tags: ['operations'],

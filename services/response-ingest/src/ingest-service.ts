@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { IngestConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
-import { createIngestMetrics, createRegistry } from '@rrpc/metrics';
+import { PodSummarizer, createIngestMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
+import { CallStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
 import { authzRoutes } from './routes/authz.js';
@@ -32,6 +32,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   }));
 
   let accepting = true;
+  let stopReports: (() => void) | undefined;
   const app = serviceApp({
     registry,
     accepting: () => accepting,
@@ -65,12 +66,16 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     async start() {
       await Promise.all([connectRedis(redis), broker.connect()]);
       await broker.subscribe(subscriptions);
+      const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
+      const summarizer = new PodSummarizer(registry, { counter: 'rrpc_responses_ingested_total', label: 'result' });
+      stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('response-ingest', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
       const port = await listen(server, config.port);
       logger.info({ port, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
       return port;
     },
     async stop() {
       accepting = false;
+      stopReports?.();
       // Stop taking answers first (the broker hands the shared subscription to the other replicas),
       // then let claims in flight finish before Redis closes.
       await broker.close();

@@ -5,20 +5,9 @@ import type { WorkerConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type JobWork, type QueueConnection } from '@rrpc/jobs';
-import { createRegistry, createWorkerMetrics } from '@rrpc/metrics';
+import { PodSummarizer, createRegistry, createWorkerMetrics, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import {
-  BatchStore,
-  CallStore,
-  JobStore,
-  Keys,
-  PresenceEvents,
-  PresenceStore,
-  connectRedis,
-  createRedis,
-  createSubscriber,
-  type RedisClient,
-} from '@rrpc/store';
+import { BatchStore, CallStore, JobStore, Keys, PresenceEvents, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient, POD_REPORT_INTERVAL_MS, PodHeartbeats } from '@rrpc/store';
 import { BatchRunner } from './batch-runner.js';
 import { CallbackSender } from './callback-sender.js';
 import { JobRunner } from './job-runner.js';
@@ -123,6 +112,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
   app.use(errorHandler(logger));
   const server = createServer(app);
 
+  let stopReports: (() => void) | undefined;
   return {
     server,
     config,
@@ -148,6 +138,9 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
       });
       await events.start();
       await sweep();
+      const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
+      const summarizer = new PodSummarizer(registry, { counter: 'rrpc_worker_attempts_total', label: 'outcome' });
+      stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('worker', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
       for (const w of workers) void w.run().catch((err: unknown) => logger.error({ err, queue: w.name }, 'queue worker stopped'));
       const port = await listen(server, config.port);
       logger.info({ port, instanceId: config.instanceId, namespace: config.namespace, concurrency: config.concurrency }, 'worker listening');
@@ -155,6 +148,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
     },
     async stop(graceMs = 10_000) {
       accepting = false;
+      stopReports?.();
       // Work in hand finishes within graceMs; longer work (a big batch) is left to its lock expiring, and
       // another worker continues it from its state in Redis.
       const closing = Promise.all(workers.map((w) => w.close()));

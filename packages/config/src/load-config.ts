@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { bool, int, list, optionalString, url } from './env-schema.js';
+import { bool, hostList, int, list, optionalString, url } from './env-schema.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -67,6 +67,7 @@ const apiSchema = z.object({
   RRPC_RATE_LIMIT_PER_DEVICE: int(50, 0, 100_000),
   RRPC_MAX_IN_FLIGHT: int(10_000, 1, 10_000_000),
   RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+  RRPC_CALLBACK_ALLOWED_HOSTS: hostList(),
 });
 
 const ingestSchema = z.object({
@@ -115,6 +116,8 @@ export interface ApiConfig extends CommonConfig {
   maxInFlight: number;
   /** How long finished jobs and batches stay readable. */
   jobRetentionMs: number;
+  /** Internal receivers a callbackUrl may name (plain http too); see the worker's same variable. */
+  callbackAllowedHosts: Array<{ hostname: string; port: number | undefined }>;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -180,6 +183,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     rateLimitPerDevice: e.RRPC_RATE_LIMIT_PER_DEVICE,
     maxInFlight: e.RRPC_MAX_IN_FLIGHT,
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
+    callbackAllowedHosts: e.RRPC_CALLBACK_ALLOWED_HOSTS,
   };
 }
 

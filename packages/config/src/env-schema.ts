@@ -71,7 +71,7 @@ export const hostList = () =>
       for (const entry of (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
         let parsed: URL | undefined;
         try {
-          parsed = new URL(`http://${entry}`);
+          parsed = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(entry) ? new URL(`http://${entry}`) : undefined;
         } catch {
           parsed = undefined;
         }

@@ -82,6 +82,7 @@ export async function verifyCallback(secret: string | readonly string[], body: s
   const given: Buffer[] = [];
   for (const part of header.split(',')) {
     const eq = part.indexOf('=');
+    if (eq < 0) continue;
     const name = part.slice(0, eq).trim();
     const value = part.slice(eq + 1).trim();
     if (name === 't' && /^\d{1,16}$/.test(value)) t = Number(value);

@@ -105,6 +105,7 @@ describe('callback URLs refused when the job is created', () => {
     'http://public.example.test/hook',
     'ftp://public.example.test/hook',
     'https://user:password@public.example.test/hook',
+    `https://public.example.test/${'a'.repeat(2100)}`,
   ])('%s', async (url) => {
     const answer = await createJob('refused-1', url);
     expect(answer.status).toBe(400);

@@ -16,6 +16,15 @@ import {
 } from '@rrpc/jobs';
 import { pinnedPost } from './pinned-post.js';
 
+/** The resolver has no time limit of its own that we choose: one attempt's limit covers resolving and posting. */
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+}
+
 export interface CallbackSenderDeps {
   jobs: JobStore;
   metrics: WorkerMetrics;
@@ -74,8 +83,9 @@ export class CallbackSender {
     let status: number | undefined;
     let problem: string | undefined;
     try {
-      const target = await this.deps.policy.resolve(job.callbackUrl);
-      status = await pinnedPost(target, headers, body, this.deps.timeoutMs);
+      const started = Date.now();
+      const target = await withTimeout(this.deps.policy.resolve(job.callbackUrl), this.deps.timeoutMs, 'resolving the host timed out');
+      status = await pinnedPost(target, headers, body, Math.max(1, this.deps.timeoutMs - (Date.now() - started)));
       if (status < 200 || status > 299) problem = `answered ${status}`;
     } catch (error) {
       if (error instanceof CallbackRefused) return giveUp(error.reason);

@@ -4,11 +4,12 @@
  * device groups (one MQTT connection answering every device of a product through a wildcard subscription).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadWorkerConfig, type Env } from '@rrpc/config';
 import { createLogger } from '@rrpc/runtime';
-import { createWorkerService, type WorkerService } from '@rrpc/worker';
+import { createWorkerService, type WorkerService, type WorkerServiceOptions } from '@rrpc/worker';
 import { parseRequestTopic } from '@rrpc/topics';
 import { startCluster, type ClusterOptions, type TestCluster } from './cluster.js';
 
@@ -26,7 +27,7 @@ const logger = createLogger('test-worker', process.env['TEST_LOG_LEVEL'] ?? 'sil
 
 export interface WorkerCluster extends TestCluster {
   workers: WorkerService[];
-  startWorker(env?: Env): Promise<WorkerService>;
+  startWorker(env?: Env, options?: WorkerServiceOptions): Promise<WorkerService>;
   /** A worker as its own process; resolves once it answers /readyz. */
   spawnWorker(env?: Env): Promise<ChildProcess>;
   json<T = Record<string, unknown>>(path: string, init?: RequestInit & { pod?: number }): Promise<{ status: number; body: T; headers: Headers }>;
@@ -40,8 +41,8 @@ export async function startWorkerCluster(options: ClusterOptions & { workers?: n
   const wc: WorkerCluster = {
     ...cluster,
     workers,
-    async startWorker(env = {}) {
-      const service = createWorkerService(loadWorkerConfig({ ...baseEnv, RRPC_INSTANCE_ID: `worker-${workers.length}`, ...env }), logger);
+    async startWorker(env = {}, serviceOptions = {}) {
+      const service = createWorkerService(loadWorkerConfig({ ...baseEnv, RRPC_INSTANCE_ID: `worker-${workers.length}`, ...env }), logger, serviceOptions);
       await service.start();
       workers.push(service);
       return service;
@@ -137,23 +138,52 @@ export async function startDeviceGroup(
   return group;
 }
 
-/** A local HTTP receiver for callbacks: answers with `status()` and keeps every request's raw body and headers. */
-export async function startReceiver(status: (n: number) => number): Promise<{ url: string; received: Array<{ body: string; signature: string | undefined; status: number }>; server: Server; close(): Promise<void> }> {
-  const received: Array<{ body: string; signature: string | undefined; status: number }> = [];
-  const server = createServer((req: IncomingMessage, res) => {
+export interface ReceivedCallback {
+  body: string;
+  signature: string | undefined;
+  headers: IncomingHttpHeaders;
+  status: number;
+}
+
+export interface Receiver {
+  url: string;
+  port: number;
+  received: ReceivedCallback[];
+  /** TCP connections accepted (a refused callback must not even connect). */
+  connections: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * A local HTTP (or, given a key and certificate, HTTPS) receiver for callbacks: answers with `status()` (and
+ * `headers()`) and keeps every request's raw body and headers.
+ */
+export async function startReceiver(
+  status: (n: number) => number,
+  options: { tls?: { key: string; cert: string }; headers?: (n: number) => Record<string, string> } = {},
+): Promise<Receiver> {
+  const received: ReceivedCallback[] = [];
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const code = status(received.length);
-      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-rrpc-signature'] as string | undefined, status: code });
+      const n = received.length;
+      const code = status(n);
+      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-rrpc-signature'] as string | undefined, headers: req.headers, status: code });
+      for (const [name, value] of Object.entries(options.headers?.(n) ?? {})) res.setHeader(name, value);
       res.statusCode = code;
       res.end();
     });
-  });
+  };
+  const server: Server = options.tls ? (createHttpsServer(options.tls, handler) as unknown as Server) : createServer(handler);
+  const receiver: Receiver = { url: '', port: 0, received, connections: 0, server, close: () => new Promise((r) => server.close(() => r())) };
+  server.on(options.tls ? 'secureConnection' : 'connection', () => receiver.connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}/hook`, received, server, close: () => new Promise((r) => server.close(() => r())) };
+  receiver.port = typeof address === 'object' && address ? address.port : 0;
+  receiver.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${receiver.port}/hook`;
+  return receiver;
 }
 
 export function b64(s: string): string {

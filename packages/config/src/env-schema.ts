@@ -57,3 +57,30 @@ export const optionalString = () =>
     .string()
     .optional()
     .transform((v) => (v === undefined || v === '' ? undefined : v));
+
+/**
+ * A comma-separated list of "host" or "host:port" (IPv6 literals in brackets), e.g. RRPC_CALLBACK_ALLOWED_HOSTS;
+ * each becomes { hostname (lower case, no brackets, no trailing dot), port (undefined: any) }.
+ */
+export const hostList = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const hosts: Array<{ hostname: string; port: number | undefined }> = [];
+      for (const entry of (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+        let parsed: URL | undefined;
+        try {
+          parsed = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(entry) ? new URL(`http://${entry}`) : undefined;
+        } catch {
+          parsed = undefined;
+        }
+        const port = /:(\d{1,5})$/.exec(entry)?.[1];
+        if (!parsed || parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '' || parsed.username !== '' || (port !== undefined && (Number(port) < 1 || Number(port) > 65_535))) {
+          ctx.addIssue({ code: 'custom', message: `"${entry}" is not a host or host:port (a comma-separated list)` });
+          return z.NEVER;
+        }
+        hosts.push({ hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, ''), port: port === undefined ? undefined : Number(port) });
+      }
+      return hosts;
+    });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadApiConfig, loadIngestConfig } from './index.js';
+import { ConfigError, loadApiConfig, loadIngestConfig, loadWorkerConfig } from './index.js';
 
 const key = 'k'.repeat(24);
 /** The device registry is on by default and then needs the secrets key. */
@@ -66,6 +66,33 @@ describe('abuse limits and API keys', () => {
 
   it('names bad limits', () => {
     expect(() => loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_MAX_IN_FLIGHT: '0', RRPC_RATE_LIMIT_PER_DEVICE: '-1' })).toThrow(/RRPC_MAX_IN_FLIGHT[\s\S]*RRPC_RATE_LIMIT_PER_DEVICE|RRPC_RATE_LIMIT_PER_DEVICE[\s\S]*RRPC_MAX_IN_FLIGHT/);
+  });
+});
+
+describe('callback receivers', () => {
+  it('reads RRPC_CALLBACK_ALLOWED_HOSTS for the api and the worker', () => {
+    const hosts = 'hooks.internal, 10.0.0.7:8080,[fd00::1]:9000,Receiver.Example.';
+    const expected = [
+      { hostname: 'hooks.internal', port: undefined },
+      { hostname: '10.0.0.7', port: 8080 },
+      { hostname: 'fd00::1', port: 9000 },
+      { hostname: 'receiver.example', port: undefined },
+    ];
+    expect(loadApiConfig({ ...sealed, RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: hosts }).callbackAllowedHosts).toEqual(expected);
+    expect(loadWorkerConfig({ RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: hosts }).callbackAllowedHosts).toEqual(expected);
+    expect(loadWorkerConfig({ RRPC_AUTH_DISABLED: 'true' }).callbackAllowedHosts).toEqual([]);
+  });
+
+  it.each(['http://hooks.internal', 'hooks.internal/path', 'user@hooks', 'hooks:99999', 'hooks:', 'a b'])('refuses the allowed host %s at start-up', (entry) => {
+    expect(() => loadWorkerConfig({ RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: entry })).toThrow(/RRPC_CALLBACK_ALLOWED_HOSTS/);
+    expect(() => loadApiConfig({ RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: entry })).toThrow(/RRPC_CALLBACK_ALLOWED_HOSTS/);
+  });
+
+  it('checks the master secret for per-key callback secrets', () => {
+    const base = { RRPC_CALLBACK_SECRET: 'shared-secret-0123456789' };
+    expect(loadWorkerConfig({ ...base, RRPC_CALLBACK_MASTER_SECRET: 'm'.repeat(32) }).callbackMasterSecret).toBe('m'.repeat(32));
+    expect(() => loadWorkerConfig({ ...base, RRPC_CALLBACK_MASTER_SECRET: 'short-0123456789' })).toThrow(/at least 32/);
+    expect(() => loadWorkerConfig({ RRPC_CALLBACK_SECRET: 'x'.repeat(40), RRPC_CALLBACK_MASTER_SECRET: 'x'.repeat(40) })).toThrow(/must differ/);
   });
 });
 

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseSecretsKey } from '@rrpc/crypto';
-import { bool, int, list, optionalString, url } from './env-schema.js';
+import { bool, hostList, int, list, optionalString, url } from './env-schema.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -80,6 +80,7 @@ const apiSchema = z.object({
   RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
   ...secretsKeys,
   RRPC_GRAFANA_URL: optionalString(),
+  RRPC_CALLBACK_ALLOWED_HOSTS: hostList(),
 });
 
 const ingestSchema = z.object({
@@ -141,6 +142,8 @@ export interface ApiConfig extends CommonConfig {
   secretsKeys: SecretsKeys | undefined;
   /** The Grafana dashboard the console's health page links to. */
   grafanaUrl: string | undefined;
+  /** Internal receivers a callbackUrl may name (plain http too); see the worker's same variable. */
+  callbackAllowedHosts: Array<{ hostname: string; port: number | undefined }>;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -237,6 +240,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     rateLimitPerDevice: e.RRPC_RATE_LIMIT_PER_DEVICE,
     maxInFlight: e.RRPC_MAX_IN_FLIGHT,
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
+    callbackAllowedHosts: e.RRPC_CALLBACK_ALLOWED_HOSTS,
   };
 }
 

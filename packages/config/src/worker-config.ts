@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { int, optionalString } from './env-schema.js';
+import { hostList, int, optionalString } from './env-schema.js';
 import { ConfigError, common, describe, secretProblems, toCommon, type CommonConfig, type Env } from './load-config.js';
 
 const workerSchema = z.object({
@@ -17,6 +17,10 @@ const workerSchema = z.object({
   /** A work item whose worker stops renewing its lock for this long is taken over by another worker. */
   RRPC_WORKER_LOCK_MS: int(30_000, 1000, 600_000),
   RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+  /** Derives each key's own callback secret (keys with callback=N in the keys file); at least 32 characters. */
+  RRPC_CALLBACK_MASTER_SECRET: optionalString(),
+  /** Receivers callbacks may reach although they are internal (and over plain http): "host" or "host:port", comma-separated. */
+  RRPC_CALLBACK_ALLOWED_HOSTS: hostList(),
 });
 
 export const WORKER_ENV_VARS: readonly string[] = Object.keys(workerSchema.shape);
@@ -30,6 +34,9 @@ export interface WorkerConfig extends CommonConfig {
   batchConcurrency: number;
   lockMs: number;
   jobRetentionMs: number;
+  /** Derives the per-key callback secrets; undefined: only the shared callbackSecret signs. */
+  callbackMasterSecret: string | undefined;
+  callbackAllowedHosts: Array<{ hostname: string; port: number | undefined }>;
 }
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
@@ -37,6 +44,10 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   if (!parsed.success) throw new ConfigError('worker', describe(parsed.error));
   const e = parsed.data;
   const problems = secretProblems('RRPC_CALLBACK_SECRET', e.RRPC_CALLBACK_SECRET, e.RRPC_AUTH_DISABLED, 'a secret (16+ characters) to sign callbacks');
+  if (e.RRPC_CALLBACK_MASTER_SECRET !== undefined && e.RRPC_CALLBACK_MASTER_SECRET.length < 32) problems.push('RRPC_CALLBACK_MASTER_SECRET: must be at least 32 characters');
+  if (e.RRPC_CALLBACK_MASTER_SECRET !== undefined && e.RRPC_CALLBACK_MASTER_SECRET === e.RRPC_CALLBACK_SECRET) {
+    problems.push('RRPC_CALLBACK_MASTER_SECRET: must differ from RRPC_CALLBACK_SECRET (receivers hold the shared secret; the master must stay with the worker)');
+  }
   if (problems.length > 0) throw new ConfigError('worker', problems);
   return {
     ...toCommon('worker', e),
@@ -48,5 +59,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     batchConcurrency: e.RRPC_WORKER_BATCH_CONCURRENCY,
     lockMs: e.RRPC_WORKER_LOCK_MS,
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
+    callbackMasterSecret: e.RRPC_CALLBACK_MASTER_SECRET,
+    callbackAllowedHosts: e.RRPC_CALLBACK_ALLOWED_HOSTS,
   };
 }

@@ -1,6 +1,22 @@
-import type { BatchItem, BatchRecord, JobRecord } from '@rrpc/store';
+import type { BatchItem, BatchRecord, CallbackStatus, JobRecord } from '@rrpc/store';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+/**
+ * A callback's state as the API shows it: our own words only, field by field (a record written by an older
+ * worker may still hold the receiver's status or error text; they are never shown).
+ */
+function callbackView(status: CallbackStatus | undefined) {
+  if (status === undefined) return { state: 'PENDING', attempts: 0 };
+  const known = (['PENDING', 'RETRYING', 'DELIVERED', 'FAILED'] as const).includes(status.state);
+  const state = !known || (status.state === 'PENDING' && status.attempts > 0) ? 'RETRYING' : status.state;
+  return {
+    state,
+    attempts: status.attempts,
+    ...(status.lastAttemptAt !== undefined ? { lastAttemptAt: iso(status.lastAttemptAt) } : {}),
+    ...(status.deliveredAt !== undefined ? { deliveredAt: iso(status.deliveredAt) } : {}),
+  };
+}
 
 /** A job as the API shows it (and as callbacks post it). */
 export function jobView(job: JobRecord) {
@@ -19,7 +35,7 @@ export function jobView(job: JobRecord) {
     ...(job.topic !== undefined ? { topic: job.topic } : {}),
     result: job.result ?? null,
     ...(job.error !== undefined ? { error: job.error } : {}),
-    ...(job.callbackUrl !== undefined ? { callbackUrl: job.callbackUrl, callback: job.callback ?? { state: 'PENDING', attempts: 0 } } : {}),
+    ...(job.callbackUrl !== undefined ? { callbackUrl: job.callbackUrl, callback: callbackView(job.callback) } : {}),
     ...(job.batch !== undefined ? { batchId: job.batch.id } : {}),
   };
 }

@@ -15,7 +15,7 @@ export {
 export { ReplyChannel, type ReplyChannelHandlers } from './reply-channel.js';
 export { withScripts } from './scripts.js';
 export { RateLimiter, type RateDecision, type RateLimit } from './rate-limiter.js';
-export { JobStore, JOB_STATES, FINAL_JOB_STATES, type JobState, type JobRecord, type JobResult, type NewJob, type CallbackStatus, type TransitionResult } from './job-store.js';
+export { JobStore, JOB_STATES, FINAL_JOB_STATES, type JobState, type JobRecord, type JobResult, type NewJob, type CallbackStatus, type CallbackKey, type TransitionResult } from './job-store.js';
 export { BatchStore, type NewBatch, type BatchRecord, type BatchItem, type BatchItemResult } from './batch-store.js';
 export { IdempotencyStore, type IdempotencyClaim, type StoredAnswer } from './idempotency-store.js';
 export { PresenceEvents } from './presence-events.js';

@@ -14,13 +14,23 @@ export interface JobResult {
   payload?: string | undefined;
 }
 
+/**
+ * Where a job's callback stands. Only our own words: never the receiver's HTTP status or error text, so a
+ * callback URL cannot be used to probe what answers where.
+ */
 export interface CallbackStatus {
-  state: 'PENDING' | 'DELIVERED' | 'FAILED';
+  state: 'PENDING' | 'RETRYING' | 'DELIVERED' | 'FAILED';
   attempts: number;
-  lastStatus?: number | undefined;
-  lastError?: string | undefined;
   lastAttemptAt?: number | undefined;
   deliveredAt?: number | undefined;
+}
+
+/** Which key's callback secret signs a job's callback (no secret: the worker derives it; see @rrpc/jobs). */
+export interface CallbackKey {
+  keyId: string;
+  generation: number;
+  /** Until when (unix ms) the previous generation signs too. */
+  previousUntil?: number | undefined;
 }
 
 export interface NewJob {
@@ -34,6 +44,8 @@ export interface NewJob {
   maxAttempts: number;
   callbackUrl?: string | undefined;
   batch?: { id: string; index: number } | undefined;
+  /** The creating key's own callback secret; undefined: the shared RRPC_CALLBACK_SECRET signs. */
+  callbackKey?: CallbackKey | undefined;
 }
 
 export interface JobRecord extends NewJob {
@@ -76,6 +88,7 @@ export class JobStore {
     if (job.topic !== undefined) fields.push('tp', job.topic);
     if (job.callbackUrl !== undefined) fields.push('cb', job.callbackUrl);
     if (job.batch !== undefined) fields.push('bt', job.batch.id, 'bi', job.batch.index);
+    if (job.callbackKey !== undefined) fields.push('cbk', job.callbackKey.keyId, 'cbg', job.callbackKey.generation, 'cbp', job.callbackKey.previousUntil ?? '');
     const indexTtl = Math.max(job.expiresAt - Date.now(), 0) + this.retentionMs;
     const [created, createdAt] = await guard(
       this.redis.rrpcJobCreate(this.keys.job(job.device, job.id), this.keys.deviceJobs(job.device), this.keys.deviceJobIndex(job.device), job.id, indexTtl, ...fields),
@@ -191,6 +204,7 @@ function toRecord(device: DeviceRef, h: Record<string, string>): JobRecord {
     messageId: h['mid'] || undefined,
     result: rc === undefined ? undefined : { rrpcCode: rc, messageId: h['rmid'], payload: h['rp'] },
     callback: h['cbs'] !== undefined ? (JSON.parse(h['cbs']) as CallbackStatus) : undefined,
+    callbackKey: h['cbk'] !== undefined ? { keyId: h['cbk'], generation: num(h['cbg']) ?? 1, previousUntil: num(h['cbp']) } : undefined,
     error: h['err'],
   };
 }

@@ -24,6 +24,28 @@ describe('keys file', () => {
   });
 });
 
+describe('keys file: per-key callback secrets', () => {
+  it('reads callback= and callback-previous-until=, and hands them to the principal', () => {
+    const text = `callback-key-0123456789 callback=2 callback-previous-until=2030-01-02T03:04:05Z\nplain-key-0123456789 callback=1\nshared-key-0123456789\n`;
+    const { keys, problems } = parseKeysFile(text);
+    expect(problems).toEqual([]);
+    expect(keys[0]!.callback).toEqual({ generation: 2, previousUntil: Date.parse('2030-01-02T03:04:05Z') });
+    expect(keys[1]!.callback).toEqual({ generation: 1, previousUntil: undefined });
+    expect(keys[2]!.callback).toBeUndefined();
+    const ring = new ApiKeyRing({ keys: [], logger: createLogger('test', 'silent') });
+    (ring as unknown as { all: unknown }).all = keys;
+    expect(ring.authenticate('Bearer callback-key-0123456789')?.callback).toEqual({ generation: 2, previousUntil: Date.parse('2030-01-02T03:04:05Z') });
+    expect(ring.authenticate('Bearer shared-key-0123456789')?.callback).toBeUndefined();
+  });
+
+  it('refuses bad generations and an overlap without a previous generation', () => {
+    const { problems } = parseKeysFile(
+      'k-0123456789abcdef callback=0\nk-0123456789abcdef callback=x\nk-0123456789abcdef callback=1 callback-previous-until=2030-01-01T00:00:00Z\nk-0123456789abcdef callback=2 callback-previous-until=tomorrow\n',
+    );
+    expect(problems.map((p) => p.split(':')[0])).toEqual(['line 1', 'line 2', 'line 3', 'line 4']);
+  });
+});
+
 describe('ApiKeyRing', () => {
   const ring = new ApiKeyRing({ keys: ['env-key-0123456789', `sha256:${hex('hashed-key-0123456789')}`], logger: createLogger('test', 'silent') });
   it('accepts the keys, plain or given as digests, with a public id that is not the key', () => {

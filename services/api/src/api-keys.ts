@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
  *   sha256:<64 hex digits> [products=pk1,pk2] [rate=N]     the key's SHA-256 (preferred: no secret on disk)
  *   <plain key, 16+ characters> [products=...] [rate=N]   hashed as it is read
  * products= scopes the key to those product keys; rate= sets its own calls-per-second limit.
+ * callback=N gives the key its own callback secret, generation N (derived by the worker, docs/callbacks.md);
+ * callback-previous-until=<ISO time> lets generation N-1 sign too until then (the rotation overlap).
  */
 export interface ApiKey {
   /** A public name for the key: the first 12 hex digits of its digest (logs, rate-limit keys). */
@@ -19,6 +21,14 @@ export interface ApiKey {
   readonly products: ReadonlySet<string> | undefined;
   /** This key's calls-per-second limit; undefined: the default (RRPC_RATE_LIMIT_PER_KEY). */
   readonly ratePerSecond: number | undefined;
+  /** This key's own callback secret (its generation); undefined: the shared RRPC_CALLBACK_SECRET signs. */
+  readonly callback?: CallbackGeneration | undefined;
+}
+
+/** callback= and callback-previous-until= of a keys-file line. */
+export interface CallbackGeneration {
+  readonly generation: number;
+  readonly previousUntil: number | undefined;
 }
 
 /** Who made a request: the key that authenticated it (or "anonymous" when authentication is disabled). */
@@ -26,6 +36,7 @@ export interface Principal {
   readonly keyId: string;
   readonly products: ReadonlySet<string> | undefined;
   readonly ratePerSecond: number | undefined;
+  readonly callback?: CallbackGeneration | undefined;
 }
 
 export const ANONYMOUS: Principal = { keyId: 'anonymous', products: undefined, ratePerSecond: undefined };
@@ -69,6 +80,8 @@ export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[
     }
     let products: Set<string> | undefined;
     let rate: number | undefined;
+    let callbackGeneration: number | undefined;
+    let previousUntil: number | undefined;
     for (const option of options) {
       const [name, value = ''] = option.split('=', 2);
       if (name === 'products') {
@@ -84,12 +97,29 @@ export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[
           problems.push(`${where}: rate= must be a whole number of calls per second (0: no limit)`);
           return;
         }
+      } else if (name === 'callback') {
+        callbackGeneration = Number(value);
+        if (!/^\d{1,9}$/.test(value) || callbackGeneration < 1) {
+          problems.push(`${where}: callback= must be the generation of the key's callback secret, a whole number from 1`);
+          return;
+        }
+      } else if (name === 'callback-previous-until') {
+        previousUntil = /^\d{4}-\d{2}-\d{2}T[0-9:.]+Z$/.test(value) ? Date.parse(value) : NaN;
+        if (!Number.isFinite(previousUntil)) {
+          problems.push(`${where}: callback-previous-until= must be an ISO 8601 time in UTC ("Z")`);
+          return;
+        }
       } else {
-        problems.push(`${where}: unknown option "${name}" (products=, rate=)`);
+        problems.push(`${where}: unknown option "${name}" (products=, rate=, callback=, callback-previous-until=)`);
         return;
       }
     }
-    keys.push(makeKey(digestOf(secret), products, rate));
+    if (previousUntil !== undefined && (callbackGeneration === undefined || callbackGeneration < 2)) {
+      problems.push(`${where}: callback-previous-until= needs callback= of 2 or more (the previous generation signs until then)`);
+      return;
+    }
+    const key = makeKey(digestOf(secret), products, rate);
+    keys.push(callbackGeneration === undefined ? key : { ...key, callback: { generation: callbackGeneration, previousUntil } });
   });
   return { keys, problems };
 }
@@ -175,6 +205,6 @@ export class ApiKeyRing {
     for (const key of this.all) {
       if (timingSafeEqual(key.digest, presented) && found === undefined) found = key;
     }
-    return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond };
+    return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond, ...(found.callback ? { callback: found.callback } : {}) };
   }
 }

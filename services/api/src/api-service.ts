@@ -19,7 +19,7 @@ import { inFlightLimit } from './in-flight-limit.js';
 import { rrpcRoutes } from './routes/rrpc.js';
 import { deviceRoutes } from './routes/devices.js';
 import { aliyunErrorBody, compatAliyunRoutes } from './routes/compat-aliyun.js';
-import { WorkQueues, createQueueRedis } from '@rrpc/jobs';
+import { CallbackPolicy, WorkQueues, createQueueRedis } from '@rrpc/jobs';
 import { BatchStore, IdempotencyStore, JobStore, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents } from '@rrpc/store';
 import { loadConsoleAssets } from './console-assets.js';
 import { liveRoutes } from './routes/live.js';
@@ -118,7 +118,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   app.use('/v1/devices/:productKey', productScope);
   app.get('/v1/rrpc/:messageId', scopedOutcomeReads(calls));
   app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
+  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes, callbackPolicy: new CallbackPolicy(config.callbackAllowedHosts) }));
   app.use(batchRoutes({ batches: new BatchStore(redis, keys, config.jobRetentionMs), presence, queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(rrpcRoutes({ endpoint, calls, idempotent: idem }));
   app.use(deviceRoutes(presence));

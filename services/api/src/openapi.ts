@@ -250,7 +250,7 @@ export function buildOpenApi(): Json {
           operationId: 'getJob',
           summary: 'A job: state, attempts, timestamps, result, callback',
           parameters: [...callParameters, { name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { '200': { description: 'The job.' }, '404': { description: 'No such job.' }, '401': responseRef('Unauthenticated') },
+          responses: { '200': { description: 'The job. Its `callback` is {state: PENDING | RETRYING | DELIVERED | FAILED, attempts, lastAttemptAt?, deliveredAt?}: never the receiver\'s status or error text.' }, '404': { description: 'No such job.' }, '401': responseRef('Unauthenticated') },
         },
         delete: {
           tags: ['jobs'],

@@ -99,7 +99,7 @@ export const jobBody = z
     ttlMs: ttlMs.optional().meta({ description: `How long the job may wait for its device (default ${JOB_LIMITS.defaultTtlMs}).` }),
     maxAttempts: z.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(JOB_LIMITS.maxAttempts, `must be at most ${JOB_LIMITS.maxAttempts}`).default(1)
       .meta({ description: 'Attempts before the job ends as TIMEOUT (a device timeout uses one; an offline device does not).' }),
-    callbackUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional().meta({ description: 'Where the finished job is POSTed, signed (X-Rrpc-Signature).' }),
+    callbackUrl: z.url({ protocol: /^https?$/, message: 'must be an https URL' }).max(2048, 'must be at most 2048 characters').optional().meta({ description: 'Where the finished job is POSTed, signed (X-Rrpc-Signature): https to a public address (plain http and internal hosts only as RRPC_CALLBACK_ALLOWED_HOSTS allows); no redirects are followed.' }),
   })
   .strict()
   .meta({ description: 'A persistent call: delivered when the device is online, retried on device timeouts until maxAttempts or expiry.' });

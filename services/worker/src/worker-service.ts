@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
-import { QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type JobWork, type QueueConnection } from '@rrpc/jobs';
+import { CallbackPolicy, QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type HostResolver, type JobWork, type QueueConnection } from '@rrpc/jobs';
 import { PodSummarizer, createRegistry, createWorkerMetrics, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { BatchStore, CallStore, JobStore, Keys, PresenceEvents, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient, POD_REPORT_INTERVAL_MS, PodHeartbeats } from '@rrpc/store';
@@ -22,7 +22,12 @@ export interface WorkerService {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function createWorkerService(config: WorkerConfig, logger: Logger): WorkerService {
+export interface WorkerServiceOptions {
+  /** Resolves callback hosts (default: the system resolver); tests give a name the address they want. */
+  resolveHost?: HostResolver;
+}
+
+export function createWorkerService(config: WorkerConfig, logger: Logger, options: WorkerServiceOptions = {}): WorkerService {
   const keys = new Keys(config.namespace);
   const redisOptions = { url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs };
   const redis: RedisClient = createRedis({ ...redisOptions, connectionName: `${config.instanceId}:cmd` });
@@ -49,7 +54,15 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
 
   const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger });
   const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger });
-  const callbackSender = new CallbackSender({ jobs, metrics, logger, secret: config.callbackSecret, timeoutMs: config.callbackTimeoutMs });
+  const callbackSender = new CallbackSender({
+    jobs,
+    metrics,
+    logger,
+    secret: config.callbackSecret,
+    masterSecret: config.callbackMasterSecret,
+    policy: new CallbackPolicy(config.callbackAllowedHosts, options.resolveHost),
+    timeoutMs: config.callbackTimeoutMs,
+  });
 
   const workerOptions = {
     connection: queueRedis,

@@ -1,9 +1,10 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { RrpcError, invalidArgument } from '@rrpc/errors';
-import { ID_PATTERN, jobView, newId, type WorkQueues } from '@rrpc/jobs';
+import { ID_PATTERN, jobView, newId, type CallbackPolicy, type WorkQueues } from '@rrpc/jobs';
 import type { JobStore } from '@rrpc/store';
 import { JOB_LIMITS, firstIssue, jobBody, jobListQuery } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
+import { principalOf } from '../request-principal.js';
 
 export interface JobRoutesOptions {
   jobs: JobStore;
@@ -11,6 +12,8 @@ export interface JobRoutesOptions {
   /** Idempotency-Key handling (see idempotency.ts). */
   idempotent: RequestHandler;
   maxPayloadBytes: number;
+  /** Where callbacks may go (the URL alone is checked here; the worker checks the addresses at delivery). */
+  callbackPolicy: CallbackPolicy;
 }
 
 function jobIdFrom(value: unknown): string {
@@ -40,10 +43,14 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     const expiresAt = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : now + (body.ttlMs ?? JOB_LIMITS.defaultTtlMs);
     if (expiresAt <= now) throw invalidArgument('expiresAt', 'must be in the future');
     if (expiresAt > now + JOB_LIMITS.maxTtlMs) throw invalidArgument('expiresAt', `must be at most ${JOB_LIMITS.maxTtlMs} ms away`);
+    const callbackProblem = body.callbackUrl === undefined ? undefined : options.callbackPolicy.problem(body.callbackUrl);
+    if (callbackProblem !== undefined) throw invalidArgument('callbackUrl', callbackProblem);
+    const principal = principalOf(res);
+    const callbackKey = principal?.callback && body.callbackUrl !== undefined ? { keyId: principal.keyId, ...principal.callback } : undefined;
     const id = newId('job');
     // Queue first, then record: a job is never recorded without its work item (the worker waits for the record).
     await options.queues.addJob({ ...device, jobId: id });
-    await options.jobs.create({ id, device, payload: body.payload, timeoutMs: body.timeoutMs, topic: body.topic, expiresAt, maxAttempts: body.maxAttempts, callbackUrl: body.callbackUrl });
+    await options.jobs.create({ id, device, payload: body.payload, timeoutMs: body.timeoutMs, topic: body.topic, expiresAt, maxAttempts: body.maxAttempts, callbackUrl: body.callbackUrl, callbackKey });
     const job = await options.jobs.get(device, id);
     res.status(202).set('Location', `/v1/devices/${device.productKey}/${device.deviceName}/rrpc/jobs/${id}`);
     res.json(job ? jobView(job) : { id, state: 'QUEUED' });

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { bool, int, list, optionalString, url } from './env-schema.js';
+import { tracingEnv, tracingSettings, type TracingConfig } from './tracing-config.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -55,6 +56,7 @@ export const common = {
     .optional(),
   RRPC_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
   RRPC_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
+  ...tracingEnv,
 };
 
 const apiSchema = z.object({
@@ -100,6 +102,8 @@ export interface CommonConfig {
   /** Slow-client protection: the whole header block, and the whole request, must arrive within these. */
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  /** OpenTelemetry (OTEL_* variables; docs/tracing.md). */
+  tracing: TracingConfig;
 }
 
 export interface ApiConfig extends CommonConfig {
@@ -155,6 +159,7 @@ export function toCommon(service: string, e: z.infer<z.ZodObject<typeof common>>
     port: e.PORT,
     headersTimeoutMs: e.RRPC_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.RRPC_REQUEST_TIMEOUT_MS,
+    tracing: tracingSettings(e),
   };
 }
 

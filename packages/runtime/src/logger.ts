@@ -1,8 +1,12 @@
 import { pino, type Logger } from 'pino';
+import { activeTraceFields } from '@rrpc/tracing';
 
 export type { Logger };
 
-/** Structured JSON logs on stdout. */
+/**
+ * Structured JSON logs on stdout. A line written while a traced span is active carries its `trace_id` and
+ * `span_id` (docs/tracing.md); with tracing off the mixin adds nothing.
+ */
 export function createLogger(service: string, level: string): Logger {
-  return pino({ name: service, level, base: { service }, timestamp: pino.stdTimeFunctions.isoTime });
+  return pino({ name: service, level, base: { service }, timestamp: pino.stdTimeFunctions.isoTime, mixin: activeTraceFields });
 }

@@ -34,6 +34,8 @@ export interface NewJob {
   maxAttempts: number;
   callbackUrl?: string | undefined;
   batch?: { id: string; index: number } | undefined;
+  /** The caller's trace context, "<traceparent>[\n<tracestate>]" (docs/tracing.md): the worker continues it. */
+  trace?: string | undefined;
 }
 
 export interface JobRecord extends NewJob {
@@ -76,6 +78,7 @@ export class JobStore {
     if (job.topic !== undefined) fields.push('tp', job.topic);
     if (job.callbackUrl !== undefined) fields.push('cb', job.callbackUrl);
     if (job.batch !== undefined) fields.push('bt', job.batch.id, 'bi', job.batch.index);
+    if (job.trace !== undefined && job.trace.length <= 1024) fields.push('trc', job.trace);
     const indexTtl = Math.max(job.expiresAt - Date.now(), 0) + this.retentionMs;
     const [created, createdAt] = await guard(
       this.redis.rrpcJobCreate(this.keys.job(job.device, job.id), this.keys.deviceJobs(job.device), this.keys.deviceJobIndex(job.device), job.id, indexTtl, ...fields),
@@ -192,5 +195,6 @@ function toRecord(device: DeviceRef, h: Record<string, string>): JobRecord {
     result: rc === undefined ? undefined : { rrpcCode: rc, messageId: h['rmid'], payload: h['rp'] },
     callback: h['cbs'] !== undefined ? (JSON.parse(h['cbs']) as CallbackStatus) : undefined,
     error: h['err'],
+    trace: h['trc'],
   };
 }

@@ -23,6 +23,7 @@ import { BatchRunner } from './batch-runner.js';
 import { CallbackSender } from './callback-sender.js';
 import { JobRunner } from './job-runner.js';
 import { checkNoEviction } from './redis-policy.js';
+import { startTracing } from '@rrpc/tracing';
 
 export interface WorkerService {
   readonly server: Server;
@@ -45,6 +46,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
 
   const broker = createServiceBroker(config, logger);
 
+  const tracing = startTracing(config.tracing, { name: 'rrpc-worker', instanceId: config.instanceId });
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry, async () => {
     const entries = await Promise.all(
@@ -56,11 +58,11 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
   const presence = new PresenceStore(redis, keys, 0);
   const jobs = new JobStore(redis, keys, config.jobRetentionMs);
   const batches = new BatchStore(redis, keys, config.jobRetentionMs);
-  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger });
+  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger, tracing });
 
-  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger });
-  const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger });
-  const callbackSender = new CallbackSender({ jobs, metrics, logger, secret: config.callbackSecret, timeoutMs: config.callbackTimeoutMs });
+  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, tracing });
+  const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger, tracing });
+  const callbackSender = new CallbackSender({ jobs, metrics, logger, secret: config.callbackSecret, timeoutMs: config.callbackTimeoutMs, tracing });
 
   const workerOptions = {
     connection: queueRedis,
@@ -172,6 +174,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
       await broker.close();
       queueRedis.disconnect();
       redis.disconnect();
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
     },
   };
 }

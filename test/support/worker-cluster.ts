@@ -138,14 +138,14 @@ export async function startDeviceGroup(
 }
 
 /** A local HTTP receiver for callbacks: answers with `status()` and keeps every request's raw body and headers. */
-export async function startReceiver(status: (n: number) => number): Promise<{ url: string; received: Array<{ body: string; signature: string | undefined; status: number }>; server: Server; close(): Promise<void> }> {
-  const received: Array<{ body: string; signature: string | undefined; status: number }> = [];
+export async function startReceiver(status: (n: number) => number): Promise<{ url: string; received: Array<{ body: string; signature: string | undefined; status: number; traceparent?: string | undefined }>; server: Server; close(): Promise<void> }> {
+  const received: Array<{ body: string; signature: string | undefined; status: number; traceparent?: string | undefined }> = [];
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const code = status(received.length);
-      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-rrpc-signature'] as string | undefined, status: code });
+      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-rrpc-signature'] as string | undefined, status: code, traceparent: req.headers['traceparent'] as string | undefined });
       res.statusCode = code;
       res.end();
     });

@@ -22,7 +22,8 @@ describe('createLogger', () => {
     const { lines, stream } = capture();
     const logger = createLogger('test', 'info', stream);
     const span = tracing.startSpan('op', { kind: SpanKind.INTERNAL });
-    logger.info('outside');
+    logger.info({ port: 1 }, 'outside');
+    logger.info('plain');
     await tracing.withSpan(span, async () => {
       await Promise.resolve();
       logger.info('inside');
@@ -31,6 +32,7 @@ describe('createLogger', () => {
     await tracing.shutdown();
     await receiver.stop();
     expect(lines.find((l) => l['msg'] === 'outside')).not.toHaveProperty('trace_id');
+    expect(lines.find((l) => l['msg'] === 'plain')).not.toHaveProperty('port'); // no fields leak between lines
     expect(lines.find((l) => l['msg'] === 'inside')).toMatchObject({ trace_id: span.spanContext().traceId, span_id: span.spanContext().spanId });
   });
 });

@@ -171,12 +171,13 @@ export function startTracing(settings: TracingSettings, service: { name: string;
   return new Tracing(provider, serviceName);
 }
 
-const NO_FIELDS: Record<string, string> = Object.freeze({}) as Record<string, string>;
-
-/** `trace_id` and `span_id` of the active span, for log lines (an empty object when there is none). */
+/**
+ * `trace_id` and `span_id` of the active span, for log lines (an empty object when there is none). A new
+ * object every time: pino merges the line's own fields into what its mixin returns.
+ */
 export function activeTraceFields(): Record<string, string> {
   const sc = trace.getSpanContext(context.active());
-  return sc === undefined ? NO_FIELDS : { trace_id: sc.traceId, span_id: sc.spanId };
+  return sc === undefined ? {} : { trace_id: sc.traceId, span_id: sc.spanId };
 }
 
 /** The trace id inside a traceparent ("00-<trace id>-<span id>-<flags>"). */

@@ -99,8 +99,16 @@ export function spansOfExport(body: OtlpExport): CollectedSpan[] {
 export class OtlpReceiver {
   readonly spans: CollectedSpan[] = [];
   readonly exports: ReceivedExport[] = [];
+  /** Export requests and bytes received (also with keep: false). */
+  readonly received = { requests: 0, bytes: 0 };
   private server: Server | undefined;
   private readonly listeners = new Set<(spans: CollectedSpan[]) => void>();
+  /** keep: false only counts (a sink for the bench): nothing is decoded or held. */
+  private readonly keep: boolean;
+
+  constructor(options: { keep?: boolean } = {}) {
+    this.keep = options.keep ?? true;
+  }
 
   /** Listens on 127.0.0.1 (port 0: a free one); resolves with the base URL for OTEL_EXPORTER_OTLP_ENDPOINT. */
   async start(port = 0, host = '127.0.0.1'): Promise<string> {
@@ -113,15 +121,21 @@ export class OtlpReceiver {
       let size = 0;
       req.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size <= MAX_BODY) chunks.push(chunk);
+        if (size <= MAX_BODY && this.keep) chunks.push(chunk);
       });
       req.on('end', () => {
         if (size > MAX_BODY) {
           res.writeHead(413).end();
           return;
         }
-        const body = Buffer.concat(chunks);
+        this.received.requests++;
+        this.received.bytes += size;
         const contentType = String(req.headers['content-type'] ?? '');
+        if (!this.keep) {
+          res.writeHead(200, { 'content-type': contentType.startsWith('application/json') ? 'application/json' : 'application/x-protobuf' }).end(contentType.startsWith('application/json') ? '{}' : undefined);
+          return;
+        }
+        const body = Buffer.concat(chunks);
         this.exports.push({ contentType, body });
         if (contentType.startsWith('application/json')) {
           let spans: CollectedSpan[];

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDevice, type RrpcDevice } from '@rrpc/device-sdk';
 import { waitFor } from '@rrpc/testing';
@@ -31,7 +32,11 @@ let receiver: OtlpReceiver;
 let cluster: WorkerCluster;
 let device: RrpcDevice;
 let device311: TestDevice;
+let ownSpans: RrpcDevice;
+let answers: MqttClient;
 const heard: Heard[] = [];
+/** User properties of the devices' answers, by message ID (heard by a listener on the response topics). */
+const answerProperties = new Map<string, Record<string, string | string[]>>();
 
 beforeAll(async () => {
   receiver = new OtlpReceiver();
@@ -43,12 +48,27 @@ beforeAll(async () => {
     return payload;
   });
   device311 = await startDevice(cluster.mosquitto.url, PK, 'old-1', ({ payload }) => payload);
+  // A device that traces its own work: it answers with its own span as the traceparent.
+  ownSpans = await connectDevice({ url: cluster.mosquitto.url, productKey: PK, deviceName: 'tracer-2', protocolVersion: 5, reconnectPeriodMs: 0 });
+  await ownSpans.onRrpc((payload, ctx) => {
+    if (ctx.traceparent !== undefined) ctx.traceparent = `${ctx.traceparent.slice(0, 36)}${payload.toString()}-01`;
+    return payload;
+  });
+  answers = await mqtt.connectAsync(cluster.mosquitto.url, { clientId: `answers-${process.pid}`, protocolVersion: 5 });
+  await answers.subscribeAsync(`/sys/${PK}/+/rrpc/response/+`, { qos: 0 });
+  answers.on('message', (topic, _payload, packet) => {
+    const props = packet.properties?.userProperties;
+    if (props) answerProperties.set(topic.split('/').at(-1) ?? '', props);
+  });
   await cluster.connectDevice(PK, 'tracer-1');
+  await cluster.connectDevice(PK, 'tracer-2');
   await cluster.connectDevice(PK, 'old-1');
 }, 60_000);
 
 afterAll(async () => {
   await device?.disconnect();
+  await ownSpans?.disconnect();
+  await answers?.endAsync();
   await device311?.close();
   await cluster?.stop();
   await receiver?.stop();
@@ -66,7 +86,9 @@ async function call(deviceName: string, headers: Record<string, string>, text = 
 /** Spans of the trace once `count` of them arrived (the services export in batches every few seconds). */
 async function spansOf(traceId: string, count: number): Promise<CollectedSpan[]> {
   await waitFor(() => receiver.trace(traceId).length >= count, 20_000, `${count} spans of trace ${traceId}`);
-  return receiver.trace(traceId);
+  const spans = receiver.trace(traceId);
+  if (process.env['PRINT_TRACE_TREES']) console.log(formatSpanTree(spans)); // for docs/tracing.md
+  return spans;
 }
 
 function one(spans: CollectedSpan[], service: string, kind: number, name?: string): CollectedSpan {
@@ -114,7 +136,23 @@ describe('a synchronous call with a traceparent', () => {
       'rrpc.claim': 'matched',
     });
     expect(processed.startNs).toBeGreaterThanOrEqual(publish.startNs);
+    expect(processed.endNs).toBeGreaterThan(processed.startNs); // from the answer's arrival to the claim's end
     expect(server.endNs).toBeGreaterThanOrEqual(processed.startNs);
+    // The SDK sent the trace context back on the answer; it named our span, so it is no link.
+    expect(answerProperties.get(messageId)).toEqual({ traceparent: got?.traceparent, tracestate: 'vendor=abc,other=1' });
+    expect(processed.links).toEqual([]);
+  });
+
+  it('links the ingest span to the device\'s own span when the device answers with one', async () => {
+    const traceId = hex(16);
+    const deviceSpan = hex(8);
+    const { status, body } = await call('tracer-2', { traceparent: traceparentOf(traceId, hex(8)) }, deviceSpan);
+    expect(status).toBe(200);
+    expect(answerProperties.get(body.messageId as string)?.['traceparent']).toBe(traceparentOf(traceId, deviceSpan));
+    const spans = await spansOf(traceId, 3);
+    const processed = one(spans, 'rrpc-response-ingest', CONSUMER);
+    expect(processed.parentSpanId).toBe(one(spans, 'rrpc-api', PRODUCER).spanId); // still through the pending record
+    expect(processed.links).toEqual([{ traceId, spanId: deviceSpan }]);
   });
 
   it('ignores a malformed traceparent: 200, and a new trace starts', async () => {

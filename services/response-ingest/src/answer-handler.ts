@@ -79,7 +79,8 @@ export function answerHandler(options: AnswerHandlerOptions) {
           attributes: { ...mqttAttributes('process', topic, answer.messageId, options.clientId ?? options.instanceId), 'rrpc.claim': result },
           ...(link !== undefined ? { links: [{ context: link, attributes: { 'rrpc.link': 'device' } }] } : {}),
         });
-        span.end();
+        // Made after the claim (its parent comes from it): both ends are given, as the times they happened.
+        span.end(performance.timeOrigin + performance.now());
       })
       .catch((error: unknown) => {
         responses('error').inc();

@@ -5,7 +5,7 @@ import type { Principal } from './api-keys.js';
 import type { CallOutcome } from '@rrpc/caller';
 import { errorAnswer, type CallBody, type CallEndpoint, type HttpAnswer } from './call-endpoint.js';
 import { mayUseProduct } from './request-principal.js';
-import type { RequestTrace, RequestTracer } from './request-tracing.js';
+import { answeredStatus, type RequestTrace, type RequestTracer } from './request-tracing.js';
 
 export interface FastCallRouteOptions {
   endpoint: CallEndpoint;
@@ -112,14 +112,15 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     return endpoint.parse(productKey, deviceName, body);
   }
 
-  function runTraced(traced: RequestTrace, call: ReturnType<typeof parseCall>, principal: Principal): Promise<CallOutcome> {
+  /** The call and its answer inside the server span (log lines carry its ids). */
+  function runTraced(traced: RequestTrace, call: ReturnType<typeof parseCall>, principal: Principal, res: ServerResponse): void {
     call.request.trace = traced.trace;
-    return traced.run(() => endpoint.run(call, principal));
+    traced.run(() => answerWhenDone(endpoint.run(call, principal), res, call.raw));
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, match: RegExpExecArray, raw: boolean): void {
     const traced = options.trace?.('POST', CALL_ROUTE, req.headers);
-    if (traced !== undefined) res.once('finish', () => traced.end(res.statusCode));
+    if (traced !== undefined) res.once('close', () => traced.end(answeredStatus(res)));
     const principal = options.authenticate(req.headers.authorization);
     if (principal === undefined) {
       send(res, errorAnswer(new RrpcError('UNAUTHENTICATED', { headers: { 'WWW-Authenticate': 'Bearer' } })));
@@ -143,7 +144,8 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
       let outcome: Promise<CallOutcome>;
       try {
         const call = parseCall(productKey, deviceName, bytes, raw, query);
-        outcome = traced === undefined ? endpoint.run(call, principal) : runTraced(traced, call, principal);
+        if (traced !== undefined) return runTraced(traced, call, principal, res);
+        outcome = endpoint.run(call, principal);
       } catch (callError) {
         return fail(res, callError);
       }

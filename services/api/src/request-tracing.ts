@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { SpanKind, SpanStatusCode, encodeTraceHeaders, traceHeadersFrom, type Span, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 
@@ -50,6 +51,11 @@ export function requestTracer(tracing: Tracing | undefined): RequestTracer {
   };
 }
 
+/** The status the server span records: the answer's, or 499 when the client went away before it. */
+export function answeredStatus(res: ServerResponse): number {
+  return res.writableFinished ? res.statusCode : 499;
+}
+
 const TRACED_PATHS = /^\/(?:v1|compat)\//;
 
 /**
@@ -63,9 +69,10 @@ export function traceRequests(tracer: RequestTracer): RequestHandler {
     const traced = tracer(req.method, '', req.headers);
     if (traced === undefined) return next();
     res.locals['trace'] = traced.trace;
-    res.once('finish', () => {
+    // 'close' comes after the answer, or when the client went away without one: the span always ends.
+    res.once('close', () => {
       const route = (req as Request & { route?: { path?: unknown } }).route?.path;
-      traced.end(res.statusCode, typeof route === 'string' ? route : undefined);
+      traced.end(answeredStatus(res), typeof route === 'string' ? route : undefined);
     });
     traced.run(() => next());
   };

@@ -170,6 +170,18 @@ describe('a synchronous call with a traceparent', () => {
     for (const traceId of started) expect(one(await spansOf(traceId, 3), 'rrpc-api', SERVER).parentSpanId).toBeUndefined();
   });
 
+  it('continues the trace on the express route too (Idempotency-Key), and ignores a malformed one there', async () => {
+    const traceId = hex(16);
+    const keyed = await call('tracer-1', { traceparent: traceparentOf(traceId, hex(8)), 'idempotency-key': `trace-${hex(4)}` });
+    expect(keyed.status).toBe(200);
+    expect(heard.find((h) => h.messageId === keyed.body.messageId)?.traceparent?.slice(3, 35)).toBe(traceId);
+    const spans = await spansOf(traceId, 3);
+    expect(one(spans, 'rrpc-api', PRODUCER).parentSpanId).toBe(one(spans, 'rrpc-api', SERVER, 'POST /v1/devices/:productKey/:deviceName/rrpc').spanId);
+    const bad = await call('tracer-1', { traceparent: '00-xyz', 'idempotency-key': `trace-${hex(4)}` });
+    expect(bad.status).toBe(200);
+    expect(heard.find((h) => h.messageId === bad.body.messageId)?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
   it('sends no properties to an MQTT 3.1.1 device and leaves the payload as it was', async () => {
     const bytes = Buffer.from([0, 1, 2, 0xff, 0x7b]);
     const res = await cluster.api(`/v1/devices/${PK}/old-1/rrpc?timeoutMs=5000`, {

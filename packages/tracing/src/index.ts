@@ -28,5 +28,6 @@ export {
   type Span,
   type SpanStart,
   type TracingSettings,
+  type WarningLogger,
 } from './tracing.js';
 export { OtlpReceiver, formatSpanTree, spansOfExport, type CollectedSpan, type ReceivedExport } from './otlp-receiver.js';

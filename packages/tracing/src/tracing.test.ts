@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '@rrpc/testing';
 import { OtlpReceiver } from './otlp-receiver.js';
 import { SpanKind, activeTraceFields, startTracing, type TracingSettings } from './tracing.js';
 
@@ -46,6 +47,17 @@ describe('startTracing', () => {
     span.end();
     await tracing.shutdown();
     expect(r.exports).toHaveLength(0);
+  });
+
+  it('logs the SDK\'s warnings, such as an export nobody took', async () => {
+    const warnings: string[] = [];
+    // The SDK's own variable (read by its BatchSpanProcessor): export after 50 ms, not 5 s.
+    process.env['OTEL_BSP_SCHEDULE_DELAY'] = '50';
+    const tracing = startTracing({ ...base, endpoint: 'http://127.0.0.1:1' }, service, { warn: (_obj, msg) => warnings.push(msg ?? '') })!;
+    delete process.env['OTEL_BSP_SCHEDULE_DELAY'];
+    tracing.startSpan('lost', { kind: SpanKind.INTERNAL }).end();
+    await waitFor(() => warnings.some((w) => w.startsWith('OpenTelemetry: ')), 25_000, 'an OpenTelemetry warning');
+    await tracing.shutdown().catch(() => undefined);
   });
 
   it('makes a recorded span active for log fields inside withSpan only', async () => {

@@ -8,8 +8,10 @@ import {
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
+  DiagLogLevel,
   context,
   createTraceState,
+  diag,
   trace,
   type Attributes,
   type Link,
@@ -152,9 +154,20 @@ export class Tracing {
   }
 }
 
+/** Where the SDK's own warnings go (an export the collector refused or could not take, a full queue). */
+export interface WarningLogger {
+  warn(obj: object, msg?: string): void;
+}
+
 /** The service's tracing, or undefined when it is off (no endpoint, or OTEL_SDK_DISABLED=true). */
-export function startTracing(settings: TracingSettings, service: { name: string; instanceId: string }): Tracing | undefined {
+export function startTracing(settings: TracingSettings, service: { name: string; instanceId: string }, logger?: WarningLogger): Tracing | undefined {
   if (settings.disabled || settings.endpoint === undefined) return undefined;
+  if (logger !== undefined) {
+    // Process-wide, like the SDK's diag channel itself: warnings and errors only.
+    const warn = (message: string, ...args: unknown[]) => logger.warn({ otel: args.map(String).join(' ').slice(0, 500) }, `OpenTelemetry: ${message}`.slice(0, 300));
+    const quiet = () => undefined;
+    diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  }
   const url = `${settings.endpoint.replace(/\/+$/, '')}/v1/traces`;
   const exporter = settings.protocol === 'http/json' ? new JsonTraceExporter({ url }) : new ProtobufTraceExporter({ url });
   const serviceName = settings.serviceName ?? service.name;

@@ -48,7 +48,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   let subscriber: Redis | undefined;
   const broker = createServiceBroker(config, logger);
 
-  const tracing = startTracing(config.tracing, { name: 'rrpc-api', instanceId: config.instanceId });
+  const tracing = startTracing(config.tracing, { name: 'rrpc-api', instanceId: config.instanceId }, logger);
   const registry = createRegistry('api', { exemplars: tracing !== undefined });
   const metrics = createApiMetrics(registry, { exemplars: tracing !== undefined });
   const tracer = requestTracer(tracing);

@@ -21,7 +21,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   const keys = new Keys(config.namespace);
   const redis = createRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: `${config.instanceId}:cmd` });
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
-  const tracing = startTracing(config.tracing, { name: 'rrpc-response-ingest', instanceId: config.instanceId });
+  const tracing = startTracing(config.tracing, { name: 'rrpc-response-ingest', instanceId: config.instanceId }, logger);
   const registry = createRegistry('response-ingest');
   const metrics = createIngestMetrics(registry);
   const calls = new CallStore(redis, keys, config.resultTtlMs);

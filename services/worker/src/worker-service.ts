@@ -46,7 +46,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
 
   const broker = createServiceBroker(config, logger);
 
-  const tracing = startTracing(config.tracing, { name: 'rrpc-worker', instanceId: config.instanceId });
+  const tracing = startTracing(config.tracing, { name: 'rrpc-worker', instanceId: config.instanceId }, logger);
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry, async () => {
     const entries = await Promise.all(

@@ -306,6 +306,36 @@ describe('tracing off', () => {
   });
 });
 
+describe('sampling 0', () => {
+  it('exports nothing, yet the device gets a traceparent in the caller\'s trace, marked unsampled', async () => {
+    const quiet = new OtlpReceiver();
+    const endpoint = await quiet.start();
+    const off = await startCluster({ protocolVersion: 5, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' } });
+    const seen: Heard[] = [];
+    const dev = await connectDevice({ url: off.mosquitto.url, productKey: PK, deviceName: 'unsampled-1', protocolVersion: 5, reconnectPeriodMs: 0 });
+    const traceId = hex(16);
+    try {
+      await dev.onRrpc((payload, ctx) => {
+        seen.push({ messageId: ctx.messageId, traceparent: ctx.traceparent, tracestate: ctx.tracestate, payload: payload.toString() });
+        return payload;
+      });
+      await off.connectDevice(PK, 'unsampled-1');
+      const res = await off.api(`/v1/devices/${PK}/unsampled-1/rrpc`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', traceparent: traceparentOf(traceId, hex(8)) },
+        body: JSON.stringify({ payload: b64('z'), timeoutMs: 5000 }),
+      });
+      expect(res.status).toBe(200);
+      expect(seen.at(-1)?.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
+    } finally {
+      await dev.disconnect();
+      await off.stop();
+      await quiet.stop();
+    }
+    expect(quiet.exports).toHaveLength(0);
+  });
+});
+
 describe('http/protobuf', () => {
   it('exports the spans as OTLP protobuf', async () => {
     const proto = new OtlpReceiver();

@@ -70,7 +70,8 @@ export function answerHandler(options: AnswerHandlerOptions) {
         }
         const stored = decodeTraceHeaders(trace);
         const parent = stored ?? fromDevice;
-        if (parent === undefined) return;
+        // Only sampled traces (the api stores only those): an unsampled one would make a span nobody records.
+        if (parent === undefined || !parent.traceparent.endsWith('-01')) return;
         const link = stored !== undefined && fromDevice !== undefined && fromDevice.traceparent !== stored.traceparent ? spanContextOf(fromDevice) : undefined;
         const span = tracing.startSpan('process rrpc response', {
           kind: SpanKind.CONSUMER,

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RrpcClient } from '@rrpc/client';
 import { connectDevice, type RrpcDevice } from '@rrpc/device-sdk';
 import { waitFor } from '@rrpc/testing';
 import { OtlpReceiver, formatSpanTree, type CollectedSpan } from '@rrpc/tracing';
 import { startDevice, type TestDevice } from './support/device.js';
-import { startCluster } from './support/cluster.js';
+import { API_KEY, startCluster } from './support/cluster.js';
 import { b64, startReceiver, startWorkerCluster, type WorkerCluster } from './support/worker-cluster.js';
 
 /**
@@ -180,6 +181,15 @@ describe('a synchronous call with a traceparent', () => {
     const bad = await call('tracer-1', { traceparent: '00-xyz', 'idempotency-key': `trace-${hex(4)}` });
     expect(bad.status).toBe(200);
     expect(heard.find((h) => h.messageId === bad.body.messageId)?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
+  it('@rrpc/client sends the caller\'s trace context', async () => {
+    const traceId = hex(16);
+    const client = new RrpcClient({ baseUrl: cluster.apis[0]?.url as string, apiKey: API_KEY });
+    const result = await client.call({ productKey: PK, deviceName: 'tracer-1', payload: 'from the client', timeoutMs: 5000, traceparent: traceparentOf(traceId, hex(8)), tracestate: 'app=1' });
+    const got = heard.find((h) => h.messageId === result.messageId);
+    expect(got?.traceparent?.slice(3, 35)).toBe(traceId);
+    expect(got?.tracestate).toBe('app=1');
   });
 
   it('sends no properties to an MQTT 3.1.1 device and leaves the payload as it was', async () => {

@@ -148,9 +148,21 @@ export class Tracing {
     return this.provider.forceFlush();
   }
 
-  /** Exports what is left and stops. */
-  shutdown(): Promise<void> {
-    return this.provider.shutdown();
+  /**
+   * Exports what is left and stops; gives up after `graceMs` (a receiver that is down must not hold a pod's
+   * shutdown: the exporter would retry for up to 30 s).
+   */
+  async shutdown(graceMs = 5000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`spans not exported within ${graceMs} ms`)), graceMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([this.provider.shutdown(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -8,7 +8,7 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   wallSeconds: number;
-  settings: { apiMain?: string | undefined; inFlight: number; serialCalls: number; runSeconds: number; payloadBytes: number; pending: number; pendingPerSecond?: number; slowDelayMs: number; profile: boolean };
+  settings: { apiMain?: string | undefined; inFlight: number; serialCalls: number; runSeconds: number; payloadBytes: number; pending: number; pendingPerSecond?: number; slowDelayMs: number; profile: boolean; trace?: string | undefined };
   /** 1-minute load average as each phase began. */
   load: Record<string, number>;
   mqtt: { serial: RunResult; closed: RunResult; cpuPerThousand: Record<string, number> };
@@ -70,6 +70,7 @@ export function renderMarkdown(r: BenchResults): string {
       `Payload ${r.settings.payloadBytes} B; ${r.settings.inFlight} in flight; timed runs ${r.settings.runSeconds} s; whole run ${r.wallSeconds} s` +
       (r.settings.profile ? '; api under --cpu-prof' : '') +
       (r.settings.apiMain ? `; **experiment: api started from ${r.settings.apiMain}**` : '') +
+      (r.settings.trace && r.settings.trace !== 'off' ? `; **OpenTelemetry on, sampling ${r.settings.trace}** (BENCH_TRACE)` : '') +
       '.',
   );
   lines.push('');

@@ -4,7 +4,8 @@
  * load generator as processes; measures; writes bench/results/<date>-<host>.{json,md}; exits 1 if any
  * answer was lost or mismatched. Options: --profile (api under --cpu-prof, top functions summarised),
  * env BENCH_SECONDS (length of each timed run, default 6), BENCH_PENDING (default 20000), BENCH_API_MAIN
- * (experiments: another api entry point), BENCH_PENDING_PER_SECOND (arrival rate of the pending calls, default 2000) and BENCH_RESULTS_SUFFIX (added to the result file names).
+ * (experiments: another api entry point), BENCH_PENDING_PER_SECOND (arrival rate of the pending calls, default 2000), BENCH_TRACE
+ * (off | 0 | 1: OpenTelemetry off, or on with that sampling ratio, exporting to a counting sink here) and BENCH_RESULTS_SUFFIX (added to the result file names).
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,8 @@ import { BrokerCounters } from './broker-counters.js';
 import { forkScript, type Remote } from './ipc.js';
 import type { LatencySummary, RunResult } from './latency.js';
 import { fastDevice, slowDevice } from './nonce-payload.js';
-import { API_KEY, postPresence, servicesEnv } from './services-env.js';
+import { API_KEY, postPresence, servicesEnv, traceMode, tracingEnv } from './services-env.js';
+import { OtlpReceiver } from '@rrpc/tracing';
 import { cpuSeconds, openFiles, rssBytes, startBenchMosquitto, startService, type BenchProcess } from './processes.js';
 import { RedisProbe } from './redis-probe.js';
 import { renderMarkdown, type BenchResults } from './report.js';
@@ -34,6 +36,8 @@ const PENDING_PER_SECOND = Number(process.env['BENCH_PENDING_PER_SECOND'] ?? 200
 const PROFILE = process.argv.includes('--profile');
 /** Experiments only: another entry point for the api pods (e.g. bench/experiments/raw-rrpc-route.mjs). */
 const API_MAIN = process.env['BENCH_API_MAIN'] || undefined;
+/** OpenTelemetry in the services: off, or on with sampling 0 or 1 (services-env.ts). */
+const TRACE = traceMode(process.env['BENCH_TRACE']);
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 const fastNames = Array.from({ length: FAST_DEVICES }, (_, i) => fastDevice(i));
@@ -86,7 +90,7 @@ async function main(): Promise<number> {
       loadBefore: loadavg().map((v) => Math.round(v * 100) / 100),
     },
     startedAt: startedAt.toISOString(),
-    settings: { apiMain: API_MAIN, inFlight: IN_FLIGHT, serialCalls: SERIAL_CALLS, runSeconds: RUN_MS / 1000, payloadBytes: 128, pending: PENDING, pendingPerSecond: PENDING_PER_SECOND, slowDelayMs: SLOW_DELAY_MS, profile: PROFILE },
+    settings: { apiMain: API_MAIN, inFlight: IN_FLIGHT, serialCalls: SERIAL_CALLS, runSeconds: RUN_MS / 1000, payloadBytes: 128, pending: PENDING, pendingPerSecond: PENDING_PER_SECOND, slowDelayMs: SLOW_DELAY_MS, profile: PROFILE, trace: TRACE },
     load: {},
   } as BenchResults;
 
@@ -118,8 +122,15 @@ async function main(): Promise<number> {
 
   // 2. RRPC over HTTP keep-alive.
   log('starting response-ingest and api processes');
+  let traceSink: OtlpReceiver | undefined;
+  if (TRACE !== 'off') {
+    traceSink = new OtlpReceiver({ keep: false });
+    cleanups.push(() => traceSink?.stop());
+  }
+  const traceEndpoint = await traceSink?.start();
   const env = {
     ...servicesEnv({ redis: redis.url, mqtt: mosquitto.url }),
+    ...tracingEnv(TRACE, traceEndpoint),
     // Room for the pending run.
     RRPC_MAX_IN_FLIGHT: String(Math.max(10_000, PENDING + 1000)),
     RRPC_REQUEST_TIMEOUT_MS: '120000',
@@ -151,6 +162,7 @@ async function main(): Promise<number> {
   const brokerBefore = await counters.snapshot();
   const closed = await measureCpu(pids, () => loadgen.ask<RunResult>('httpClosed', { ...http, targets: [api0.url], concurrency: IN_FLIGHT, durationMs: RUN_MS }));
   const brokerAfter = await counters.snapshot();
+  if (traceSink) log(`trace sink so far: ${traceSink.received.requests} OTLP exports, ${traceSink.received.bytes} bytes (BENCH_TRACE=${TRACE})`);
   const commands = RedisProbe.delta(statsBefore, await probe.commandstats());
   const rate = Math.max(100, Math.round(closed.result.perSecond / 2));
   const open = await loadgen.ask<RunResult & { rate: number; maxConnections: number }>('httpOpen', { ...http, targets: [api0.url], rate, durationMs: RUN_MS });

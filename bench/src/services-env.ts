@@ -23,6 +23,25 @@ export function servicesEnv(urls: { redis: string; mqtt: string }): Record<strin
   };
 }
 
+/**
+ * BENCH_TRACE: `off` (default, no OTEL_* at all), `0` or `1`: OpenTelemetry on, exporting OTLP/HTTP protobuf
+ * to `endpoint` (the bench's own counting sink), sampling that ratio of new traces. Compare calls/s and api CPU
+ * per 1,000 calls across the three (docs/tracing.md).
+ */
+export const TRACE_MODES = ['off', '0', '1'] as const;
+export type TraceMode = (typeof TRACE_MODES)[number];
+
+export function traceMode(value: string | undefined): TraceMode {
+  const mode = value === undefined || value === '' ? 'off' : value;
+  if (!(TRACE_MODES as readonly string[]).includes(mode)) throw new Error(`BENCH_TRACE must be off, 0 or 1 (got "${value}")`);
+  return mode as TraceMode;
+}
+
+export function tracingEnv(mode: TraceMode, endpoint: string | undefined): Record<string, string> {
+  if (mode === 'off' || endpoint === undefined) return {};
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: mode };
+}
+
 /** Marks the devices online, as EMQX would: a client.connected webhook each, to the ingest. */
 export async function postPresence(ingestUrl: string, deviceNames: string[]): Promise<void> {
   for (const name of deviceNames) {

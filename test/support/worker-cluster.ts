@@ -143,6 +143,7 @@ export interface ReceivedCallback {
   signature: string | undefined;
   headers: IncomingHttpHeaders;
   status: number;
+  traceparent?: string | undefined;
 }
 
 export interface Receiver {
@@ -170,7 +171,7 @@ export async function startReceiver(
     req.on('end', () => {
       const n = received.length;
       const code = status(n);
-      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-rrpc-signature'] as string | undefined, headers: req.headers, status: code });
+      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-rrpc-signature'] as string | undefined, headers: req.headers, status: code, traceparent: req.headers['traceparent'] as string | undefined });
       for (const [name, value] of Object.entries(options.headers?.(n) ?? {})) res.setHeader(name, value);
       res.statusCode = code;
       res.end();

@@ -127,10 +127,15 @@ interface WarnLogger {
 }
 
 /** The MQTT client of a service process: client ID from namespace and instance, errors and drops logged. */
+/** The MQTT client ID of a service process. */
+export function serviceClientId(config: Pick<ServiceBrokerConfig, 'namespace' | 'instanceId'>): string {
+  return `${config.namespace}-${config.instanceId}`.slice(0, 64);
+}
+
 export function createServiceBroker(config: ServiceBrokerConfig, logger: WarnLogger, onMessage?: BrokerOptions['onMessage']): BrokerClient {
   const broker = new BrokerClient({
     url: config.mqtt.url,
-    clientId: `${config.namespace}-${config.instanceId}`.slice(0, 64),
+    clientId: serviceClientId(config),
     username: config.mqtt.username,
     password: config.mqtt.password,
     protocolVersion: config.mqtt.protocolVersion,

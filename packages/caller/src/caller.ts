@@ -4,6 +4,7 @@ import type { BrokerClient } from '@rrpc/broker';
 import { RrpcError, UnavailableError } from '@rrpc/errors';
 import { CallStore, ReplyChannel } from '@rrpc/store';
 import { ORIGIN_PROPERTY, requestTopic, type DeviceRef } from '@rrpc/topics';
+import { SpanKind, TRACEPARENT, TRACESTATE, encodeTraceHeaders, mqttAttributes, type Span, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 
 export interface CallRequest {
   device: DeviceRef;
@@ -19,6 +20,11 @@ export interface CallRequest {
   onPending?: ((messageId: string) => Promise<void>) | undefined;
   /** The device's downlink rate limit (checked in the same Redis round trip as presence); absent: none. */
   deviceRate?: { perSecond: number; burst?: number } | undefined;
+  /**
+   * The caller's W3C trace context (validated): the parent of the call's publish span, or, with tracing off,
+   * passed on to the device unchanged. Absent: a new trace (or none).
+   */
+  trace?: TraceHeaders | undefined;
 }
 
 export type CallOutcome =
@@ -41,6 +47,8 @@ export interface CallerOptions {
   onResubscribed?: () => void;
   /** Answers whose notification was lost and that were read from their stored outcome instead. */
   onRecovered?: (via: 'resubscribe' | 'timeout', count: number) => void;
+  /** OpenTelemetry (docs/tracing.md); undefined: no spans (the request's trace context is still passed on). */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -85,12 +93,33 @@ export class Caller {
    */
   call(request: CallRequest): Promise<CallOutcome> {
     return new Promise<CallOutcome>((resolve, reject) => {
-      this.begin(request, resolve).catch(reject);
+      if (this.options.tracing === undefined) this.begin(request, resolve, request.trace, undefined).catch(reject);
+      else this.beginTraced(this.options.tracing, request, resolve).catch(reject);
     });
   }
 
+  /**
+   * With tracing: a producer span from before call-begin to the end of the publish. Its context is stored in
+   * the pending record (when sampled; the ingest's span continues it) and sent to the device.
+   */
+  private async beginTraced(tracing: Tracing, request: CallRequest, resolve: (outcome: CallOutcome) => void): Promise<void> {
+    const span = tracing.startSpan('publish rrpc request', {
+      kind: SpanKind.PRODUCER,
+      parent: request.trace,
+      attributes: mqttAttributes('send', '', undefined, this.options.broker.options.clientId),
+    });
+    span.setAttribute('rrpc.device', `${request.device.productKey}/${request.device.deviceName}`);
+    try {
+      await this.begin(request, resolve, tracing.headersOf(span), span);
+      tracing.end(span);
+    } catch (error) {
+      tracing.end(span, error);
+      throw error;
+    }
+  }
+
   /** Presence + pending record, then the publish; returns once the request is sent (or the call ended). */
-  private async begin(request: CallRequest, resolve: (outcome: CallOutcome) => void): Promise<void> {
+  private async begin(request: CallRequest, resolve: (outcome: CallOutcome) => void, trace: TraceHeaders | undefined, span: Span | undefined): Promise<void> {
     const started = performance.now();
     if (!this.options.broker.connected) throw new UnavailableError('The MQTT broker');
     const begun = await this.options.calls.begin({
@@ -99,10 +128,15 @@ export class Caller {
       timeoutMs: request.timeoutMs,
       kind: request.topic === undefined ? 'sys' : 'ext',
       deviceRate: request.deviceRate,
+      trace: span?.isRecording() && trace !== undefined ? encodeTraceHeaders(trace) : undefined,
     });
-    if (begun.status === 'offline') return resolve({ rrpcCode: begun.rrpcCode, durationMs: performance.now() - started });
+    if (begun.status === 'offline') {
+      span?.setAttribute('rrpc.code', begun.rrpcCode);
+      return resolve({ rrpcCode: begun.rrpcCode, durationMs: performance.now() - started });
+    }
     if (begun.status === 'refused') {
       const { productKey, deviceName } = request.device;
+      span?.setAttribute('rrpc.code', begun.code);
       throw new RrpcError(begun.code, {
         message: begun.code === 'DEVICE_DISABLED' ? `Device ${productKey}/${deviceName} is disabled.` : `No device ${productKey}/${deviceName} is registered.`,
       });
@@ -116,6 +150,8 @@ export class Caller {
     }
 
     const { messageId } = begun;
+    const topic = requestTopic(request.device, messageId, request.topic);
+    if (span !== undefined) span.setAttributes({ 'messaging.message.id': messageId, 'messaging.destination.name': topic });
     if (request.onPending) {
       try {
         await request.onPending(messageId);
@@ -128,15 +164,23 @@ export class Caller {
     const timer = setTimeout(Caller.onTimer, request.timeoutMs, this, messageId);
     this.waiters.set(messageId, { resolve, timer, started });
     try {
-      await this.options.broker.publish(requestTopic(request.device, messageId, request.topic), request.payload, {
+      await this.options.broker.publish(topic, request.payload, {
         qos: 0,
-        properties: this.options.protocolVersion === 5 ? { userProperties: { [ORIGIN_PROPERTY]: this.options.instanceId } } : undefined,
+        properties: this.options.protocolVersion === 5 ? { userProperties: this.userProperties(trace) } : undefined,
       });
     } catch (error) {
       this.drop(messageId);
       void this.options.calls.expire(messageId).catch(() => undefined);
       throw new RrpcError('UNAVAILABLE', { message: 'The MQTT broker is unavailable; the request was not sent.', messageId, cause: error });
     }
+  }
+
+  /** MQTT 5 user properties of a request: the origin mark, and the W3C trace context when there is one. */
+  private userProperties(trace: TraceHeaders | undefined): Record<string, string> {
+    if (trace === undefined) return { [ORIGIN_PROPERTY]: this.options.instanceId };
+    const properties: Record<string, string> = { [ORIGIN_PROPERTY]: this.options.instanceId, [TRACEPARENT]: trace.traceparent };
+    if (trace.tracestate !== undefined) properties[TRACESTATE] = trace.tracestate;
+    return properties;
   }
 
   private static onTimer(this: void, caller: Caller, messageId: string): void {

@@ -32,6 +32,9 @@ export interface CallOptions {
   topic?: string | undefined;
   /** Abandons the HTTP request (the call itself may still reach the device). */
   signal?: AbortSignal | undefined;
+  /** W3C trace context of the caller's span: the call (and the device, on MQTT 5) continues this trace. */
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
 }
 
 export interface CallResult {
@@ -105,9 +108,12 @@ export class RrpcClient {
     const body: Record<string, unknown> = { payload: toBuffer(options.payload).toString('base64') };
     if (timeoutMs !== undefined) body['timeoutMs'] = timeoutMs;
     if (options.topic !== undefined) body['topic'] = options.topic;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (options.traceparent !== undefined) headers['traceparent'] = options.traceparent;
+    if (options.tracestate !== undefined) headers['tracestate'] = options.tracestate;
     const res = await this.request(`${devicePath(options.productKey, options.deviceName)}/rrpc`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify(body),
       deadlineMs: (typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) ? timeoutMs : DEFAULT_CALL_TIMEOUT_MS) + this.httpGraceMs,
       signal: options.signal,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseSecretsKey } from '@rrpc/crypto';
 import { bool, hostList, int, list, optionalString, url } from './env-schema.js';
+import { tracingEnv, tracingSettings, type TracingConfig } from './tracing-config.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -56,6 +57,7 @@ export const common = {
     .optional(),
   RRPC_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
   RRPC_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
+  ...tracingEnv,
   RRPC_DEVICE_REGISTRY: z
     .enum(['on', 'off'], { message: 'must be on (calls and broker logins need a registered device) or off' })
     .optional()
@@ -117,6 +119,8 @@ export interface CommonConfig {
   requestTimeoutMs: number;
   /** RRPC_DEVICE_REGISTRY=on: only registered, enabled devices may be called (and, in the ingest, log in). */
   deviceRegistry: boolean;
+  /** OpenTelemetry (OTEL_* variables; docs/tracing.md). */
+  tracing: TracingConfig;
 }
 
 /** The secrets key (32 bytes) that seals device secrets, and earlier keys that still open them. */
@@ -187,6 +191,7 @@ export function toCommon(service: string, e: z.infer<z.ZodObject<typeof common>>
     headersTimeoutMs: e.RRPC_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.RRPC_REQUEST_TIMEOUT_MS,
     deviceRegistry: e.RRPC_DEVICE_REGISTRY,
+    tracing: tracingSettings(e),
   };
 }
 

@@ -25,6 +25,13 @@ export interface RrpcContext {
   kind: TopicKind;
   /** For custom-topic calls: the caller's topic, `/${productKey}/${deviceName}/user/...`. */
   customTopic?: string;
+  /**
+   * The W3C trace context the request carried (MQTT 5 user properties `traceparent` / `tracestate`), so
+   * the handler can continue the caller's trace. Sent back on the answer as it is when the handler returns:
+   * a handler that makes its own span sets its traceparent here. Absent on MQTT 3.1.1.
+   */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 /** What a handler returns: the answer's bytes, or undefined / null to send no answer (the call times out). */
@@ -240,8 +247,8 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     client.on('error', (error) => {
       if (client === this.mqttClient) this.report(error);
     });
-    client.on('message', (topic, payload) => {
-      if (client === this.mqttClient) this.dispatch(client, topic, payload);
+    client.on('message', (topic, payload, packet) => {
+      if (client === this.mqttClient) this.dispatch(client, topic, payload, packet.properties?.userProperties);
     });
     return client;
   }
@@ -276,7 +283,7 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     if (refused) throw new Error(`broker refused the subscription to ${refused.topic}`);
   }
 
-  private dispatch(client: MqttClient, topic: string, payload: Buffer): void {
+  private dispatch(client: MqttClient, topic: string, payload: Buffer, userProperties: Record<string, string | string[]> | undefined): void {
     const request = parseRequestTopic(topic);
     if (request === undefined || this.answered.has(request.messageId)) return;
     this.answered.add(request.messageId);
@@ -286,6 +293,12 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     }
     let handler: RrpcHandler | undefined;
     const ctx: RrpcContext = { messageId: request.messageId, topic, kind: request.kind };
+    const traceparent = traceProperty(userProperties?.['traceparent']);
+    if (traceparent !== undefined) {
+      ctx.traceparent = traceparent;
+      const tracestate = traceProperty(userProperties?.['tracestate']);
+      if (tracestate !== undefined) ctx.tracestate = tracestate;
+    }
     if (request.kind === 'sys') {
       handler = this.systemHandler;
     } else {
@@ -304,6 +317,7 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
         }
         client.publish(request.responseTopic, typeof answer === 'string' ? answer : Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength), {
           qos: this.options.answerQos ?? 0,
+          ...answerProperties(client, ctx),
         });
       })
       .catch((error: unknown) => this.report(new RrpcHandlerError(request.messageId, topic, error)));
@@ -317,6 +331,20 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else if (typeof (error as NodeJS.ErrnoException).code !== 'string') process.emitWarning(error.message, { type: 'RrpcDeviceWarning' });
   }
+}
+
+/** A trace property as the SDK passes it on: one printable string of sane length (else none). */
+function traceProperty(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  return typeof v === 'string' && v.length > 0 && v.length <= 512 && /^[\x20-\x7e]+$/.test(v) ? v : undefined;
+}
+
+/** On MQTT 5, the answer carries the handler's trace context back (`traceparent`, `tracestate`). */
+function answerProperties(client: MqttClient, ctx: RrpcContext): { properties?: { userProperties: Record<string, string> } } {
+  if (client.options.protocolVersion !== 5 || ctx.traceparent === undefined) return {};
+  const userProperties: Record<string, string> = { traceparent: ctx.traceparent };
+  if (ctx.tracestate !== undefined) userProperties['tracestate'] = ctx.tracestate;
+  return { properties: { userProperties } };
 }
 
 /** A device that is not connected yet: register handlers, then `await device.connect()`. */

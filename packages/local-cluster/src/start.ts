@@ -1,6 +1,9 @@
 /**
  * `npm start`: brings the local cluster up, prints where everything is and a ready-to-paste curl, makes
  * that call itself, and runs until Ctrl-C (SIGINT) or SIGTERM, which stop everything it started.
+ * `npm start --trace` (or `npm start -- --trace`, or RRPC_TRACE=1): the services export OpenTelemetry spans,
+ * to OTEL_EXPORTER_OTLP_ENDPOINT when it is set (Jaeger, a collector), else to a built-in receiver that
+ * prints every call's trace as a tree (docs/tracing.md).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +13,7 @@ import { killAllChildren } from './child-process.js';
 import { curlCommand, rawCurlCommand } from './curl.js';
 import { startLocalCluster, type LocalCluster } from './local-cluster.js';
 import { MissingDependencyError } from './redis-server.js';
+import { startTracePrinter, type TracePrinter } from './trace-printer.js';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -34,6 +38,14 @@ async function demoCall(cluster: LocalCluster, deviceName: string, text: string)
 async function main(): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), 'rrpc-local-'));
   const devices = Number(process.env['RRPC_SIM_DEVICES'] ?? 3);
+  // npm turns `npm start --trace` into npm_config_trace; `npm start -- --trace` passes the flag itself.
+  const tracing = process.argv.includes('--trace') || process.env['npm_config_trace'] === 'true' || ['1', 'true'].includes(process.env['RRPC_TRACE'] ?? '');
+  let printer: TracePrinter | undefined;
+  let traceEnv: Record<string, string> = {};
+  if (tracing && !process.env['OTEL_EXPORTER_OTLP_ENDPOINT']) {
+    printer = await startTracePrinter((tree) => out(`\n${tree}`));
+    traceEnv = printer.env;
+  }
   let cluster: LocalCluster | undefined;
   let starting: Promise<LocalCluster> | undefined;
   let firstSignalAt: number | undefined;
@@ -46,6 +58,7 @@ async function main(): Promise<void> {
     try {
       const running = cluster ?? (await starting?.catch(() => undefined));
       await running?.stop();
+      await printer?.stop();
       out(`Stopped: devices, services, broker and Redis. Nothing is left running. (Logs: ${logDir})`);
     } catch (error) {
       out(`Could not stop cleanly (${error instanceof Error ? error.message : String(error)}); killing what is left.`);
@@ -74,6 +87,7 @@ async function main(): Promise<void> {
   out('Starting the RRPC local cluster (free ports; nothing on this machine is reused unless MQTT_URL / REDIS_URL say so)');
   starting = startLocalCluster({
     root,
+    env: { ...process.env, ...traceEnv },
     logDir,
     devices: Number.isInteger(devices) && devices > 0 ? devices : 3,
     progress: (line) => out(`  ${line}`),
@@ -110,6 +124,12 @@ async function main(): Promise<void> {
   out(`  Devices      ${cluster.deviceNames.map((d) => `${cluster?.productKey}/${d}`).join(', ')} (echo; also on custom topic ${cluster.customTopic})`);
   out(`  Processes    ${cluster.processes.map((p) => `${p.name} pid ${p.pid}`).join(', ')}`);
   out(`  Logs         ${logDir}`);
+  if (printer !== undefined) {
+    out(`  Traces       printed below as trees (built-in OTLP/HTTP receiver at ${printer.endpoint}; for a trace viewer,`);
+    out('               run Jaeger and start with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 npm start --trace)');
+  } else if (tracing) {
+    out(`  Traces       exported to ${process.env['OTEL_EXPORTER_OTLP_ENDPOINT']} (Jaeger: http://127.0.0.1:16686, service rrpc-api)`);
+  }
   out();
   out('Call a simulated device (JSON, payload in base64):');
   out(`  ${curlCommand(cluster.apiUrl, cluster.apiKey, cluster.productKey, device, 'hello from curl')}`);

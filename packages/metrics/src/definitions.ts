@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type RegistryContentType } from 'prom-client';
 
 /**
  * Every metric the services expose, named by the Prometheus conventions. Labels carry outcomes and
@@ -10,19 +10,30 @@ export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 export const INGEST_RESULTS = ['matched', 'late', 'rejected', 'malformed', 'duplicate', 'unknown', 'own', 'error'] as const;
 export type IngestResult = (typeof INGEST_RESULTS)[number];
 
-export function createRegistry(service: string): Registry {
+/**
+ * `exemplars`: the registry answers in the OpenMetrics format, the only one that carries exemplars
+ * (the call metrics' trace ids with tracing on; docs/tracing.md).
+ */
+export function createRegistry(service: string, options: { exemplars?: boolean } = {}): Registry {
   const registry = new Registry();
+  if (options.exemplars) (registry as unknown as Registry<RegistryContentType>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
   return registry;
 }
 
-export function createApiMetrics(registry: Registry) {
+/**
+ * `exemplars`: the call counter and histogram keep an exemplar (trace_id, span_id) per series; their inc()
+ * and observe() then take prom-client's object form ({ labels, value, exemplarLabels }), not label children.
+ */
+export function createApiMetrics(registry: Registry, options: { exemplars?: boolean } = {}) {
+  const exemplars = options.exemplars === true;
   const callsTotal = new Counter({
     name: 'rrpc_calls_total',
     help: 'RRPC calls finished, by outcome.',
     labelNames: ['outcome'] as const,
     registers: [registry],
+    enableExemplars: exemplars,
   });
   const callDuration = new Histogram({
     name: 'rrpc_call_duration_seconds',
@@ -30,6 +41,7 @@ export function createApiMetrics(registry: Registry) {
     labelNames: ['outcome'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
+    enableExemplars: exemplars,
   });
   const callsInFlight = new Gauge({
     name: 'rrpc_calls_in_flight',
@@ -49,7 +61,7 @@ export function createApiMetrics(registry: Registry) {
   });
   for (const outcome of CALL_OUTCOMES) callsTotal.labels(outcome);
   for (const via of ['resubscribe', 'timeout']) answersRecovered.labels(via);
-  return { callsTotal, callDuration, callsInFlight, replyResweeps, answersRecovered };
+  return { callsTotal, callDuration, callsInFlight, replyResweeps, answersRecovered, exemplars };
 }
 
 export function createIngestMetrics(registry: Registry) {

@@ -93,6 +93,8 @@ export interface HandlerCounters {
   answers: number;
   errorAnswers: number;
   unanswered: number;
+  /** Requests that carried a W3C traceparent (MQTT 5); the device SDK sends it back on the answer. */
+  traced?: number;
 }
 
 /** Builds the RRPC handler of a device with this behaviour; counts what it does into `counters`. */
@@ -116,8 +118,9 @@ export function behaviourHandler(b: Behaviour, counters: HandlerCounters, random
     counters.answers++;
     return b.reply === 'echo' ? payload : (b.fixedPayload as string | Buffer);
   };
-  return (payload) => {
+  return (payload, ctx) => {
     counters.requests++;
+    if (ctx.traceparent !== undefined) counters.traced = (counters.traced ?? 0) + 1;
     const ms = b.delay === undefined ? 0 : drawDelay(b.delay, random);
     if (ms <= 0) return answer(payload);
     return new Promise<RrpcAnswer>((resolve) => setTimeout(() => resolve(answer(payload)), ms));

@@ -11,6 +11,7 @@ export function formatStats(s: SimulationStats): string {
     `error answers ${s.errorAnswers}`,
     `unanswered ${s.unanswered}`,
   ];
+  if ((s.traced ?? 0) > 0) parts.push(`traced ${s.traced}`);
   if (s.connectFailures > 0) parts.push(`connect failures ${s.connectFailures}`);
   if (s.errors > 0) parts.push(`errors ${s.errors}`);
   if (s.webhooksSent + s.webhooksFailed > 0) parts.push(`webhooks ${s.webhooksSent} sent, ${s.webhooksFailed} failed`);

@@ -95,7 +95,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
   const badName = names.find((n) => !isDeviceName(n));
   if (badName !== undefined) throw new SimulatorOptionError(`device name "${badName}": 4-32 letters, digits, "_", "-", "@", "." or ":" (change --prefix)`);
 
-  const counters: HandlerCounters = { requests: 0, answers: 0, errorAnswers: 0, unanswered: 0 };
+  const counters: HandlerCounters = { requests: 0, answers: 0, errorAnswers: 0, unanswered: 0, traced: 0 };
   const stats = { connected: 0, connects: 0, disconnects: 0, connectFailures: 0, errors: 0 };
   const handler = behaviourHandler(options.behaviour, counters, options.random);
   const protoVer = options.protocolVersion ?? 4;

@@ -15,6 +15,8 @@
   ARGV[6]  the device's emission interval, ms (1000 / calls per second); "0": no limit
   ARGV[7]  burst: calls the device may get at once
   ARGV[8]  "1": the device must be registered and enabled (RRPC_DEVICE_REGISTRY=on); "0": presence only
+  ARGV[9]  trace context of the call's publish span, "<traceparent>[\n<tracestate>]"; "": none
+           (stored as field "tc"; call-claim returns it to the ingest: docs/tracing.md)
 
   Returns  {1, deadline_ms, now_ms}   pending call recorded (and one token taken from the device's limit)
            {2, "OFFLINE" | "HALFCONN"} device not connected; nothing recorded
@@ -55,4 +57,8 @@ end
 local deadline = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]))
+-- trace context (docs/tracing.md)
+if ARGV[9] and ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[2], 'tc', ARGV[9])
+end
 return {1, deadline, now}

@@ -14,8 +14,11 @@
            the ingest instance: the first copy of a custom-topic call this instance sees is the request itself
   ARGV[7]  "p": notify the pod here with PUBLISH (single Redis); "s": Redis Cluster, where a script may not
            publish to another slot's shard channel: return the pod and let the caller SPUBLISH
+  ARGV[8]  "t": append the call's stored trace context ("tc") to a "matched" reply after a newline;
+           "" (or absent): do not (docs/tracing.md)
 
-  Returns  "matched"    stored, pod notified ("matched:<pod id>" with ARGV[7] = "s": stored, caller notifies)
+  Returns  "matched"    stored, pod notified ("matched:<pod id>" with ARGV[7] = "s": stored, caller notifies;
+                        with ARGV[8] = "t" and a stored trace context: followed by "\n<trace context>")
            "unknown"    no such call (never made, or expired)
            "rejected"   the answer came from another device than the call's target
            "own"        the platform's own request, heard back on a custom topic
@@ -36,6 +39,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now > tonumber(c[4]) then return 'late' end
 redis.call('HSET', KEYS[1], 's', 'S', 'r', ARGV[2], 'at', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if ARGV[7] == 's' then return 'matched:' .. c[2] end
+-- trace context (docs/tracing.md)
+local traced = ''
+if ARGV[8] == 't' then
+  local tc = redis.call('HGET', KEYS[1], 'tc')
+  if tc then traced = '\n' .. tc end
+end
+if ARGV[7] == 's' then return 'matched:' .. c[2] .. traced end
 redis.call('PUBLISH', ARGV[3] .. c[2], ARGV[4] .. ' ' .. ARGV[2])
-return 'matched'
+return 'matched' .. traced

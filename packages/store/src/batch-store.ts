@@ -14,6 +14,8 @@ export interface NewBatch {
   /** Offline devices are waited for (as jobs) until createdAt + ttlMs. */
   persistent: boolean;
   ttlMs: number;
+  /** The caller's trace context, "<traceparent>[\n<tracestate>]" (docs/tracing.md): the worker continues it. */
+  trace?: string | undefined;
 }
 
 export interface BatchRecord extends Omit<NewBatch, 'devices'> {
@@ -76,6 +78,7 @@ export class BatchStore {
     ];
     if (batch.topic !== undefined) fields.push('tp', batch.topic);
     if (batch.devices.length === 0) fields.push('fa', Date.now());
+    if (batch.trace !== undefined && batch.trace.length <= 1024) fields.push('trc', batch.trace);
     await guard(this.redis.hset(batchKey, ...fields));
     await guard(Promise.all([batchKey, devicesKey, this.keys.batchResults(batch.id), this.keys.batchItems(batch.id)].map((k) => this.redis.pexpire(k, ttl))));
   }
@@ -99,6 +102,7 @@ export class BatchStore {
       ttlMs: num(h['ttl']) ?? 0,
       createdAt: num(h['ca']) ?? 0,
       finishedAt: num(h['fa']),
+      trace: h['trc'],
     };
   }
 

@@ -33,6 +33,8 @@ export interface BeginCall {
   kind: TopicKind;
   /** The device's downlink rate limit, taken in the same script (no extra round trip); absent: none. */
   deviceRate?: { perSecond: number; burst?: number } | undefined;
+  /** The trace context of the call's publish span, stored for the ingest (an opaque string, at most 1 KiB). */
+  trace?: string | undefined;
 }
 
 export interface ClaimAnswer {
@@ -42,6 +44,14 @@ export interface ClaimAnswer {
   /** See call-claim-1.lua ARGV[6]: the ingest's instance id on MQTT 3.1.1 brokers, else "". */
   orderEchoInstance: string;
 }
+
+/** A claim's result and, when asked for and the call has one, its stored trace context (see BeginCall.trace). */
+export interface TracedClaim {
+  result: ClaimResult;
+  trace: string | undefined;
+}
+
+const MAX_TRACE_CONTEXT = 1024;
 
 /** Pending calls and their outcomes: the whole reply path's Redis side. */
 export class CallStore {
@@ -90,6 +100,7 @@ export class CallStore {
           interval,
           burst,
           this.registryArg,
+          call.trace !== undefined && call.trace.length <= MAX_TRACE_CONTEXT ? call.trace : '',
         ),
       );
       if (reply[0] === 1) return { status: 'pending', messageId, deadline: Number(reply[1]), startedAt: Number(reply[2]) };
@@ -101,7 +112,16 @@ export class CallStore {
   }
 
   async claim(answer: ClaimAnswer): Promise<ClaimResult> {
-    const result = await guard(
+    return (await this.claimWith(answer, false)).result;
+  }
+
+  /** claim(), also returning the trace context call-begin stored (same single script, no extra round trip). */
+  claimTraced(answer: ClaimAnswer): Promise<TracedClaim> {
+    return this.claimWith(answer, true);
+  }
+
+  private async claimWith(answer: ClaimAnswer, traced: boolean): Promise<TracedClaim> {
+    const reply = await guard(
       this.redis.rrpcCallClaim(
         this.keys.call(answer.messageId),
         deviceId(answer.device),
@@ -111,14 +131,18 @@ export class CallStore {
         this.resultTtlMs,
         answer.orderEchoInstance,
         this.sharded ? 's' : 'p',
+        traced ? 't' : '',
       ),
     );
+    const nl = traced ? reply.indexOf('\n') : -1;
+    const result = nl < 0 ? reply : reply.slice(0, nl);
+    const trace = nl < 0 ? undefined : reply.slice(nl + 1);
     if (result.startsWith('matched:')) {
       const channel = this.keys.replyChannel(result.slice('matched:'.length));
       await guard(this.redis.spublish(channel, Buffer.concat([Buffer.from(`${answer.messageId} `), answer.payload])));
-      return 'matched';
+      return { result: 'matched', trace };
     }
-    return result as ClaimResult;
+    return { result: result as ClaimResult, trace };
   }
 
   /** At a call's timeout: the stored answer if there is one, else the call is marked timed out. */

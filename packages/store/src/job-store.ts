@@ -46,6 +46,8 @@ export interface NewJob {
   batch?: { id: string; index: number } | undefined;
   /** The creating key's own callback secret; undefined: the shared RRPC_CALLBACK_SECRET signs. */
   callbackKey?: CallbackKey | undefined;
+  /** The caller's trace context, "<traceparent>[\n<tracestate>]" (docs/tracing.md): the worker continues it. */
+  trace?: string | undefined;
 }
 
 export interface JobRecord extends NewJob {
@@ -89,6 +91,7 @@ export class JobStore {
     if (job.callbackUrl !== undefined) fields.push('cb', job.callbackUrl);
     if (job.batch !== undefined) fields.push('bt', job.batch.id, 'bi', job.batch.index);
     if (job.callbackKey !== undefined) fields.push('cbk', job.callbackKey.keyId, 'cbg', job.callbackKey.generation, 'cbp', job.callbackKey.previousUntil ?? '');
+    if (job.trace !== undefined && job.trace.length <= 1024) fields.push('trc', job.trace);
     const indexTtl = Math.max(job.expiresAt - Date.now(), 0) + this.retentionMs;
     const [created, createdAt] = await guard(
       this.redis.rrpcJobCreate(this.keys.job(job.device, job.id), this.keys.deviceJobs(job.device), this.keys.deviceJobIndex(job.device), job.id, indexTtl, ...fields),
@@ -206,5 +209,6 @@ function toRecord(device: DeviceRef, h: Record<string, string>): JobRecord {
     callback: h['cbs'] !== undefined ? (JSON.parse(h['cbs']) as CallbackStatus) : undefined,
     callbackKey: h['cbk'] !== undefined ? { keyId: h['cbk'], generation: num(h['cbg']) ?? 1, previousUntil: num(h['cbp']) } : undefined,
     error: h['err'],
+    trace: h['trc'],
   };
 }

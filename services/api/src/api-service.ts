@@ -28,6 +28,8 @@ import { idempotent } from './idempotency.js';
 import { jobRoutes } from './routes/jobs.js';
 import { batchRoutes } from './routes/batches.js';
 import { CONNECT_TIMEOUT_MAX_MS, TIMEOUT_MS } from './schemas.js';
+import { startTracing } from '@rrpc/tracing';
+import { requestTracer, traceRequests } from './request-tracing.js';
 
 export interface ApiService {
   readonly server: Server;
@@ -49,8 +51,10 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   let subscriber: Redis | undefined;
   const broker = createServiceBroker(config, logger);
 
-  const registry = createRegistry('api');
-  const metrics = createApiMetrics(registry);
+  const tracing = startTracing(config.tracing, { name: 'rrpc-api', instanceId: config.instanceId }, logger);
+  const registry = createRegistry('api', { exemplars: tracing !== undefined });
+  const metrics = createApiMetrics(registry, { exemplars: tracing !== undefined });
+  const tracer = requestTracer(tracing);
   const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, 0);
   const caller = new Caller({
@@ -64,6 +68,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       logger.info('reply channel re-subscribed; re-reading pending outcomes');
     },
     onRecovered: (via, count) => metrics.answersRecovered.labels(via).inc(count),
+    tracing,
   });
   // Every route's calls: counted, scoped to the key's products, shed above the pod's in-flight cap,
   // rate-limited per key (leased) and per device (inside call-begin), then made.
@@ -87,6 +92,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     authenticate: (authorization) => (config.authDisabled ? ANONYMOUS : keyRing.authenticate(authorization)),
     accepting: () => accepting,
     logger,
+    trace: tracer,
   });
 
   const app = serviceApp({
@@ -105,6 +111,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     }
     next();
   });
+  app.use(traceRequests(tracer));
   app.use(
     authenticate({
       ring: keyRing,
@@ -176,6 +183,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       queueRedis.disconnect();
       await broker.close();
       redis.disconnect();
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
     },
   };
 }

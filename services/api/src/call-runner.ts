@@ -1,6 +1,7 @@
 import { RrpcError } from '@rrpc/errors';
 import type { Caller, CallOutcome, CallRequest } from '@rrpc/caller';
 import { labelChildren, type ApiMetrics, type CallOutcome as OutcomeLabel } from '@rrpc/metrics';
+import { traceIdOf } from '@rrpc/tracing';
 
 import type { Principal } from './api-keys.js';
 
@@ -22,6 +23,7 @@ const ERROR_LABEL: Partial<Record<string, OutcomeLabel>> = { UNAVAILABLE: 'unava
  * made once, not looked up per call.
  */
 export function meteredCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
+  if (metrics.exemplars) return exemplarCalls(run, metrics);
   const total = labelChildren(metrics.callsTotal);
   const duration = labelChildren(metrics.callDuration);
   const count = (label: OutcomeLabel, seconds: number) => {
@@ -44,6 +46,38 @@ export function meteredCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
     };
     try {
       return run(request, principal).then(counted, failed);
+    } catch (error) {
+      return Promise.reject(error).catch(failed);
+    }
+  };
+}
+
+/**
+ * meteredCalls with tracing on: the counter and histogram get the call's trace as their exemplar (OpenMetrics),
+ * when the call's trace is sampled (an unsampled trace id leads nowhere).
+ */
+function exemplarCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
+  return (request, principal) => {
+    metrics.callsInFlight.inc();
+    const started = performance.now();
+    const trace = request.trace;
+    // prom-client types exemplar labels as the metric's own label names; exemplars have their own.
+    const exemplarLabels = trace?.traceparent.endsWith('-01') ? ({ trace_id: traceIdOf(trace), span_id: trace.traceparent.slice(36, 52) } as unknown as Record<'outcome', string>) : undefined;
+    const count = (label: OutcomeLabel, seconds: number) => {
+      metrics.callsInFlight.dec();
+      const labels = { outcome: label };
+      metrics.callsTotal.inc(exemplarLabels ? { labels, value: 1, exemplarLabels } : { labels, value: 1 });
+      metrics.callDuration.observe(exemplarLabels ? { labels, value: seconds, exemplarLabels } : { labels, value: seconds });
+    };
+    const failed = (error: unknown): never => {
+      count((error instanceof RrpcError && ERROR_LABEL[error.code]) || 'error', (performance.now() - started) / 1000);
+      throw error;
+    };
+    try {
+      return run(request, principal).then((outcome) => {
+        count(LABEL[outcome.rrpcCode], outcome.durationMs / 1000);
+        return outcome;
+      }, failed);
     } catch (error) {
       return Promise.reject(error).catch(failed);
     }

@@ -5,6 +5,7 @@ import type { Principal } from './api-keys.js';
 import type { CallOutcome } from '@rrpc/caller';
 import { errorAnswer, type CallBody, type CallEndpoint, type HttpAnswer } from './call-endpoint.js';
 import { mayUseProduct } from './request-principal.js';
+import { answeredStatus, type RequestTrace, type RequestTracer } from './request-tracing.js';
 
 export interface FastCallRouteOptions {
   endpoint: CallEndpoint;
@@ -12,8 +13,12 @@ export interface FastCallRouteOptions {
   authenticate: (authorization: string | undefined) => Principal | undefined;
   accepting: () => boolean;
   logger: Logger;
+  /** Server spans and the caller's trace context (request-tracing.ts); absent: none. */
+  trace?: RequestTracer | undefined;
 }
 
+/** The route's name in spans (as express names the same route). */
+const CALL_ROUTE = '/v1/devices/:productKey/:deviceName/rrpc';
 const CALL_PATH = /^\/v1\/devices\/([^/?#]+)\/([^/?#]+)\/rrpc(?:\?(.*))?$/;
 
 /**
@@ -107,7 +112,15 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     return endpoint.parse(productKey, deviceName, body);
   }
 
+  /** The call and its answer inside the server span (log lines carry its ids). */
+  function runTraced(traced: RequestTrace, call: ReturnType<typeof parseCall>, principal: Principal, res: ServerResponse): void {
+    call.request.trace = traced.trace;
+    traced.run(() => answerWhenDone(endpoint.run(call, principal), res, call.raw));
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse, match: RegExpExecArray, raw: boolean): void {
+    const traced = options.trace?.('POST', CALL_ROUTE, req.headers);
+    if (traced !== undefined) res.once('close', () => traced.end(answeredStatus(res)));
     const principal = options.authenticate(req.headers.authorization);
     if (principal === undefined) {
       send(res, errorAnswer(new RrpcError('UNAUTHENTICATED', { headers: { 'WWW-Authenticate': 'Bearer' } })));
@@ -130,7 +143,9 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
       // Inside a request event: nothing may throw out of here.
       let outcome: Promise<CallOutcome>;
       try {
-        outcome = endpoint.run(parseCall(productKey, deviceName, bytes, raw, query), principal);
+        const call = parseCall(productKey, deviceName, bytes, raw, query);
+        if (traced !== undefined) return runTraced(traced, call, principal, res);
+        outcome = endpoint.run(call, principal);
       } catch (callError) {
         return fail(res, callError);
       }

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { IngestConfig } from '@rrpc/config';
-import { createServiceBroker } from '@rrpc/broker';
+import { createServiceBroker, serviceClientId } from '@rrpc/broker';
+import { startTracing } from '@rrpc/tracing';
 import { PodSummarizer, createIngestMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
@@ -20,12 +21,14 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   const keys = new Keys(config.namespace);
   const redis = createRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: `${config.instanceId}:cmd` });
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
+  const tracing = startTracing(config.tracing, { name: 'rrpc-response-ingest', instanceId: config.instanceId }, logger);
   const registry = createRegistry('response-ingest');
   const metrics = createIngestMetrics(registry);
   const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
 
-  const broker = createServiceBroker(config, logger, answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId }));
+  const onAnswer = answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId, tracing, clientId: serviceClientId(config) });
+  const broker = createServiceBroker(config, logger, onAnswer);
   const subscriptions = RESPONSE_FILTERS.map((filter) => ({
     filter: config.sharedSubscription ? sharedFilter(config.namespace, filter) : filter,
     qos: 1 as const,
@@ -82,6 +85,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       await new Promise((r) => setTimeout(r, 50));
       await closeServer(server);
       await redis.quit().catch(() => redis.disconnect());
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
     },
   };
 }

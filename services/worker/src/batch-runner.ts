@@ -4,6 +4,7 @@ import type { WorkerMetrics } from '@rrpc/metrics';
 import type { Logger } from '@rrpc/runtime';
 import type { BatchItem, BatchItemResult, BatchRecord, BatchStore, CallStore, JobStore } from '@rrpc/store';
 import type { BatchWork, WorkQueues } from '@rrpc/jobs';
+import { SpanKind, decodeTraceHeaders, encodeTraceHeaders, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 import { storedOutcome } from './stored-outcome.js';
 
 export interface BatchRunnerDeps {
@@ -14,6 +15,8 @@ export interface BatchRunnerDeps {
   queues: WorkQueues;
   metrics: WorkerMetrics;
   logger: Logger;
+  /** OpenTelemetry (docs/tracing.md): a span per run of a batch, continuing the trace of its creator. */
+  tracing?: Tracing | undefined;
 }
 
 const PAGE = 500;
@@ -58,6 +61,22 @@ export class BatchRunner {
     const batch = await this.deps.batches.get(work.data.batchId);
     if (!batch) throw new Error(`batch ${work.data.batchId} is not recorded (yet)`);
     if (batch.state === 'DONE') return 'DONE';
+    const tracing = this.deps.tracing;
+    const parent = decodeTraceHeaders(batch.trace);
+    if (tracing === undefined) return this.drive(batch, parent);
+    const span = tracing.startSpan('rrpc batch', { kind: SpanKind.CONSUMER, parent, attributes: { 'rrpc.batch.id': batch.id, 'rrpc.batch.total': batch.total } });
+    try {
+      const result = await tracing.withSpan(span, () => this.drive(batch, tracing.headersOf(span)));
+      tracing.end(span);
+      return result;
+    } catch (error) {
+      tracing.end(span, error);
+      throw error;
+    }
+  };
+
+  /** Calls every item without a result; `trace` is the parent of each item's call. */
+  private async drive(batch: BatchRecord, trace: TraceHeaders | undefined): Promise<string> {
     const slots = new Slots(batch.concurrency);
     const running = new Set<Promise<void>>();
     let failure: unknown;
@@ -67,7 +86,7 @@ export class BatchRunner {
         if (item.result !== undefined || item.marker?.startsWith('j:')) continue;
         await slots.acquire();
         if (failure !== undefined) break;
-        const task = this.runItem(batch, item)
+        const task = this.runItem(batch, item, trace)
           .catch((error: unknown) => {
             failure ??= error;
           })
@@ -81,9 +100,9 @@ export class BatchRunner {
     await Promise.all(running);
     if (failure !== undefined) throw failure; // BullMQ runs the batch again; finished items are skipped
     return 'DRIVEN';
-  };
+  }
 
-  private async runItem(batch: BatchRecord, item: BatchItem): Promise<void> {
+  private async runItem(batch: BatchRecord, item: BatchItem, trace: TraceHeaders | undefined): Promise<void> {
     if (item.marker?.startsWith('m:')) {
       const messageId = item.marker.slice(2);
       const outcome = await storedOutcome(this.deps.calls, messageId);
@@ -99,6 +118,7 @@ export class BatchRunner {
           timeoutMs: batch.timeoutMs,
           topic: batch.topic,
           onPending: (messageId) => this.deps.batches.mark(batch.id, item.index, `m:${messageId}`),
+          trace,
         });
       } catch (error) {
         // Nothing was published; try again a few times, then give up on this item.
@@ -116,14 +136,14 @@ export class BatchRunner {
     } else if (outcome.rrpcCode === 'TIMEOUT') {
       await this.record(batch, item, { rrpcCode: 'TIMEOUT', messageId: outcome.messageId });
     } else if (batch.persistent && Date.now() < batch.createdAt + batch.ttlMs) {
-      await this.waitAsJob(batch, item);
+      await this.waitAsJob(batch, item, trace);
     } else {
       await this.record(batch, item, { rrpcCode: outcome.rrpcCode });
     }
   }
 
   /** A persistent batch's offline device: a job delivers the call when it connects and records the result. */
-  private async waitAsJob(batch: BatchRecord, item: BatchItem): Promise<void> {
+  private async waitAsJob(batch: BatchRecord, item: BatchItem, trace: TraceHeaders | undefined): Promise<void> {
     const jobId = batchItemJobId(batch.id, item.index);
     await this.deps.batches.mark(batch.id, item.index, `j:${jobId}`);
     await this.deps.queues.addJob({ ...item.device, jobId });
@@ -136,6 +156,7 @@ export class BatchRunner {
       expiresAt: batch.createdAt + batch.ttlMs,
       maxAttempts: 1,
       batch: { id: batch.id, index: item.index },
+      trace: trace === undefined ? undefined : encodeTraceHeaders(trace),
     });
   }
 

@@ -24,6 +24,7 @@ function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<
   });
   return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
+import { SpanKind, TRACEPARENT, TRACESTATE, decodeTraceHeaders, type Tracing } from '@rrpc/tracing';
 
 export interface CallbackSenderDeps {
   jobs: JobStore;
@@ -36,6 +37,8 @@ export interface CallbackSenderDeps {
   /** Where callbacks may go; resolves and checks the host at every delivery. */
   policy: CallbackPolicy;
   timeoutMs: number;
+  /** OpenTelemetry (docs/tracing.md): a client span per delivery; its traceparent goes on the callback. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -79,6 +82,19 @@ export class CallbackSender {
       [DELIVERY_ID_HEADER.toLowerCase()]: deliveryId,
     };
     if (secrets.length > 0) headers[SIGNATURE_HEADER.toLowerCase()] = signCallback(secrets, body, deliveryId);
+    const tracing = this.deps.tracing;
+    const parent = decodeTraceHeaders(job.trace);
+    const span = tracing?.startSpan('POST', {
+      kind: SpanKind.CLIENT,
+      parent,
+      attributes: { 'http.request.method': 'POST', 'server.address': new URL(job.callbackUrl).hostname, 'rrpc.job.id': job.id, 'rrpc.callback.attempt': attempt },
+    });
+    // W3C trace context on the callback: our span's, or with tracing off the job creator's, passed on.
+    const trace = span !== undefined && tracing !== undefined ? tracing.headersOf(span) : parent;
+    if (trace !== undefined) {
+      headers[TRACEPARENT] = trace.traceparent;
+      if (trace.tracestate !== undefined) headers[TRACESTATE] = trace.tracestate;
+    }
 
     let status: number | undefined;
     let problem: string | undefined;
@@ -88,8 +104,15 @@ export class CallbackSender {
       status = await pinnedPost(target, headers, body, Math.max(1, this.deps.timeoutMs - (Date.now() - started)));
       if (status < 200 || status > 299) problem = `answered ${status}`;
     } catch (error) {
-      if (error instanceof CallbackRefused) return giveUp(error.reason);
+      if (error instanceof CallbackRefused) {
+        if (span !== undefined) tracing?.end(span, error.reason);
+        return giveUp(error.reason);
+      }
       problem = error instanceof Error ? error.message : String(error);
+    }
+    if (span !== undefined) {
+      if (status !== undefined) span.setAttribute('http.response.status_code', status);
+      tracing?.end(span, problem);
     }
     const now = Date.now();
     if (problem === undefined) {

@@ -5,6 +5,7 @@ import type { Logger } from '@rrpc/runtime';
 import { FINAL_JOB_STATES, type BatchStore, type CallStore, type JobRecord, type JobStore, type PresenceStore } from '@rrpc/store';
 import type { JobWork, WorkQueues } from '@rrpc/jobs';
 import type { DeviceRef } from '@rrpc/topics';
+import { SpanKind, decodeTraceHeaders, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 import { storedOutcome } from './stored-outcome.js';
 
 export interface JobRunnerDeps {
@@ -16,6 +17,8 @@ export interface JobRunnerDeps {
   queues: WorkQueues;
   metrics: WorkerMetrics;
   logger: Logger;
+  /** OpenTelemetry (docs/tracing.md): a span per delivery attempt, continuing the trace of the job's creator. */
+  tracing?: Tracing | undefined;
 }
 
 /** After a failure to reach Redis or the broker, a job is looked at again this much later. */
@@ -81,8 +84,27 @@ export class JobRunner {
     throw new DelayedError();
   }
 
-  /** One delivery attempt: QUEUED → SENT (message ID recorded before publishing) → outcome. */
+  /** One delivery attempt, in a span of its own when tracing is on (the call's publish span is its child). */
   private async attempt(job: JobRecord): Promise<void> {
+    const tracing = this.deps.tracing;
+    const parent = decodeTraceHeaders(job.trace);
+    if (tracing === undefined) return this.deliver(job, parent);
+    const span = tracing.startSpan('rrpc job', {
+      kind: SpanKind.CONSUMER,
+      parent,
+      attributes: { 'rrpc.job.id': job.id, 'rrpc.device': `${job.device.productKey}/${job.device.deviceName}`, 'rrpc.job.attempt': job.attempts + 1 },
+    });
+    try {
+      await tracing.withSpan(span, () => this.deliver(job, tracing.headersOf(span)));
+      tracing.end(span);
+    } catch (error) {
+      tracing.end(span, error);
+      throw error;
+    }
+  }
+
+  /** One delivery attempt: QUEUED → SENT (message ID recorded before publishing) → outcome. */
+  private async deliver(job: JobRecord, trace: TraceHeaders | undefined): Promise<void> {
     const { jobs, caller, metrics } = this.deps;
     const began = await jobs.transition(job.device, job.id, { from: ['QUEUED'], to: 'SENT', attemptsDelta: 1, fields: { mid: '', sa: Date.now() } });
     if (!began.moved) return;
@@ -94,6 +116,7 @@ export class JobRunner {
         timeoutMs: job.timeoutMs,
         topic: job.topic,
         onPending: (messageId) => jobs.setMessageId(job.device, job.id, messageId),
+        trace,
       });
     } catch (error) {
       // Nothing was published (the caller throws before publishing, or when publishing failed): not an attempt.

@@ -12,6 +12,7 @@ import { BatchRunner } from './batch-runner.js';
 import { CallbackSender } from './callback-sender.js';
 import { JobRunner } from './job-runner.js';
 import { checkNoEviction } from './redis-policy.js';
+import { startTracing } from '@rrpc/tracing';
 
 export interface WorkerService {
   readonly server: Server;
@@ -39,6 +40,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
 
   const broker = createServiceBroker(config, logger);
 
+  const tracing = startTracing(config.tracing, { name: 'rrpc-worker', instanceId: config.instanceId }, logger);
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry, async () => {
     const entries = await Promise.all(
@@ -50,10 +52,10 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
   const presence = new PresenceStore(redis, keys, 0);
   const jobs = new JobStore(redis, keys, config.jobRetentionMs);
   const batches = new BatchStore(redis, keys, config.jobRetentionMs);
-  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger });
+  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger, tracing });
 
-  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger });
-  const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger });
+  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, tracing });
+  const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger, tracing });
   const callbackSender = new CallbackSender({
     jobs,
     metrics,
@@ -62,6 +64,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
     masterSecret: config.callbackMasterSecret,
     policy: new CallbackPolicy(config.callbackAllowedHosts, options.resolveHost),
     timeoutMs: config.callbackTimeoutMs,
+    tracing,
   });
 
   const workerOptions = {
@@ -179,6 +182,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
       await broker.close();
       queueRedis.disconnect();
       redis.disconnect();
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
     },
   };
 }

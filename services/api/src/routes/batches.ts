@@ -6,6 +6,7 @@ import { deviceId, isProductKey, type DeviceRef } from '@rrpc/topics';
 import { JOB_LIMITS, batchBody, batchResultsQuery, firstIssue } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 import { mayUseProduct, principalOf } from '../request-principal.js';
+import { storedTrace } from '../request-tracing.js';
 
 export interface BatchRoutesOptions {
   batches: BatchStore;
@@ -69,6 +70,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
       concurrency: body.concurrency,
       persistent: body.persistent,
       ttlMs: body.ttlMs ?? JOB_LIMITS.defaultTtlMs,
+      trace: storedTrace(res),
     });
     res.status(202).set('Location', `/v1/rrpc/batches/${id}`).json({ id, state: devices.length === 0 ? 'DONE' : 'RUNNING', total: devices.length });
   });

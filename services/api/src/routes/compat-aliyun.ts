@@ -5,6 +5,7 @@ import { aliyunRrpc, firstIssue } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 import type { CallRunner } from '../call-runner.js';
 import { principalOf } from '../request-principal.js';
+import { traceOf } from '../request-tracing.js';
 
 /**
  * Alibaba Cloud IoT's RRpc action, answered the way Alibaba answers it, so that a backend written against
@@ -51,6 +52,7 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
         maxPayloadBytes: options.maxPayloadBytes,
         topicField: 'Topic',
       });
+      request.trace = traceOf(res);
       const outcome = await options.run(request, principalOf(res));
       const fields: string[] = [`"RequestId":${JSON.stringify(requestId)}`, '"Success":true', `"RrpcCode":"${outcome.rrpcCode}"`];
       if (outcome.rrpcCode === 'SUCCESS') fields.push(`"PayloadBase64Byte":${JSON.stringify(outcome.payload.toString('base64'))}`);

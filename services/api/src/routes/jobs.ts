@@ -5,6 +5,7 @@ import type { JobStore } from '@rrpc/store';
 import { JOB_LIMITS, firstIssue, jobBody, jobListQuery } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 import { principalOf } from '../request-principal.js';
+import { storedTrace } from '../request-tracing.js';
 
 export interface JobRoutesOptions {
   jobs: JobStore;
@@ -50,7 +51,7 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     const id = newId('job');
     // Queue first, then record: a job is never recorded without its work item (the worker waits for the record).
     await options.queues.addJob({ ...device, jobId: id });
-    await options.jobs.create({ id, device, payload: body.payload, timeoutMs: body.timeoutMs, topic: body.topic, expiresAt, maxAttempts: body.maxAttempts, callbackUrl: body.callbackUrl, callbackKey });
+    await options.jobs.create({ id, device, payload: body.payload, timeoutMs: body.timeoutMs, topic: body.topic, expiresAt, maxAttempts: body.maxAttempts, callbackUrl: body.callbackUrl, callbackKey, trace: storedTrace(res) });
     const job = await options.jobs.get(device, id);
     res.status(202).set('Location', `/v1/devices/${device.productKey}/${device.deviceName}/rrpc/jobs/${id}`);
     res.json(job ? jobView(job) : { id, state: 'QUEUED' });

@@ -4,6 +4,7 @@ import type { CallStore } from '@rrpc/store';
 import { isMessageId } from '@rrpc/topics';
 import type { CallEndpoint } from '../call-endpoint.js';
 import { principalOf } from '../request-principal.js';
+import { traceOf } from '../request-tracing.js';
 
 export interface RrpcRoutesOptions {
   endpoint: CallEndpoint;
@@ -32,6 +33,7 @@ export function rrpcRoutes(options: RrpcRoutesOptions): Router {
       req.params['deviceName'],
       isRaw ? { kind: 'raw', bytes: Buffer.isBuffer(body) ? body : Buffer.alloc(0), query: req.query as Record<string, unknown> } : { kind: 'json', value: body },
     );
+    call.request.trace = traceOf(res);
     const answer = endpoint.answer(await endpoint.run(call, principalOf(res)), call.raw);
     res.status(answer.status).set(answer.headers).send(answer.body);
   });

@@ -114,7 +114,7 @@ export function behaviourHandler(b: Behaviour, counters: HandlerCounters, random
       return undefined;
     }
     counters.answers++;
-    return b.reply === 'echo' ? payload : (b.fixedPayload as string | Buffer);
+    return b.reply === 'echo' ? payload : b.fixedPayload;
   };
   return (payload) => {
     counters.requests++;

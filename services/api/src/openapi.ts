@@ -159,7 +159,7 @@ export function buildOpenApi(): Json {
             'with the outcome in the X-Rrpc-Code and X-Rrpc-Message-Id headers (errors are JSON in both forms).',
           parameters: [
             ...callParameters,
-            ...queryParameters(rawCallQuery).map((p) => ({ ...p, description: `Octet-stream form only. ${String(p['description'] ?? '')}`.trim() })),
+            ...queryParameters(rawCallQuery).map((p) => ({ ...p, description: `Octet-stream form only. ${typeof p['description'] === 'string' ? p['description'] : ''}`.trim() })),
           ],
           requestBody: {
             required: true,

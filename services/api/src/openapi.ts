@@ -225,7 +225,7 @@ export function buildOpenApi(): Json {
           },
         },
       },
-      // Persistent calls and batches (README: Calls that outlive the HTTP request); delivered by services/worker.
+      // Persistent calls and batches (docs/jobs-and-batches.md); delivered by services/worker.
       '/v1/devices/{productKey}/{deviceName}/rrpc/jobs': {
         post: {
           tags: ['jobs'],

@@ -40,7 +40,7 @@ describe('/compat/aliyun Action=RRpc', () => {
 
   it('takes the query string (GET) and a form body, with a custom Topic', async () => {
     const q = new URLSearchParams({ Action: 'RRpc', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: Buffer.from('q').toString('base64'), Timeout: '2000' });
-    const get = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${q}`, { headers: auth });
+    const get = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${q.toString()}`, { headers: auth });
     expect(await get.json()).toMatchObject({ Success: true, RrpcCode: 'SUCCESS' });
     const form = new URLSearchParams({ Action: 'RRpc', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: Buffer.from('f').toString('base64'), Timeout: '2000', Topic: `/${PK}/light-1/user/cmd` });
     const post = await fetch(`${cluster.apis[0]!.url}/compat/aliyun`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: form });
@@ -70,7 +70,7 @@ describe('/compat/aliyun Action=RRpc', () => {
       [{ Action: 'Pub', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: 'eA==', Timeout: '2000' }, 400, 'InvalidParameter'],
     ];
     for (const [params, status, code] of bad) {
-      const res = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params)}`, { headers: auth });
+      const res = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params).toString()}`, { headers: auth });
       expect(res.status).toBe(status);
       const body = (await res.json()) as Record<string, unknown>;
       expect(body).toMatchObject({ Success: false, Code: code });

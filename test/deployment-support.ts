@@ -123,7 +123,7 @@ function set(target: HoconObject, path: string[], v: HoconValue): void {
     target[head] = isObject(old) && isObject(v) ? merge(old, v) : v;
     return;
   }
-  const next = isObject(target[head]) ? (target[head] as HoconObject) : (target[head] = {});
+  const next = isObject(target[head]) ? target[head] : (target[head] = {});
   set(next, rest, v);
 }
 

@@ -22,7 +22,6 @@ import {
   at,
   kubectlAvailable,
   parseHocon,
-  readYamlDocs,
   renderKustomize,
   renderWithKubectl,
   repoRoot,
@@ -254,7 +253,7 @@ function checkEmqxConfig(conf: HoconObject, label: string) {
   expect(at(action, 'parameters.path')).toBe('/hooks/emqx');
   expect(at(action, 'parameters.method')).toBe('post');
   expect(at(action, 'parameters.body')).toBe(''); // empty: the whole event, which the webhook parser expects
-  const connector = at(conf, `connectors.http.${String(action['connector'])}`) as HoconObject;
+  const connector = at(conf, `connectors.http.${action['connector'] as string}`) as HoconObject;
   expect(connector['url']).toBe(ingest);
   expect(String(at(connector, 'headers.authorization'))).toMatch(/^Bearer /);
   expect(at(conf, 'mqtt.shared_subscription')).toBe(true);
@@ -393,7 +392,7 @@ describe.each(K8S_DIRS)('k8s %s', (dir) => {
     const conf = parseHocon(emqx.spec.config.data);
     checkEmqxConfig(conf, `${dir} EMQX CR`);
     for (const section of ['connectors', 'actions', 'rule_engine', 'mqtt']) expect(conf[section], section).toEqual(emqxConf[section]);
-    const aclPath = String((at(conf, 'authorization.sources') as HoconObject[])[0]!['path']);
+    const aclPath = (at(conf, 'authorization.sources') as HoconObject[])[0]!['path'] as string;
     for (const tpl of ['coreTemplate', 'replicantTemplate']) {
       const spec = emqx.spec[tpl].spec;
       const names = spec.env.map((e: any) => e.name);

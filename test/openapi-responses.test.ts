@@ -83,7 +83,7 @@ describe('/v1 answers match the documented schemas', () => {
 
 describe('compat and operations answers match the documented schemas', () => {
   const aliyun = (params: Record<string, string>, key = API_KEY) =>
-    fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params)}`, { headers: { authorization: `Bearer ${key}` } });
+    fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params).toString()}`, { headers: { authorization: `Bearer ${key}` } });
   const rrpc = { Action: 'RRpc', ProductKey: PK, RequestBase64Byte: b64('x'), Timeout: '1000' };
 
   it('aliyun: AliyunRRpcAnswer for every outcome, AliyunError for errors', async () => {

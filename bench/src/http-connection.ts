@@ -109,7 +109,7 @@ export function rrpcRequest(productKey: string, deviceName: string, payload: Buf
 export let lastDurationMs = NaN;
 
 /** Checks an api answer against the payload that was sent: 'ok', 'mismatched' or an error kind. */
-export function checkAnswer(answer: HttpAnswer, payload: Buffer): 'ok' | 'mismatched' | string {
+export function checkAnswer(answer: HttpAnswer, payload: Buffer): string {
   if (answer.status !== 200) {
     let code = '';
     try {

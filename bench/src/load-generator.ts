@@ -47,7 +47,7 @@ async function mqttConnect(args: { url: string; devices: string[] }) {
 }
 
 /** One raw MQTT round trip: publish the request, wait for the device's echo (or 5 s). */
-function mqttEcho(deviceName: string): Promise<'ok' | string> {
+function mqttEcho(deviceName: string): Promise<string> {
   const client = baseline;
   if (!client) throw new Error('mqttConnect first');
   const seq = ++sequence;
@@ -83,7 +83,7 @@ interface HttpArgs {
   timeoutMs?: number;
 }
 
-async function httpCall(connection: HttpConnection, args: HttpArgs, deviceName: string): Promise<'ok' | string> {
+async function httpCall(connection: HttpConnection, args: HttpArgs, deviceName: string): Promise<string> {
   const seq = ++sequence;
   const payload = noncePayload(seq);
   try {
@@ -95,7 +95,8 @@ async function httpCall(connection: HttpConnection, args: HttpArgs, deviceName: 
 }
 
 // ---------------------------------------------------------------- run shapes
-type OneCall = (worker: number, i: number) => Promise<'ok' | string>;
+/** One call of a run shape: 'ok', or what went wrong. */
+type OneCall = (worker: number, i: number) => Promise<string>;
 
 async function serial(n: number, call: OneCall): Promise<RunResult> {
   const samples: number[] = [];

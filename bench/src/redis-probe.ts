@@ -31,7 +31,7 @@ export class RedisProbe {
    */
   async monitor<T>(work: () => Promise<T>): Promise<{ result: T; byClient: Record<string, Record<string, number>>; topLevel: number; inLua: number }> {
     const names = new Map<string, string>();
-    const list = (await this.redis.client('LIST')) as unknown as string;
+    const list = (await this.redis.client('LIST')) as string;
     for (const line of list.split('\n')) {
       const addr = /\baddr=(\S+)/.exec(line)?.[1];
       const name = /\bname=(\S*)/.exec(line)?.[1];

@@ -31,7 +31,7 @@ const IN_FLIGHT = 64;
 const SERIAL_CALLS = 2000;
 const RUN_MS = Number(process.env['BENCH_SECONDS'] ?? 6) * 1000;
 const PENDING = Number(process.env['BENCH_PENDING'] ?? 20_000);
-/** How fast the pending calls arrive (all of them at once ends many as 503: see the README, Performance). */
+/** How fast the pending calls arrive (all of them at once ends many as 503: see docs/performance.md). */
 const PENDING_PER_SECOND = Number(process.env['BENCH_PENDING_PER_SECOND'] ?? 2000);
 const PROFILE = process.argv.includes('--profile');
 /** Experiments only: another entry point for the api pods (e.g. bench/experiments/raw-rrpc-route.mjs). */

@@ -15,18 +15,21 @@ const records: TraceRecord[] = [];
 const LIMIT = 2_000_000;
 const now = () => Number(process.hrtime.bigint() / 1000n);
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- the original method, called below with the socket (or server) as `this`
 const write = net.Socket.prototype.write;
 net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
   if (records.length < LIMIT) records.push([now(), 'W', this.remotePort ?? 0]);
   return (write as (...a: unknown[]) => boolean).apply(this, args);
-} as typeof write;
+};
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- the original method, called below with the socket (or server) as `this`
 const emitSocket = net.Socket.prototype.emit;
 net.Socket.prototype.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]) {
   if (event === 'data' && records.length < LIMIT) records.push([now(), 'R', this.remotePort ?? 0]);
   return (emitSocket as (...a: unknown[]) => boolean).call(this, event, ...args);
 } as typeof emitSocket;
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- the original method, called below with the socket (or server) as `this`
 const emitServer = http.Server.prototype.emit;
 http.Server.prototype.emit = function (this: http.Server, event: string | symbol, ...args: unknown[]) {
   if (event === 'request' && records.length < LIMIT) records.push([now(), 'Q', 0]);

@@ -24,7 +24,7 @@ let broker: BrokerClient;
 let caller: Caller;
 let silentDevice: MqttClient;
 const requests: Array<{ topic: string; payload: Buffer }> = [];
-const closers: Array<() => Promise<unknown> | unknown> = [];
+const closers: Array<() => unknown> = [];
 
 beforeAll(async () => {
   [redis, mosquitto] = await Promise.all([startRedis(), startMosquitto()]);

@@ -138,7 +138,7 @@ export async function errorFromResponse(res: Response): Promise<RrpcClientError>
   let body: ErrorBody = {};
   try {
     const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === 'object' && parsed !== null) body = parsed as ErrorBody;
+    if (typeof parsed === 'object' && parsed !== null) body = parsed;
   } catch {
     // not JSON: a proxy or something other than the RRPC API answered
   }

@@ -42,7 +42,7 @@ export const common = {
   MQTT_PROTOCOL_VERSION: z
     .enum(['4', '5'], { message: 'must be 5 (MQTT 5) or 4 (MQTT 3.1.1)' })
     .optional()
-    .transform((v) => (v === '4' ? 4 : 5) as 4 | 5),
+    .transform((v): 4 | 5 => (v === '4' ? 4 : 5)),
   RRPC_NAMESPACE: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, "_", "-" or "."')

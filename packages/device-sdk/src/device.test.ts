@@ -86,6 +86,7 @@ describe('device SDK against a running cluster', () => {
     const device = track(await connectDevice({ url: cluster.mosquitto.url, productKey: PK, deviceName: 'sdk-err-1' }));
     const errors: Error[] = [];
     device.on('error', (error) => errors.push(error));
+    // eslint-disable-next-line @typescript-eslint/require-await -- async on purpose: the throw becomes a rejection, the case under test
     await device.onRrpc(async (payload) => {
       if (payload.toString() === 'boom') throw new Error('handler exploded');
       return 'fine';

@@ -105,7 +105,7 @@ export function createWorkerMetrics(registry: Registry, depth: () => Promise<Rec
     registers: [registry],
     async collect() {
       this.reset();
-      const counts = await depth().catch(() => ({}) as Record<string, Record<string, number>>);
+      const counts = await depth().catch((): Record<string, Record<string, number>> => ({}));
       for (const [queue, states] of Object.entries(counts)) for (const [state, n] of Object.entries(states)) this.labels(queue, state).set(n);
     },
   });

@@ -116,7 +116,7 @@ export function behaviourHandler(b: Behaviour, counters: HandlerCounters, random
       return undefined;
     }
     counters.answers++;
-    return b.reply === 'echo' ? payload : (b.fixedPayload as string | Buffer);
+    return b.reply === 'echo' ? payload : b.fixedPayload;
   };
   return (payload, ctx) => {
     counters.requests++;

@@ -84,7 +84,7 @@ function address(host: string | undefined, port: number | undefined): string {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startSimulation(options: SimulationOptions): Promise<Simulation> {
-  if (!isProductKey(options.productKey)) throw new SimulatorOptionError(`product key "${options.productKey}": 1-32 letters, digits, "_" or "-"`);
+  if (!isProductKey(options.productKey)) throw new SimulatorOptionError(`product key "${String(options.productKey)}": 1-32 letters, digits, "_" or "-"`);
   if (!Number.isInteger(options.devices) || options.devices < 1) throw new SimulatorOptionError('devices: a whole number >= 1');
   const rate = options.connectRate ?? 200;
   if (!(rate > 0)) throw new SimulatorOptionError('connect rate: a number of connections per second > 0');
@@ -93,7 +93,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
   checkBehaviour(options.behaviour);
   const names = simulatedDeviceNames(options.prefix ?? 'sim-', options.devices, options.firstIndex ?? 1);
   const badName = names.find((n) => !isDeviceName(n));
-  if (badName !== undefined) throw new SimulatorOptionError(`device name "${badName}": 4-32 letters, digits, "_", "-", "@", "." or ":" (change --prefix)`);
+  if (badName !== undefined) throw new SimulatorOptionError(`device name "${String(badName)}": 4-32 letters, digits, "_", "-", "@", "." or ":" (change --prefix)`);
 
   const counters: HandlerCounters = { requests: 0, answers: 0, errorAnswers: 0, unanswered: 0, traced: 0 };
   const stats = { connected: 0, connects: 0, disconnects: 0, connectFailures: 0, errors: 0 };

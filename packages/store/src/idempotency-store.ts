@@ -35,7 +35,7 @@ export class IdempotencyStore {
   /** Claims `idempotencyKey` for `scope` (an API key) and a request fingerprint, or finds the first request. */
   async claim(scope: string, idempotencyKey: string, fingerprint: Buffer | string, pendingMs: number): Promise<IdempotencyClaim> {
     const key = this.keys.idempotency(sha(scope).slice(0, 32), sha(idempotencyKey));
-    const reply = (await guard(this.redis.rrpcIdempotencyBeginBuffer(key, sha(fingerprint), Math.min(pendingMs, this.ttlMs)))) as Buffer[];
+    const reply = await guard(this.redis.rrpcIdempotencyBeginBuffer(key, sha(fingerprint), Math.min(pendingMs, this.ttlMs)));
     const state = reply[0]?.toString();
     if (state === 'new') return { state: 'new', key };
     if (state === 'mismatch') return { state: 'mismatch' };

@@ -17,6 +17,7 @@ const step = (crc: number, byte: number) => ((crc << 8) & 0xffff) ^ (TABLE[((crc
 export function crc16(data: string): number {
   let crc = 0;
   // Identifiers are ASCII (checked by @rrpc/topics): read their bytes without allocating a Buffer per call.
+  // eslint-disable-next-line no-control-regex -- the ASCII range starts at NUL
   if (/^[\x00-\x7f]*$/.test(data)) for (let i = 0; i < data.length; i++) crc = step(crc, data.charCodeAt(i));
   else for (const byte of Buffer.from(data, 'utf8')) crc = step(crc, byte);
   return crc;

@@ -159,7 +159,7 @@ export function buildOpenApi(): Json {
             'with the outcome in the X-Rrpc-Code and X-Rrpc-Message-Id headers (errors are JSON in both forms).',
           parameters: [
             ...callParameters,
-            ...queryParameters(rawCallQuery).map((p) => ({ ...p, description: `Octet-stream form only. ${String(p['description'] ?? '')}`.trim() })),
+            ...queryParameters(rawCallQuery).map((p) => ({ ...p, description: `Octet-stream form only. ${typeof p['description'] === 'string' ? p['description'] : ''}`.trim() })),
           ],
           requestBody: {
             required: true,
@@ -225,7 +225,7 @@ export function buildOpenApi(): Json {
           },
         },
       },
-      // Persistent calls and batches (README: Calls that outlive the HTTP request); delivered by services/worker.
+      // Persistent calls and batches (docs/jobs-and-batches.md); delivered by services/worker.
       '/v1/devices/{productKey}/{deviceName}/rrpc/jobs': {
         post: {
           tags: ['jobs'],

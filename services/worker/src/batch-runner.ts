@@ -79,7 +79,7 @@ export class BatchRunner {
   private async drive(batch: BatchRecord, trace: TraceHeaders | undefined): Promise<string> {
     const slots = new Slots(batch.concurrency);
     const running = new Set<Promise<void>>();
-    let failure: unknown;
+    let failure: { error: unknown } | undefined; // boxed: a rejection with `undefined` is a failure too
     for (let start = 0; start < batch.total && failure === undefined; start += PAGE) {
       const items = await this.deps.batches.items(batch.id, start, PAGE);
       for (const item of items) {
@@ -88,7 +88,7 @@ export class BatchRunner {
         if (failure !== undefined) break;
         const task = this.runItem(batch, item, trace)
           .catch((error: unknown) => {
-            failure ??= error;
+            failure ??= { error };
           })
           .finally(() => {
             slots.release();
@@ -98,7 +98,7 @@ export class BatchRunner {
       }
     }
     await Promise.all(running);
-    if (failure !== undefined) throw failure; // BullMQ runs the batch again; finished items are skipped
+    if (failure !== undefined) throw failure.error; // BullMQ runs the batch again; finished items are skipped
     return 'DRIVEN';
   }
 

@@ -78,7 +78,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     });
     devices.push(device);
   }
-  await Promise.all(devices.map((d) => (d.client.connected ? undefined : new Promise((r) => d.client.once('connect', r)))));
+  await Promise.all(devices.filter((d) => !d.client.connected).map((d) => new Promise((r) => d.client.once('connect', r))));
   return {
     devices,
     get webhookFailures() {

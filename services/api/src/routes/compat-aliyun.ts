@@ -36,7 +36,7 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
   const handle = async (req: Request, res: Response) => {
     const requestId = randomUUID();
     try {
-      const params = { ...(req.query as Record<string, unknown>), ...(typeof req.body === 'object' && req.body !== null ? req.body : {}) };
+      const params = { ...(req.query as Record<string, unknown>), ...(typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {}) };
       const parsed = aliyunRrpc.safeParse(params);
       if (!parsed.success) {
         const { field, message } = firstIssue(parsed.error);

@@ -31,7 +31,7 @@ export function rrpcRoutes(options: RrpcRoutesOptions): Router {
     const call = endpoint.parse(
       req.params['productKey'],
       req.params['deviceName'],
-      isRaw ? { kind: 'raw', bytes: Buffer.isBuffer(body) ? body : Buffer.alloc(0), query: req.query as Record<string, unknown> } : { kind: 'json', value: body },
+      isRaw ? { kind: 'raw', bytes: Buffer.isBuffer(body) ? body : Buffer.alloc(0), query: req.query } : { kind: 'json', value: body },
     );
     call.request.trace = traceOf(res);
     const answer = endpoint.answer(await endpoint.run(call, principalOf(res)), call.raw);

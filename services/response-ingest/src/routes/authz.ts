@@ -1,7 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { RrpcError } from '@rrpc/errors';
 import { BearerTokens } from '@rrpc/runtime';
-import { authorize, type BrokerAction } from '@rrpc/topics';
+import { authorize } from '@rrpc/topics';
 import type { Logger } from 'pino';
 
 export interface AuthzRoutesOptions {
@@ -60,7 +60,7 @@ export function authzRoutes(options: AuthzRoutesOptions): Router {
     const retain = parseRetain(body.retain);
     if (retain === undefined || !parseQos(body.qos)) return answer('deny', 'malformed qos or retain');
     const decision = authorize(
-      { username, topic, action: action as BrokerAction, retain },
+      { username, topic, action, retain },
       { serviceUsername: options.serviceUsername },
     );
     return decision.allow ? answer('allow') : answer('deny', decision.reason);

@@ -19,6 +19,8 @@ export interface CallRequest {
   onPending?: ((messageId: string) => Promise<void>) | undefined;
   /** The device's downlink rate limit (checked in the same Redis round trip as presence); absent: none. */
   deviceRate?: { perSecond: number; burst?: number } | undefined;
+  /** The id of the API key the call is made for: its outcome belongs to that key. */
+  owner?: string | undefined;
 }
 
 export type CallOutcome =
@@ -99,6 +101,7 @@ export class Caller {
       timeoutMs: request.timeoutMs,
       kind: request.topic === undefined ? 'sys' : 'ext',
       deviceRate: request.deviceRate,
+      owner: request.owner,
     });
     if (begun.status === 'offline') return resolve({ rrpcCode: begun.rrpcCode, durationMs: performance.now() - started });
     if (begun.status === 'limited') {

@@ -55,6 +55,12 @@ export const common = {
     .optional(),
   RRPC_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
   RRPC_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
+  RRPC_BIND_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,253}$/, 'must be an IP address or a host name (0.0.0.0: every interface; 127.0.0.1: this machine only)')
+    .optional()
+    .transform((v) => v ?? '0.0.0.0'),
+  RRPC_OPS_PORT: int(-1, 0, 65_535),
 };
 
 const apiSchema = z.object({
@@ -67,6 +73,10 @@ const apiSchema = z.object({
   RRPC_RATE_LIMIT_PER_DEVICE: int(50, 0, 100_000),
   RRPC_MAX_IN_FLIGHT: int(10_000, 1, 10_000_000),
   RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+  RRPC_MAX_IN_FLIGHT_PER_KEY: int(0, 0, 10_000_000),
+  RRPC_MAX_JOBS_PER_KEY: int(10_000, 0, 100_000_000),
+  RRPC_MAX_BATCH_DEVICES_PER_KEY: int(50_000, 0, 100_000_000),
+  RRPC_MAX_BYTES_PER_KEY: int(64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
 });
 
 const ingestSchema = z.object({
@@ -100,6 +110,10 @@ export interface CommonConfig {
   /** Slow-client protection: the whole header block, and the whole request, must arrive within these. */
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  /** The address the service listens on (RRPC_BIND_HOST). */
+  bindHost: string;
+  /** A separate port for /livez, /readyz and /metrics (RRPC_OPS_PORT); undefined: served on `port`. */
+  opsPort: number | undefined;
 }
 
 export interface ApiConfig extends CommonConfig {
@@ -115,6 +129,12 @@ export interface ApiConfig extends CommonConfig {
   maxInFlight: number;
   /** How long finished jobs and batches stay readable. */
   jobRetentionMs: number;
+  /** Calls in flight per pod for one API key (its fair share of maxInFlight). */
+  maxInFlightPerKey: number;
+  /** Default per-key caps (a key's own max-jobs= / max-batch-devices= / max-bytes= override them); 0: none. */
+  maxJobsPerKey: number;
+  maxBatchDevicesPerKey: number;
+  maxBytesPerKey: number;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -155,6 +175,8 @@ export function toCommon(service: string, e: z.infer<z.ZodObject<typeof common>>
     port: e.PORT,
     headersTimeoutMs: e.RRPC_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.RRPC_REQUEST_TIMEOUT_MS,
+    bindHost: e.RRPC_BIND_HOST,
+    opsPort: e.RRPC_OPS_PORT < 0 ? undefined : e.RRPC_OPS_PORT,
   };
 }
 
@@ -180,6 +202,10 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     rateLimitPerDevice: e.RRPC_RATE_LIMIT_PER_DEVICE,
     maxInFlight: e.RRPC_MAX_IN_FLIGHT,
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
+    maxInFlightPerKey: e.RRPC_MAX_IN_FLIGHT_PER_KEY === 0 ? e.RRPC_MAX_IN_FLIGHT : Math.min(e.RRPC_MAX_IN_FLIGHT_PER_KEY, e.RRPC_MAX_IN_FLIGHT),
+    maxJobsPerKey: e.RRPC_MAX_JOBS_PER_KEY,
+    maxBatchDevicesPerKey: e.RRPC_MAX_BATCH_DEVICES_PER_KEY,
+    maxBytesPerKey: e.RRPC_MAX_BYTES_PER_KEY,
   };
 }
 

@@ -17,6 +17,8 @@ const workerSchema = z.object({
   /** A work item whose worker stops renewing its lock for this long is taken over by another worker. */
   RRPC_WORKER_LOCK_MS: int(30_000, 1000, 600_000),
   RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+  /** As on the api: the worker's calls (jobs, batches) respect each device's downlink rate too. */
+  RRPC_RATE_LIMIT_PER_DEVICE: int(50, 0, 100_000),
 });
 
 export const WORKER_ENV_VARS: readonly string[] = Object.keys(workerSchema.shape);
@@ -30,6 +32,8 @@ export interface WorkerConfig extends CommonConfig {
   batchConcurrency: number;
   lockMs: number;
   jobRetentionMs: number;
+  /** Calls per second per device for the worker's calls (the same limit as the api's). */
+  rateLimitPerDevice: number;
 }
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
@@ -48,5 +52,6 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     batchConcurrency: e.RRPC_WORKER_BATCH_CONCURRENCY,
     lockMs: e.RRPC_WORKER_LOCK_MS,
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
+    rateLimitPerDevice: e.RRPC_RATE_LIMIT_PER_DEVICE,
   };
 }

@@ -50,5 +50,7 @@ export function commonEnv(ctx: ClusterContext): Record<string, string> {
     MQTT_URL: ctx.mqttUrl,
     MQTT_PROTOCOL_VERSION: String(ctx.mqttProtocolVersion),
     LOG_LEVEL: ctx.logLevel,
+    // A cluster on a developer's machine answers this machine only.
+    RRPC_BIND_HOST: '127.0.0.1',
   };
 }

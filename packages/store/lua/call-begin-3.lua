@@ -12,6 +12,7 @@
   ARGV[5]  topic kind: "s" (system topics) or "e" (custom topics)
   ARGV[6]  the device's emission interval, ms (1000 / calls per second); "0": no limit
   ARGV[7]  burst: calls the device may get at once
+  ARGV[8]  owner: the id of the API key that makes the call (outcome reads check it)
 
   Returns  {1, deadline_ms, now_ms}   pending call recorded (and one token taken from the device's limit)
            {2, "OFFLINE" | "HALFCONN"} device not connected; nothing recorded
@@ -44,6 +45,6 @@ if interval > 0 then
   redis.call('SET', KEYS[3], string.format('%.3f', tat + interval), 'PX', math.max(1, math.ceil(ahead)))
 end
 local deadline = now + tonumber(ARGV[3])
-redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5])
+redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5], 'o', ARGV[8])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]))
 return {1, deadline, now}

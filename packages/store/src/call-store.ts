@@ -23,6 +23,8 @@ export interface CallRecord extends DeviceRef {
   deadline: number;
   finishedAt: number | undefined;
   payload: Buffer | undefined;
+  /** The id of the API key that made the call; undefined for a record written before owners were. */
+  owner: string | undefined;
 }
 
 export interface BeginCall {
@@ -32,6 +34,8 @@ export interface BeginCall {
   kind: TopicKind;
   /** The device's downlink rate limit, taken in the same script (no extra round trip); absent: none. */
   deviceRate?: { perSecond: number; burst?: number } | undefined;
+  /** The id of the API key the call is made for (written into the pending record); absent: "". */
+  owner?: string | undefined;
 }
 
 export interface ClaimAnswer {
@@ -81,6 +85,7 @@ export class CallStore {
           call.kind === 'ext' ? 'e' : 's',
           interval,
           burst,
+          call.owner ?? '',
         ),
       );
       if (reply[0] === 1) return { status: 'pending', messageId, deadline: Number(reply[1]), startedAt: Number(reply[2]) };
@@ -134,7 +139,7 @@ export class CallStore {
   }
 
   async get(messageId: string): Promise<CallRecord | undefined> {
-    const [d, s, t, dl, at, r] = await guard(this.redis.hmgetBuffer(this.keys.call(messageId), 'd', 's', 't', 'dl', 'at', 'r'));
+    const [d, s, t, dl, at, r, o] = await guard(this.redis.hmgetBuffer(this.keys.call(messageId), 'd', 's', 't', 'dl', 'at', 'r', 'o'));
     if (!d || !s) return undefined;
     const [productKey = '', deviceName = ''] = d.toString().split('/');
     const deadline = Number(dl?.toString() ?? timeOfMessageId(messageId));
@@ -150,6 +155,7 @@ export class CallStore {
       deadline,
       finishedAt: at ? Number(at.toString()) : undefined,
       payload: state === 'SUCCESS' ? (r ?? Buffer.alloc(0)) : undefined,
+      owner: o && o.length > 0 ? o.toString() : undefined,
     };
   }
 }

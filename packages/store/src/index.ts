@@ -19,3 +19,4 @@ export { JobStore, JOB_STATES, FINAL_JOB_STATES, type JobState, type JobRecord, 
 export { BatchStore, type NewBatch, type BatchRecord, type BatchItem, type BatchItemResult } from './batch-store.js';
 export { IdempotencyStore, type IdempotencyClaim, type StoredAnswer } from './idempotency-store.js';
 export { PresenceEvents } from './presence-events.js';
+export { QuotaStore, type Holding, type QuotaCaps, type QuotaDecision } from './quota-store.js';

@@ -16,6 +16,8 @@ const SCRIPTS = {
   rrpcJobTransition: 'job-transition-2.lua',
   rrpcBatchRecord: 'batch-record-2.lua',
   rrpcIdempotencyBegin: 'idempotency-begin-1.lua',
+  rrpcQuotaReserve: 'quota-reserve-2.lua',
+  rrpcQuotaRelease: 'quota-release-2.lua',
 } as const;
 
 type Arg = string | number | Buffer;
@@ -32,6 +34,8 @@ export interface ScriptCommands {
   rrpcJobTransition(jobKey: string, queueKey: string, ...args: Arg[]): Promise<[number, string, number, number?]>;
   rrpcBatchRecord(batchKey: string, resultsKey: string, ...args: Arg[]): Promise<[number, number, number]>;
   rrpcIdempotencyBeginBuffer(idemKey: string, ...args: Arg[]): Promise<Buffer[]>;
+  rrpcQuotaReserve(usageKey: string, holdingsKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
+  rrpcQuotaRelease(usageKey: string, holdingsKey: string, ...args: Arg[]): Promise<number>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;

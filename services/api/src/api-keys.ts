@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
  *   sha256:<64 hex digits> [products=pk1,pk2] [rate=N]     the key's SHA-256 (preferred: no secret on disk)
  *   <plain key, 16+ characters> [products=...] [rate=N]   hashed as it is read
  * products= scopes the key to those product keys; rate= sets its own calls-per-second limit.
+ * admin: the key may read every key's outcomes, jobs and batches (for the console and operators).
+ * max-jobs=N, max-batch-devices=N, max-bytes=N: the key's own caps (see KeyCaps); 0: no cap.
  */
 export interface ApiKey {
   /** A public name for the key: the first 12 hex digits of its digest (logs, rate-limit keys). */
@@ -19,6 +21,22 @@ export interface ApiKey {
   readonly products: ReadonlySet<string> | undefined;
   /** This key's calls-per-second limit; undefined: the default (RRPC_RATE_LIMIT_PER_KEY). */
   readonly ratePerSecond: number | undefined;
+  /** May read every key's records (the "admin" option). */
+  readonly admin: boolean;
+  readonly caps: KeyCaps;
+}
+
+/**
+ * Per-key caps on what a key may hold at once; undefined: the default from the environment
+ * (RRPC_MAX_JOBS_PER_KEY, RRPC_MAX_BATCH_DEVICES_PER_KEY, RRPC_MAX_BYTES_PER_KEY); 0: no cap.
+ */
+export interface KeyCaps {
+  /** Jobs not finished yet. */
+  readonly jobs?: number | undefined;
+  /** Devices of the key's batches that are still running. */
+  readonly batchDevices?: number | undefined;
+  /** Request payload bytes held by the key's unfinished jobs and running batches. */
+  readonly bytes?: number | undefined;
 }
 
 /** Who made a request: the key that authenticated it (or "anonymous" when authentication is disabled). */
@@ -26,9 +44,12 @@ export interface Principal {
   readonly keyId: string;
   readonly products: ReadonlySet<string> | undefined;
   readonly ratePerSecond: number | undefined;
+  /** May read every key's records; every other key reads only its own (others are "not found"). */
+  readonly admin: boolean;
+  readonly caps: KeyCaps;
 }
 
-export const ANONYMOUS: Principal = { keyId: 'anonymous', products: undefined, ratePerSecond: undefined };
+export const ANONYMOUS: Principal = { keyId: 'anonymous', products: undefined, ratePerSecond: undefined, admin: false, caps: {} };
 
 export class KeysFileError extends Error {
   constructor(
@@ -43,9 +64,12 @@ export class KeysFileError extends Error {
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 const PRODUCT_KEY = /^[A-Za-z0-9_-]{1,32}$/;
 
-function makeKey(digest: Buffer, products?: ReadonlySet<string>, ratePerSecond?: number): ApiKey {
-  return { id: digest.toString('hex').slice(0, 12), digest, products, ratePerSecond };
+function makeKey(digest: Buffer, products?: ReadonlySet<string>, ratePerSecond?: number, admin = false, caps: KeyCaps = {}): ApiKey {
+  return { id: digest.toString('hex').slice(0, 12), digest, products, ratePerSecond, admin, caps };
 }
+
+/** Keys-file options that set a cap, and the KeyCaps field each sets. */
+const CAP_OPTIONS: Record<string, keyof KeyCaps> = { 'max-jobs': 'jobs', 'max-batch-devices': 'batchDevices', 'max-bytes': 'bytes' };
 
 /** A key as written in RRPC_API_KEYS or a keys file: "sha256:<hex>" is a digest, anything else the key itself. */
 export function digestOf(entry: string): Buffer {
@@ -69,6 +93,8 @@ export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[
     }
     let products: Set<string> | undefined;
     let rate: number | undefined;
+    let admin = false;
+    const caps: { -readonly [K in keyof KeyCaps]: KeyCaps[K] } = {};
     for (const option of options) {
       const [name, value = ''] = option.split('=', 2);
       if (name === 'products') {
@@ -84,12 +110,21 @@ export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[
           problems.push(`${where}: rate= must be a whole number of calls per second (0: no limit)`);
           return;
         }
+      } else if (name === 'admin' && !option.includes('=')) {
+        admin = true;
+      } else if (name !== undefined && CAP_OPTIONS[name] !== undefined) {
+        const cap = Number(value);
+        if (!/^\d+$/.test(value) || cap > Number.MAX_SAFE_INTEGER) {
+          problems.push(`${where}: ${name}= must be a whole number (0: no cap)`);
+          return;
+        }
+        caps[CAP_OPTIONS[name]] = cap;
       } else {
-        problems.push(`${where}: unknown option "${name}" (products=, rate=)`);
+        problems.push(`${where}: unknown option "${name}" (products=, rate=, admin, max-jobs=, max-batch-devices=, max-bytes=)`);
         return;
       }
     }
-    keys.push(makeKey(digestOf(secret), products, rate));
+    keys.push(makeKey(digestOf(secret), products, rate, admin, caps));
   });
   return { keys, problems };
 }
@@ -175,6 +210,6 @@ export class ApiKeyRing {
     for (const key of this.all) {
       if (timingSafeEqual(key.digest, presented) && found === undefined) found = key;
     }
-    return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond };
+    return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond, admin: found.admin, caps: found.caps };
   }
 }

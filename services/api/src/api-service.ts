@@ -6,15 +6,15 @@ import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
-import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
+import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
 import { callerCalls, meteredCalls } from './call-runner.js';
 import { RateLimiter } from '@rrpc/store';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
 import { CallEndpoint } from './call-endpoint.js';
 import { fastCallRoute } from './fast-call-route.js';
-import { authenticate, productScope, scopedCalls, scopedOutcomeReads } from './request-principal.js';
-import { rateLimitedCalls } from './rate-limit.js';
+import { authenticate, ownedOutcomes, productScope, scopedCalls } from './request-principal.js';
+import { keyRateLimits, rateLimitedCalls } from './rate-limit.js';
 import { inFlightLimit } from './in-flight-limit.js';
 import { rrpcRoutes } from './routes/rrpc.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -25,6 +25,9 @@ import { idempotent } from './idempotency.js';
 import { jobRoutes } from './routes/jobs.js';
 import { batchRoutes } from './routes/batches.js';
 import { CONNECT_TIMEOUT_MAX_MS, TIMEOUT_MS } from './schemas.js';
+import { connectWaitingCalls } from './connect-wait.js';
+import { KeyQuotas } from './key-quotas.js';
+import { QuotaStore } from '@rrpc/store';
 
 export interface ApiService {
   readonly server: Server;
@@ -66,7 +69,11 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   // rate-limited per key (leased) and per device (inside call-begin), then made.
   const keyRing = new ApiKeyRing({ keys: config.apiKeys, file: config.apiKeysFile, logger });
   const limits = { limiter: new RateLimiter(redis), keys, perKey: config.rateLimitPerKey, perDevice: config.rateLimitPerDevice };
-  const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(callerCalls(caller), limits), config.maxInFlight)), metrics);
+  // connectTimeoutMs waits inside the limits and the metering: one HTTP call, one token, one metered call, in flight throughout.
+  const keyRate = keyRateLimits(limits);
+  const connectWaiting = connectWaitingCalls(callerCalls(caller), () => presenceEvents);
+  const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(connectWaiting, { ...limits, keyRate }), config.maxInFlight, config.maxInFlightPerKey)), metrics);
+  const quotas = new KeyQuotas(new QuotaStore(redis, keys), { jobs: config.maxJobsPerKey, devices: config.maxBatchDevicesPerKey, bytes: config.maxBytesPerKey });
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
   const queueRedis = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: true });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
@@ -74,7 +81,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const idem = idempotent(new IdempotencyStore(redis, keys, 86_400_000), () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
   let presenceEvents: PresenceEvents | undefined;
   let accepting = true;
-  const endpoint = new CallEndpoint({ run, maxPayloadBytes: config.maxPayloadBytes, presenceEvents: () => presenceEvents });
+  const endpoint = new CallEndpoint({ run, maxPayloadBytes: config.maxPayloadBytes });
   const fastCalls = fastCallRoute({
     endpoint,
     authenticate: (authorization) => (config.authDisabled ? ANONYMOUS : keyRing.authenticate(authorization)),
@@ -82,7 +89,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     logger,
   });
 
-  const app = serviceApp({
+  const ops = {
     registry,
     accepting: () => accepting,
     checks: [
@@ -90,7 +97,10 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       { name: 'replyChannel', ok: () => caller.ready },
       { name: 'broker', ok: () => broker.connected },
     ],
-  });
+  };
+  // With RRPC_OPS_PORT, /metrics is served there only (the public port keeps /livez and /readyz).
+  const opsPort = new OpsPort(ops, logger, config.opsPort);
+  const app = serviceApp({ ...ops, metrics: opsPort.metricsOnServicePort });
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!accepting) {
       res.set('Connection', 'close');
@@ -109,11 +119,21 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     }),
   );
   app.use('/v1/devices/:productKey', productScope);
-  app.get('/v1/rrpc/:messageId', scopedOutcomeReads(calls));
   app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(batchRoutes({ batches: new BatchStore(redis, keys, config.jobRetentionMs), presence, queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(rrpcRoutes({ endpoint, calls, idempotent: idem }));
+  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes, keyRate, quotas }));
+  app.use(
+    batchRoutes({
+      batches: new BatchStore(redis, keys, config.jobRetentionMs),
+      presence,
+      queues,
+      idempotent: idem,
+      maxPayloadBytes: config.maxPayloadBytes,
+      keyRate,
+      quotas,
+      perKey: config.rateLimitPerKey,
+    }),
+  );
+  app.use(rrpcRoutes({ endpoint, calls, idempotent: idem, outcomes: ownedOutcomes(keyRate) }));
   app.use(deviceRoutes(presence));
   app.use(notFound);
   app.use(errorHandler(logger));
@@ -143,8 +163,9 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       const presenceSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:presence` }, redis, keys.presenceOnlineChannel);
       presenceSub.connection.on('error', (err: Error) => logger.debug({ err }, 'redis presence connection error'));
       presenceEvents = new PresenceEvents(presenceSub.connection, keys.presenceOnlineChannel, undefined, presenceSub.sharded);
-      const port = await listen(server, config.port);
-      logger.info({ port, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
+      const port = await listen(server, config.port, config.bindHost);
+      const boundOpsPort = await opsPort.listen(config.bindHost);
+      logger.info({ port, opsPort: boundOpsPort, host: config.bindHost, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
       return port;
     },
     async stop() {
@@ -152,6 +173,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       keyRing.stop();
       await caller.drained();
       await closeServer(server);
+      await opsPort.close();
       await caller.stop();
       await presenceEvents?.stop();
       presenceEvents?.disconnect();

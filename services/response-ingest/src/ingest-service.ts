@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { IngestConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
 import { createIngestMetrics, createRegistry } from '@rrpc/metrics';
-import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
+import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
@@ -32,14 +32,16 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   }));
 
   let accepting = true;
-  const app = serviceApp({
+  const ops = {
     registry,
     accepting: () => accepting,
     checks: [
       { name: 'redis', ok: () => redis.status === 'ready' },
       { name: 'broker', ok: () => broker.ready },
     ],
-  });
+  };
+  const opsPort = new OpsPort(ops, logger, config.opsPort); // RRPC_OPS_PORT: /metrics there, not on the service port
+  const app = serviceApp({ ...ops, metrics: opsPort.metricsOnServicePort });
   app.use(
     hookRoutes({
       presence,
@@ -65,8 +67,9 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     async start() {
       await Promise.all([connectRedis(redis), broker.connect()]);
       await broker.subscribe(subscriptions);
-      const port = await listen(server, config.port);
-      logger.info({ port, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
+      const port = await listen(server, config.port, config.bindHost);
+      const boundOpsPort = await opsPort.listen(config.bindHost);
+      logger.info({ port, opsPort: boundOpsPort, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
       return port;
     },
     async stop() {
@@ -76,6 +79,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       await broker.close();
       await new Promise((r) => setTimeout(r, 50));
       await closeServer(server);
+      await opsPort.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

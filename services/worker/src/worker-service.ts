@@ -6,7 +6,7 @@ import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type JobWork, type QueueConnection } from '@rrpc/jobs';
 import { createRegistry, createWorkerMetrics } from '@rrpc/metrics';
-import { errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
+import { OpsPort, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import {
   BatchStore,
   CallStore,
@@ -14,6 +14,8 @@ import {
   Keys,
   PresenceEvents,
   PresenceStore,
+  QuotaStore,
+  RateLimiter,
   connectRedis,
   createRedis,
   createSubscriber,
@@ -23,6 +25,7 @@ import { BatchRunner } from './batch-runner.js';
 import { CallbackSender } from './callback-sender.js';
 import { JobRunner } from './job-runner.js';
 import { checkNoEviction } from './redis-policy.js';
+import { KeyRateSpender } from './key-rate.js';
 
 export interface WorkerService {
   readonly server: Server;
@@ -58,8 +61,11 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
   const batches = new BatchStore(redis, keys, config.jobRetentionMs);
   const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger });
 
-  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger });
-  const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger });
+  const quotas = new QuotaStore(redis, keys);
+  const perDevice = config.rateLimitPerDevice;
+  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, quotas, perDevice });
+  const keyRate = new KeyRateSpender(new RateLimiter(redis), keys);
+  const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger, quotas, keyRate, perDevice });
   const callbackSender = new CallbackSender({ jobs, metrics, logger, secret: config.callbackSecret, timeoutMs: config.callbackTimeoutMs });
 
   const workerOptions = {
@@ -108,7 +114,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
   };
 
   let accepting = true;
-  const app = serviceApp({
+  const ops = {
     registry,
     accepting: () => accepting,
     checks: [
@@ -118,7 +124,9 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
       { name: 'presenceEvents', ok: () => events?.ready ?? false },
       { name: 'broker', ok: () => broker.connected },
     ],
-  });
+  };
+  const opsPort = new OpsPort(ops, logger, config.opsPort); // RRPC_OPS_PORT: /metrics there, not on the service port
+  const app = serviceApp({ ...ops, metrics: opsPort.metricsOnServicePort });
   app.use(notFound);
   app.use(errorHandler(logger));
   const server = createServer(app);
@@ -149,8 +157,9 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
       await events.start();
       await sweep();
       for (const w of workers) void w.run().catch((err: unknown) => logger.error({ err, queue: w.name }, 'queue worker stopped'));
-      const port = await listen(server, config.port);
-      logger.info({ port, instanceId: config.instanceId, namespace: config.namespace, concurrency: config.concurrency }, 'worker listening');
+      const port = await listen(server, config.port, config.bindHost);
+      const boundOpsPort = await opsPort.listen(config.bindHost);
+      logger.info({ port, opsPort: boundOpsPort, instanceId: config.instanceId, namespace: config.namespace, concurrency: config.concurrency }, 'worker listening');
       return port;
     },
     async stop(graceMs = 10_000) {
@@ -169,6 +178,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await opsPort.close();
       await broker.close();
       queueRedis.disconnect();
       redis.disconnect();

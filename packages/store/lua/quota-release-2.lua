@@ -9,9 +9,10 @@
            0  not held (given back already, or past its latest end)
 ]]
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-local j, d, b = string.match(ARGV[1], '|(%d+)|(%d+)|(%d+)$')
-redis.call('HINCRBY', KEYS[1], 'jobs', -tonumber(j or '0'))
-redis.call('HINCRBY', KEYS[1], 'devices', -tonumber(d or '0'))
-redis.call('HINCRBY', KEYS[1], 'bytes', -tonumber(b or '0'))
+local amounts = {string.match(ARGV[1], '|(%d+)|(%d+)|(%d+)$')}
+for i, name in ipairs({'jobs', 'devices', 'bytes'}) do
+  -- Only non-zero amounts: a Lua -0 reaches Redis as "-0", which HINCRBY refuses.
+  if amounts[i] and amounts[i] ~= '0' then redis.call('HINCRBY', KEYS[1], name, '-' .. amounts[i]) end
+end
 if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('DEL', KEYS[1]) end
 return 1

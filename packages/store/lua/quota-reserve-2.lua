@@ -20,16 +20,17 @@ local function amounts(member)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local names = {'jobs', 'devices', 'bytes'}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)) do
-  local j, d, b = amounts(m)
-  redis.call('HINCRBY', KEYS[1], 'jobs', -j)
-  redis.call('HINCRBY', KEYS[1], 'devices', -d)
-  redis.call('HINCRBY', KEYS[1], 'bytes', -b)
+  local gone = {amounts(m)}
+  for i = 1, 3 do
+    -- Only non-zero amounts: a Lua -0 reaches Redis as "-0", which HINCRBY refuses.
+    if gone[i] > 0 then redis.call('HINCRBY', KEYS[1], names[i], -gone[i]) end
+  end
   redis.call('ZREM', KEYS[2], m)
 end
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {1} end
 local want = {amounts(ARGV[1])}
-local names = {'jobs', 'devices', 'bytes'}
 local used = redis.call('HMGET', KEYS[1], 'jobs', 'devices', 'bytes')
 for i = 1, 3 do
   local cap = tonumber(ARGV[2 + i])

@@ -71,10 +71,12 @@ function createJob(dn: string, callbackUrl: string, key?: string) {
     body: JSON.stringify({ payload: b64('ping'), ttlMs: 60_000, callbackUrl }),
   });
 }
-const job = async (dn: string, id: string) => (await cluster.json<Job>(`${jobsPath(dn)}/${id}`)).body;
-async function callbackEnds(dn: string, id: string, state: 'DELIVERED' | 'FAILED'): Promise<Job> {
-  await waitFor(async () => (await job(dn, id)).callback?.state === state, 20_000, `callback ${state}`);
-  return job(dn, id);
+/** A job as its own key sees it (another key gets 404: jobs belong to the key that made them). */
+const job = async (dn: string, id: string, key?: string) =>
+  (await cluster.json<Job>(`${jobsPath(dn)}/${id}`, key ? { headers: { authorization: `Bearer ${key}` } } : {})).body;
+async function callbackEnds(dn: string, id: string, state: 'DELIVERED' | 'FAILED', key?: string): Promise<Job> {
+  await waitFor(async () => (await job(dn, id, key)).callback?.state === state, 20_000, `callback ${state}`);
+  return job(dn, id, key);
 }
 const allowedUrl = (r: Receiver, scheme = 'http') => `${scheme}://${ALLOWED}:${r.port}/hook`;
 
@@ -185,7 +187,7 @@ describe('per-key callback secrets', () => {
     for (const [name, key] of [['a', KEY_A], ['b', KEY_B], ['shared', undefined]] as const) {
       const created = await createJob('keys-1', allowedUrl(receiver), key);
       expect(created.status).toBe(202);
-      await callbackEnds('keys-1', created.body.id, 'DELIVERED');
+      await callbackEnds('keys-1', created.body.id, 'DELIVERED', key);
       const got = receiver.received.find((r) => (JSON.parse(r.body) as { id: string }).id === created.body.id);
       delivered[name] = { body: got?.body ?? '', signature: got?.signature ?? '' };
     }

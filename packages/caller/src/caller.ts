@@ -25,6 +25,8 @@ export interface CallRequest {
    * passed on to the device unchanged. Absent: a new trace (or none).
    */
   trace?: TraceHeaders | undefined;
+  /** The id of the API key the call is made for: its outcome belongs to that key. */
+  owner?: string | undefined;
 }
 
 export type CallOutcome =
@@ -129,6 +131,7 @@ export class Caller {
       kind: request.topic === undefined ? 'sys' : 'ext',
       deviceRate: request.deviceRate,
       trace: span?.isRecording() && trace !== undefined ? encodeTraceHeaders(trace) : undefined,
+      owner: request.owner,
     });
     if (begun.status === 'offline') {
       span?.setAttribute('rrpc.code', begun.rrpcCode);

@@ -62,6 +62,12 @@ export const common = {
     .enum(['on', 'off'], { message: 'must be on (calls and broker logins need a registered device) or off' })
     .optional()
     .transform((v) => v !== 'off'),
+  RRPC_BIND_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,253}$/, 'must be an IP address or a host name (0.0.0.0: every interface; 127.0.0.1: this machine only)')
+    .optional()
+    .transform((v) => v ?? '0.0.0.0'),
+  RRPC_OPS_PORT: int(-1, 0, 65_535),
 };
 
 /** The secrets key seals device secrets at rest (api: registration, rotation; ingest: authentication). */
@@ -83,6 +89,10 @@ const apiSchema = z.object({
   ...secretsKeys,
   RRPC_GRAFANA_URL: optionalString(),
   RRPC_CALLBACK_ALLOWED_HOSTS: hostList(),
+  RRPC_MAX_IN_FLIGHT_PER_KEY: int(0, 0, 10_000_000),
+  RRPC_MAX_JOBS_PER_KEY: int(10_000, 0, 100_000_000),
+  RRPC_MAX_BATCH_DEVICES_PER_KEY: int(50_000, 0, 100_000_000),
+  RRPC_MAX_BYTES_PER_KEY: int(64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
 });
 
 const ingestSchema = z.object({
@@ -121,6 +131,10 @@ export interface CommonConfig {
   deviceRegistry: boolean;
   /** OpenTelemetry (OTEL_* variables; docs/tracing.md). */
   tracing: TracingConfig;
+  /** The address the service listens on (RRPC_BIND_HOST). */
+  bindHost: string;
+  /** A separate port for /livez, /readyz and /metrics (RRPC_OPS_PORT); undefined: served on `port`. */
+  opsPort: number | undefined;
 }
 
 /** The secrets key (32 bytes) that seals device secrets, and earlier keys that still open them. */
@@ -148,6 +162,12 @@ export interface ApiConfig extends CommonConfig {
   grafanaUrl: string | undefined;
   /** Internal receivers a callbackUrl may name (plain http too); see the worker's same variable. */
   callbackAllowedHosts: Array<{ hostname: string; port: number | undefined }>;
+  /** Calls in flight per pod for one API key (its fair share of maxInFlight). */
+  maxInFlightPerKey: number;
+  /** Default per-key caps (a key's own max-jobs= / max-batch-devices= / max-bytes= override them); 0: none. */
+  maxJobsPerKey: number;
+  maxBatchDevicesPerKey: number;
+  maxBytesPerKey: number;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -192,6 +212,8 @@ export function toCommon(service: string, e: z.infer<z.ZodObject<typeof common>>
     requestTimeoutMs: e.RRPC_REQUEST_TIMEOUT_MS,
     deviceRegistry: e.RRPC_DEVICE_REGISTRY,
     tracing: tracingSettings(e),
+    bindHost: e.RRPC_BIND_HOST,
+    opsPort: e.RRPC_OPS_PORT < 0 ? undefined : e.RRPC_OPS_PORT,
   };
 }
 
@@ -246,6 +268,10 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     maxInFlight: e.RRPC_MAX_IN_FLIGHT,
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
     callbackAllowedHosts: e.RRPC_CALLBACK_ALLOWED_HOSTS,
+    maxInFlightPerKey: e.RRPC_MAX_IN_FLIGHT_PER_KEY === 0 ? e.RRPC_MAX_IN_FLIGHT : Math.min(e.RRPC_MAX_IN_FLIGHT_PER_KEY, e.RRPC_MAX_IN_FLIGHT),
+    maxJobsPerKey: e.RRPC_MAX_JOBS_PER_KEY,
+    maxBatchDevicesPerKey: e.RRPC_MAX_BATCH_DEVICES_PER_KEY,
+    maxBytesPerKey: e.RRPC_MAX_BYTES_PER_KEY,
   };
 }
 

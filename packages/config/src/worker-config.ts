@@ -21,6 +21,8 @@ const workerSchema = z.object({
   RRPC_CALLBACK_MASTER_SECRET: optionalString(),
   /** Receivers callbacks may reach although they are internal (and over plain http): "host" or "host:port", comma-separated. */
   RRPC_CALLBACK_ALLOWED_HOSTS: hostList(),
+  /** As on the api: the worker's calls (jobs, batches) respect each device's downlink rate too. */
+  RRPC_RATE_LIMIT_PER_DEVICE: int(50, 0, 100_000),
 });
 
 export const WORKER_ENV_VARS: readonly string[] = Object.keys(workerSchema.shape);
@@ -37,6 +39,8 @@ export interface WorkerConfig extends CommonConfig {
   /** Derives the per-key callback secrets; undefined: only the shared callbackSecret signs. */
   callbackMasterSecret: string | undefined;
   callbackAllowedHosts: Array<{ hostname: string; port: number | undefined }>;
+  /** Calls per second per device for the worker's calls (the same limit as the api's). */
+  rateLimitPerDevice: number;
 }
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
@@ -61,5 +65,6 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
     callbackMasterSecret: e.RRPC_CALLBACK_MASTER_SECRET,
     callbackAllowedHosts: e.RRPC_CALLBACK_ALLOWED_HOSTS,
+    rateLimitPerDevice: e.RRPC_RATE_LIMIT_PER_DEVICE,
   };
 }

@@ -54,5 +54,7 @@ export function commonEnv(ctx: ClusterContext): Record<string, string> {
     LOG_LEVEL: ctx.logLevel,
     // Until the launcher registers its simulated devices and the embedded broker authenticates them.
     RRPC_DEVICE_REGISTRY: 'off',
+    // A cluster on a developer's machine answers this machine only.
+    RRPC_BIND_HOST: '127.0.0.1',
   };
 }

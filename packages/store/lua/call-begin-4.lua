@@ -17,6 +17,7 @@
   ARGV[8]  "1": the device must be registered and enabled (RRPC_DEVICE_REGISTRY=on); "0": presence only
   ARGV[9]  trace context of the call's publish span, "<traceparent>[\n<tracestate>]"; "": none
            (stored as field "tc"; call-claim returns it to the ingest: docs/tracing.md)
+  ARGV[10] owner: the id of the API key that makes the call (outcome reads check it)
 
   Returns  {1, deadline_ms, now_ms}   pending call recorded (and one token taken from the device's limit)
            {2, "OFFLINE" | "HALFCONN"} device not connected; nothing recorded
@@ -55,7 +56,7 @@ if interval > 0 then
   redis.call('SET', KEYS[3], string.format('%.3f', tat + interval), 'PX', math.max(1, math.ceil(ahead)))
 end
 local deadline = now + tonumber(ARGV[3])
-redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5])
+redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5], 'o', ARGV[10])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]))
 -- trace context (docs/tracing.md)
 if ARGV[9] and ARGV[9] ~= '' then

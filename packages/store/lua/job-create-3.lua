@@ -7,7 +7,8 @@
   KEYS[2]  device job queue    "<ns>:{<pk>/<dn>}:jobs"     ZSET of unfinished job IDs by creation order
   KEYS[3]  device job index    "<ns>:{<pk>/<dn>}:jobidx"   ZSET of every job ID (finished too) by creation order
   ARGV[1]  job ID
-  ARGV[2]  retention of the index, ms (refreshed on every create)
+  ARGV[2]  lifetime of the job's keys, ms: the job hash gets it from the moment it is written, and the queue
+           and the index are extended to it (a final transition shortens the job's to its retention)
   ARGV[3..] field, value pairs of the new job (state QUEUED, attempts 0, times and the order are set here)
 
   Returns  {1, createdAt}  recorded
@@ -23,7 +24,10 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   if top[2] and tonumber(top[2]) >= seq then seq = tonumber(top[2]) + 1 end
 end
 redis.call('HSET', KEYS[1], 'st', 'QUEUED', 'att', 0, 'ca', now, 'ua', now, 'seq', seq, unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  if redis.call('PTTL', key) < tonumber(ARGV[2]) then redis.call('PEXPIRE', key, ARGV[2]) end
+end
 return {1, now}

@@ -7,7 +7,8 @@
   ARGV[1]  job ID
   ARGV[2]  expected states, comma-separated ("QUEUED,SENT")
   ARGV[3]  new state
-  ARGV[4]  "1" when the new state is final: the job leaves the device queue and is kept ARGV[6] ms more
+  ARGV[4]  "1" when the new state is final: the job leaves the device queue, drops its request payload (no
+           longer needed) and is kept ARGV[6] ms more
   ARGV[5]  change of the attempt count (-1, 0 or 1)
   ARGV[6]  retention of a finished job, ms
   ARGV[7..] field, value pairs to set as well
@@ -29,6 +30,7 @@ redis.call('HSET', KEYS[1], 'st', ARGV[3], 'att', att, 'ua', now)
 if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
 if ARGV[4] == '1' then
   redis.call('HSET', KEYS[1], 'fa', now)
+  redis.call('HDEL', KEYS[1], 'pl')
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
 end

@@ -16,6 +16,12 @@ export interface NewBatch {
   ttlMs: number;
   /** The caller's trace context, "<traceparent>[\n<tracestate>]" (docs/tracing.md): the worker continues it. */
   trace?: string | undefined;
+  /** The id of the API key that created the batch: only that key reads it; its device calls spend its rate. */
+  owner: string;
+  /** The owner's calls-per-second limit when the batch was made (0: none): the worker spends it per device call. */
+  ratePerSecond: number;
+  /** The key's quota holding (QuotaStore.member), given back when the batch is done; absent: none. */
+  holding?: string | undefined;
 }
 
 export interface BatchRecord extends Omit<NewBatch, 'devices'> {
@@ -25,6 +31,8 @@ export interface BatchRecord extends Omit<NewBatch, 'devices'> {
   counts: Record<string, number>;
   createdAt: number;
   finishedAt: number | undefined;
+  /** When every key of the batch expires (ms since the epoch); keys written later get the same end. */
+  expiresAt: number;
 }
 
 /** One device's result in a batch (stored as JSON by item index). */
@@ -65,22 +73,33 @@ export class BatchStore {
     this.redis = withScripts(redis);
   }
 
+  /** How long a batch's keys live from its creation, ms. */
+  lifetimeMs(batch: Pick<NewBatch, 'persistent' | 'ttlMs'>): number {
+    return this.retentionMs + (batch.persistent ? batch.ttlMs : 0);
+  }
+
+  /** Records the batch: its hash (with the payload, once) and its device list, each with its TTL as it is written. */
   async create(batch: NewBatch): Promise<void> {
-    const ttl = this.retentionMs + (batch.persistent ? batch.ttlMs : 0);
+    const now = Date.now();
+    const expiresAt = now + this.lifetimeMs(batch);
     const devicesKey = this.keys.batchDevices(batch.id);
-    for (let i = 0; i < batch.devices.length; i += CHUNK) {
-      await guard(this.redis.rpush(devicesKey, ...batch.devices.slice(i, i + CHUNK).map(deviceId)));
-    }
     const batchKey = this.keys.batch(batch.id);
     const fields: Array<string | number> = [
       'id', batch.id, 'st', batch.devices.length === 0 ? 'DONE' : 'RUNNING', 'total', batch.devices.length, 'done', 0,
-      'pl', batch.payload, 'to', batch.timeoutMs, 'cc', batch.concurrency, 'ps', batch.persistent ? 1 : 0, 'ttl', batch.ttlMs, 'ca', Date.now(),
+      'pl', batch.payload, 'to', batch.timeoutMs, 'cc', batch.concurrency, 'ps', batch.persistent ? 1 : 0, 'ttl', batch.ttlMs, 'ca', now,
+      'o', batch.owner, 'kr', batch.ratePerSecond, 'ex', expiresAt,
     ];
     if (batch.topic !== undefined) fields.push('tp', batch.topic);
-    if (batch.devices.length === 0) fields.push('fa', Date.now());
+    if (batch.holding !== undefined) fields.push('q', batch.holding);
+    if (batch.devices.length === 0) fields.push('fa', now);
     if (batch.trace !== undefined && batch.trace.length <= 1024) fields.push('trc', batch.trace);
-    await guard(this.redis.hset(batchKey, ...fields));
-    await guard(Promise.all([batchKey, devicesKey, this.keys.batchResults(batch.id), this.keys.batchItems(batch.id)].map((k) => this.redis.pexpire(k, ttl))));
+    // One transaction (every key has the batch's hash tag): no key exists without its TTL.
+    const tx = this.redis.multi();
+    for (let i = 0; i < batch.devices.length; i += CHUNK) tx.rpush(devicesKey, ...batch.devices.slice(i, i + CHUNK).map(deviceId));
+    tx.hset(batchKey, ...fields);
+    tx.pexpireat(batchKey, expiresAt);
+    if (batch.devices.length > 0) tx.pexpireat(devicesKey, expiresAt);
+    await guard(tx.exec());
   }
 
   async get(batchId: string): Promise<BatchRecord | undefined> {
@@ -103,6 +122,10 @@ export class BatchStore {
       createdAt: num(h['ca']) ?? 0,
       finishedAt: num(h['fa']),
       trace: h['trc'],
+      owner: h['o'] ?? '',
+      ratePerSecond: num(h['kr']) ?? 0,
+      holding: h['q'],
+      expiresAt: num(h['ex']) ?? (num(h['ca']) ?? 0) + this.lifetimeMs({ persistent: h['ps'] === '1', ttlMs: num(h['ttl']) ?? 0 }),
     };
   }
 
@@ -126,8 +149,10 @@ export class BatchStore {
     });
   }
 
-  async mark(batchId: string, index: number, marker: string): Promise<void> {
-    await guard(this.redis.hset(this.keys.batchItems(batchId), String(index), marker));
+  /** Records an item's progress marker; the items hash ends with the rest of the batch. */
+  async mark(batch: Pick<BatchRecord, 'id' | 'expiresAt'>, index: number, marker: string): Promise<void> {
+    const key = this.keys.batchItems(batch.id);
+    await guard(this.redis.multi().hset(key, String(index), marker).pexpireat(key, batch.expiresAt).exec());
   }
 
   /** Stores an item's result once; returns whether this call stored it and whether the batch is done. */

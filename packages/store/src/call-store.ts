@@ -24,6 +24,8 @@ export interface CallRecord extends DeviceRef {
   deadline: number;
   finishedAt: number | undefined;
   payload: Buffer | undefined;
+  /** The id of the API key that made the call; undefined for a record written before owners were. */
+  owner: string | undefined;
 }
 
 export interface BeginCall {
@@ -35,6 +37,8 @@ export interface BeginCall {
   deviceRate?: { perSecond: number; burst?: number } | undefined;
   /** The trace context of the call's publish span, stored for the ingest (an opaque string, at most 1 KiB). */
   trace?: string | undefined;
+  /** The id of the API key the call is made for (written into the pending record); absent: "". */
+  owner?: string | undefined;
 }
 
 export interface ClaimAnswer {
@@ -101,6 +105,7 @@ export class CallStore {
           burst,
           this.registryArg,
           call.trace !== undefined && call.trace.length <= MAX_TRACE_CONTEXT ? call.trace : '',
+          call.owner ?? '',
         ),
       );
       if (reply[0] === 1) return { status: 'pending', messageId, deadline: Number(reply[1]), startedAt: Number(reply[2]) };
@@ -168,7 +173,7 @@ export class CallStore {
   }
 
   async get(messageId: string): Promise<CallRecord | undefined> {
-    const [d, s, t, dl, at, r] = await guard(this.redis.hmgetBuffer(this.keys.call(messageId), 'd', 's', 't', 'dl', 'at', 'r'));
+    const [d, s, t, dl, at, r, o] = await guard(this.redis.hmgetBuffer(this.keys.call(messageId), 'd', 's', 't', 'dl', 'at', 'r', 'o'));
     if (!d || !s) return undefined;
     const [productKey = '', deviceName = ''] = d.toString().split('/');
     const deadline = Number(dl?.toString() ?? timeOfMessageId(messageId));
@@ -184,6 +189,7 @@ export class CallStore {
       deadline,
       finishedAt: at ? Number(at.toString()) : undefined,
       payload: state === 'SUCCESS' ? (r ?? Buffer.alloc(0)) : undefined,
+      owner: o && o.length > 0 ? o.toString() : undefined,
     };
   }
 }

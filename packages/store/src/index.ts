@@ -21,3 +21,4 @@ export { IdempotencyStore, type IdempotencyClaim, type StoredAnswer } from './id
 export { PresenceEvents } from './presence-events.js';
 export { DeviceRegistry, MAX_DEVICE_PAGE, type DevicePage, type DeviceRecord, type NewDevice, type SecretSealer } from './device-registry.js';
 export { POD_REPORT_INTERVAL_MS, PodHeartbeats, type PodReport } from './pod-heartbeats.js';
+export { QuotaStore, type Holding, type QuotaCaps, type QuotaDecision } from './quota-store.js';

@@ -36,7 +36,7 @@ export interface CallbackKey {
 export interface NewJob {
   id: string;
   device: DeviceRef;
-  /** Request bytes, base64. */
+  /** Request bytes, base64; "" for a batch's item (the payload is the batch's, stored once). */
   payload: string;
   timeoutMs: number;
   topic?: string | undefined;
@@ -48,6 +48,10 @@ export interface NewJob {
   callbackKey?: CallbackKey | undefined;
   /** The caller's trace context, "<traceparent>[\n<tracestate>]" (docs/tracing.md): the worker continues it. */
   trace?: string | undefined;
+  /** The id of the API key that created the job (or its batch): only that key reads it. */
+  owner: string;
+  /** The key's quota holding (QuotaStore.member), given back when the job finishes; absent: none. */
+  holding?: string | undefined;
 }
 
 export interface JobRecord extends NewJob {
@@ -86,13 +90,16 @@ export class JobStore {
 
   /** Records the job and queues it behind the device's earlier jobs; a second create changes nothing. */
   async create(job: NewJob): Promise<{ created: boolean; createdAt: number }> {
-    const fields: Array<string | number> = ['id', job.id, 'd', deviceId(job.device), 'pl', job.payload, 'to', job.timeoutMs, 'ea', job.expiresAt, 'max', job.maxAttempts];
+    const fields: Array<string | number> = ['id', job.id, 'd', deviceId(job.device), 'to', job.timeoutMs, 'ea', job.expiresAt, 'max', job.maxAttempts, 'o', job.owner];
+    if (job.payload !== '') fields.push('pl', job.payload);
+    if (job.holding !== undefined) fields.push('q', job.holding);
     if (job.topic !== undefined) fields.push('tp', job.topic);
     if (job.callbackUrl !== undefined) fields.push('cb', job.callbackUrl);
     if (job.batch !== undefined) fields.push('bt', job.batch.id, 'bi', job.batch.index);
     if (job.callbackKey !== undefined) fields.push('cbk', job.callbackKey.keyId, 'cbg', job.callbackKey.generation, 'cbp', job.callbackKey.previousUntil ?? '');
     if (job.trace !== undefined && job.trace.length <= 1024) fields.push('trc', job.trace);
-    const indexTtl = Math.max(job.expiresAt - Date.now(), 0) + this.retentionMs;
+    // The job's keys live until it expires, plus the last attempt's timeout, plus the retention of a finished job.
+    const indexTtl = Math.max(job.expiresAt - Date.now(), 0) + job.timeoutMs + this.retentionMs;
     const [created, createdAt] = await guard(
       this.redis.rrpcJobCreate(this.keys.job(job.device, job.id), this.keys.deviceJobs(job.device), this.keys.deviceJobIndex(job.device), job.id, indexTtl, ...fields),
     );
@@ -111,8 +118,8 @@ export class JobStore {
     return first;
   }
 
-  /** A device's jobs, newest first, optionally of one state. */
-  async list(device: DeviceRef, state: JobState | undefined, limit: number): Promise<JobRecord[]> {
+  /** A device's jobs, newest first, optionally of one state and of one owner (undefined: every owner's). */
+  async list(device: DeviceRef, state: JobState | undefined, limit: number, owner?: string): Promise<JobRecord[]> {
     const ids = await guard(this.redis.zrevrange(this.keys.deviceJobIndex(device), 0, 999));
     const found: JobRecord[] = [];
     const gone: string[] = [];
@@ -123,7 +130,7 @@ export class JobStore {
         return;
       }
       const record = toRecord(device, h);
-      if ((state === undefined || record.state === state) && found.length < limit) found.push(record);
+      if ((state === undefined || record.state === state) && (owner === undefined || record.owner === owner) && found.length < limit) found.push(record);
     });
     if (gone.length > 0) await guard(this.redis.zrem(this.keys.deviceJobIndex(device), ...gone));
     return found;
@@ -204,6 +211,8 @@ function toRecord(device: DeviceRef, h: Record<string, string>): JobRecord {
     topic: h['tp'],
     callbackUrl: h['cb'],
     batch: h['bt'] !== undefined ? { id: h['bt'], index: num(h['bi']) ?? 0 } : undefined,
+    owner: h['o'] ?? '',
+    holding: h['q'],
     messageId: h['mid'] || undefined,
     result: rc === undefined ? undefined : { rrpcCode: rc, messageId: h['rmid'], payload: h['rp'] },
     callback: h['cbs'] !== undefined ? (JSON.parse(h['cbs']) as CallbackStatus) : undefined,

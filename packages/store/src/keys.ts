@@ -133,4 +133,16 @@ export class Keys {
   get queuePrefix(): string {
     return `${this.namespace}:{bull}`;
   }
+
+  /** What an API key holds now (unfinished jobs, devices in running batches, bytes): running totals. */
+  apiKeyUsage(keyId: string): string {
+    this.apiKeyRateLimit(keyId); // checks the id
+    return `${this.namespace}:{k:${keyId}}:usage`;
+  }
+
+  /** The holdings behind apiKeyUsage: ZSET of "<kind>|<id>|<jobs>|<devices>|<bytes>" by the time each ends at the latest. */
+  apiKeyHoldings(keyId: string): string {
+    this.apiKeyRateLimit(keyId); // checks the id
+    return `${this.namespace}:{k:${keyId}}:held`;
+  }
 }

@@ -18,6 +18,8 @@ const SCRIPTS = {
   rrpcIdempotencyBegin: 'idempotency-begin-1.lua',
   rrpcDeviceCreate: 'device-create-1.lua',
   rrpcDeviceUpdate: 'device-update-1.lua',
+  rrpcQuotaReserve: 'quota-reserve-2.lua',
+  rrpcQuotaRelease: 'quota-release-2.lua',
 } as const;
 
 type Arg = string | number | Buffer;
@@ -36,6 +38,8 @@ export interface ScriptCommands {
   rrpcIdempotencyBeginBuffer(idemKey: string, ...args: Arg[]): Promise<Buffer[]>;
   rrpcDeviceCreate(deviceKey: string, ...args: Arg[]): Promise<number>;
   rrpcDeviceUpdate(deviceKey: string, ...args: Arg[]): Promise<number>;
+  rrpcQuotaReserve(usageKey: string, holdingsKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
+  rrpcQuotaRelease(usageKey: string, holdingsKey: string, ...args: Arg[]): Promise<number>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;

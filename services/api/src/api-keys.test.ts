@@ -16,6 +16,21 @@ describe('keys file', () => {
     expect(keys[1]!.products).toBeUndefined();
   });
 
+  it('reads the admin option and the per-key caps', () => {
+    const { keys, problems } = parseKeysFile(`ops-admin-key-0123456789 admin\ntenant-key-0123456789 max-jobs=5 max-batch-devices=100 max-bytes=0\n`);
+    expect(problems).toEqual([]);
+    expect(keys[0]!.admin).toBe(true);
+    expect(keys[0]!.caps).toEqual({});
+    expect(keys[1]!.admin).toBe(false);
+    expect(keys[1]!.caps).toEqual({ jobs: 5, batchDevices: 100, bytes: 0 });
+  });
+
+  it('refuses a malformed admin option or cap', () => {
+    const { keys, problems } = parseKeysFile('valid-key-0123456789 admin=yes\nvalid-key-0123456789 max-jobs=-1\nvalid-key-0123456789 max-bytes=1e9\n');
+    expect(keys).toEqual([]);
+    expect(problems.map((p) => p.split(':')[0])).toEqual(['line 1', 'line 2', 'line 3']);
+  });
+
   it('reports each bad line by number, never its content', () => {
     const { problems } = parseKeysFile('short\nsha256:abc\nvalid-key-0123456789 products=\nvalid-key-0123456789 rate=-1\nvalid-key-0123456789 color=red\n');
     expect(problems).toHaveLength(5);

@@ -12,6 +12,8 @@ import type { Logger } from 'pino';
  * products= scopes the key to those product keys; rate= sets its own calls-per-second limit.
  * callback=N gives the key its own callback secret, generation N (derived by the worker, docs/callbacks.md);
  * callback-previous-until=<ISO time> lets generation N-1 sign too until then (the rotation overlap).
+ * admin: the key may read every key's outcomes, jobs and batches (for the console and operators).
+ * max-jobs=N, max-batch-devices=N, max-bytes=N: the key's own caps (see KeyCaps); 0: no cap.
  */
 export interface ApiKey {
   /** A public name for the key: the first 12 hex digits of its digest (logs, rate-limit keys). */
@@ -23,6 +25,9 @@ export interface ApiKey {
   readonly ratePerSecond: number | undefined;
   /** This key's own callback secret (its generation); undefined: the shared RRPC_CALLBACK_SECRET signs. */
   readonly callback?: CallbackGeneration | undefined;
+  /** May read every key's records (the "admin" option). */
+  readonly admin: boolean;
+  readonly caps: KeyCaps;
 }
 
 /** callback= and callback-previous-until= of a keys-file line. */
@@ -31,15 +36,31 @@ export interface CallbackGeneration {
   readonly previousUntil: number | undefined;
 }
 
+/**
+ * Per-key caps on what a key may hold at once; undefined: the default from the environment
+ * (RRPC_MAX_JOBS_PER_KEY, RRPC_MAX_BATCH_DEVICES_PER_KEY, RRPC_MAX_BYTES_PER_KEY); 0: no cap.
+ */
+export interface KeyCaps {
+  /** Jobs not finished yet. */
+  readonly jobs?: number | undefined;
+  /** Devices of the key's batches that are still running. */
+  readonly batchDevices?: number | undefined;
+  /** Request payload bytes held by the key's unfinished jobs and running batches. */
+  readonly bytes?: number | undefined;
+}
+
 /** Who made a request: the key that authenticated it (or "anonymous" when authentication is disabled). */
 export interface Principal {
   readonly keyId: string;
   readonly products: ReadonlySet<string> | undefined;
   readonly ratePerSecond: number | undefined;
   readonly callback?: CallbackGeneration | undefined;
+  /** May read every key's records; every other key reads only its own (others are "not found"). */
+  readonly admin: boolean;
+  readonly caps: KeyCaps;
 }
 
-export const ANONYMOUS: Principal = { keyId: 'anonymous', products: undefined, ratePerSecond: undefined };
+export const ANONYMOUS: Principal = { keyId: 'anonymous', products: undefined, ratePerSecond: undefined, admin: false, caps: {} };
 
 export class KeysFileError extends Error {
   constructor(
@@ -54,9 +75,12 @@ export class KeysFileError extends Error {
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 const PRODUCT_KEY = /^[A-Za-z0-9_-]{1,32}$/;
 
-function makeKey(digest: Buffer, products?: ReadonlySet<string>, ratePerSecond?: number): ApiKey {
-  return { id: digest.toString('hex').slice(0, 12), digest, products, ratePerSecond };
+function makeKey(digest: Buffer, products?: ReadonlySet<string>, ratePerSecond?: number, admin = false, caps: KeyCaps = {}): ApiKey {
+  return { id: digest.toString('hex').slice(0, 12), digest, products, ratePerSecond, admin, caps };
 }
+
+/** Keys-file options that set a cap, and the KeyCaps field each sets. */
+const CAP_OPTIONS: Record<string, keyof KeyCaps> = { 'max-jobs': 'jobs', 'max-batch-devices': 'batchDevices', 'max-bytes': 'bytes' };
 
 /** A key as written in RRPC_API_KEYS or a keys file: "sha256:<hex>" is a digest, anything else the key itself. */
 export function digestOf(entry: string): Buffer {
@@ -82,6 +106,8 @@ export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[
     let rate: number | undefined;
     let callbackGeneration: number | undefined;
     let previousUntil: number | undefined;
+    let admin = false;
+    const caps: { -readonly [K in keyof KeyCaps]: KeyCaps[K] } = {};
     for (const option of options) {
       const [name, value = ''] = option.split('=', 2);
       if (name === 'products') {
@@ -109,8 +135,17 @@ export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[
           problems.push(`${where}: callback-previous-until= must be an ISO 8601 time in UTC ("Z")`);
           return;
         }
+      } else if (name === 'admin' && !option.includes('=')) {
+        admin = true;
+      } else if (name !== undefined && CAP_OPTIONS[name] !== undefined) {
+        const cap = Number(value);
+        if (!/^\d+$/.test(value) || cap > Number.MAX_SAFE_INTEGER) {
+          problems.push(`${where}: ${name}= must be a whole number (0: no cap)`);
+          return;
+        }
+        caps[CAP_OPTIONS[name]] = cap;
       } else {
-        problems.push(`${where}: unknown option "${name}" (products=, rate=, callback=, callback-previous-until=)`);
+        problems.push(`${where}: unknown option "${name}" (products=, rate=, admin, max-jobs=, max-batch-devices=, max-bytes=, callback=, callback-previous-until=)`);
         return;
       }
     }
@@ -118,7 +153,7 @@ export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[
       problems.push(`${where}: callback-previous-until= needs callback= of 2 or more (the previous generation signs until then)`);
       return;
     }
-    const key = makeKey(digestOf(secret), products, rate);
+    const key = makeKey(digestOf(secret), products, rate, admin, caps);
     keys.push(callbackGeneration === undefined ? key : { ...key, callback: { generation: callbackGeneration, previousUntil } });
   });
   return { keys, problems };
@@ -205,6 +240,6 @@ export class ApiKeyRing {
     for (const key of this.all) {
       if (timingSafeEqual(key.digest, presented) && found === undefined) found = key;
     }
-    return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond, ...(found.callback ? { callback: found.callback } : {}) };
+    return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond, admin: found.admin, caps: found.caps, ...(found.callback ? { callback: found.callback } : {}) };
   }
 }

@@ -6,14 +6,14 @@ import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { PodSummarizer, createApiMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
-import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { BatchStore, CallStore, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, RateLimiter, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
+import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
+import { BatchStore, CallStore, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
 import { callerCalls, meteredCalls } from './call-runner.js';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
 import { CallEndpoint } from './call-endpoint.js';
 import { fastCallRoute } from './fast-call-route.js';
-import { authenticate, productScope, scopedCalls, scopedOutcomeReads } from './request-principal.js';
-import { rateLimitedCalls } from './rate-limit.js';
+import { authenticate, ownedOutcomes, productScope, scopedCalls } from './request-principal.js';
+import { keyRateLimits, rateLimitedCalls } from './rate-limit.js';
 import { inFlightLimit } from './in-flight-limit.js';
 import { rrpcRoutes } from './routes/rrpc.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -28,6 +28,8 @@ import { batchRoutes } from './routes/batches.js';
 import { CONNECT_TIMEOUT_MAX_MS, TIMEOUT_MS } from './schemas.js';
 import { startTracing } from '@rrpc/tracing';
 import { requestTracer, traceRequests } from './request-tracing.js';
+import { connectWaitingCalls } from './connect-wait.js';
+import { KeyQuotas } from './key-quotas.js';
 
 export interface ApiService {
   readonly server: Server;
@@ -72,7 +74,11 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   // rate-limited per key (leased) and per device (inside call-begin), then made.
   const keyRing = new ApiKeyRing({ keys: config.apiKeys, file: config.apiKeysFile, logger });
   const limits = { limiter: new RateLimiter(redis), keys, perKey: config.rateLimitPerKey, perDevice: config.rateLimitPerDevice };
-  const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(callerCalls(caller), limits), config.maxInFlight)), metrics);
+  // connectTimeoutMs waits inside the limits and the metering: one HTTP call, one token, one metered call, in flight throughout.
+  const keyRate = keyRateLimits(limits);
+  const connectWaiting = connectWaitingCalls(callerCalls(caller), () => presenceEvents);
+  const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(connectWaiting, { ...limits, keyRate }), config.maxInFlight, config.maxInFlightPerKey)), metrics);
+  const quotas = new KeyQuotas(new QuotaStore(redis, keys), { jobs: config.maxJobsPerKey, devices: config.maxBatchDevicesPerKey, bytes: config.maxBytesPerKey });
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
   const queueRedis = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: true });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
@@ -84,7 +90,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
   const consoleAssets = loadConsoleAssets(() => formatOpenApi(buildOpenApi()));
   let accepting = true;
-  const endpoint = new CallEndpoint({ run, maxPayloadBytes: config.maxPayloadBytes, presenceEvents: () => presenceEvents });
+  const endpoint = new CallEndpoint({ run, maxPayloadBytes: config.maxPayloadBytes });
   const fastCalls = fastCallRoute({
     endpoint,
     authenticate: (authorization) => (config.authDisabled ? ANONYMOUS : keyRing.authenticate(authorization)),
@@ -93,7 +99,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     trace: tracer,
   });
 
-  const app = serviceApp({
+  const ops = {
     registry,
     accepting: () => accepting,
     checks: [
@@ -101,7 +107,10 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       { name: 'replyChannel', ok: () => caller.ready },
       { name: 'broker', ok: () => broker.connected },
     ],
-  });
+  };
+  // With RRPC_OPS_PORT, /metrics is served there only (the public port keeps /livez and /readyz).
+  const opsPort = new OpsPort(ops, logger, config.opsPort);
+  const app = serviceApp({ ...ops, metrics: opsPort.metricsOnServicePort });
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!accepting) {
       res.set('Connection', 'close');
@@ -121,11 +130,21 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     }),
   );
   app.use('/v1/devices/:productKey', productScope);
-  app.get('/v1/rrpc/:messageId', scopedOutcomeReads(calls));
   app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes, callbackPolicy: new CallbackPolicy(config.callbackAllowedHosts) }));
-  app.use(batchRoutes({ batches: new BatchStore(redis, keys, config.jobRetentionMs), presence, queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(rrpcRoutes({ endpoint, calls, idempotent: idem }));
+  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes, callbackPolicy: new CallbackPolicy(config.callbackAllowedHosts), keyRate, quotas }));
+  app.use(
+    batchRoutes({
+      batches: new BatchStore(redis, keys, config.jobRetentionMs),
+      presence,
+      queues,
+      idempotent: idem,
+      maxPayloadBytes: config.maxPayloadBytes,
+      keyRate,
+      quotas,
+      perKey: config.rateLimitPerKey,
+    }),
+  );
+  app.use(rrpcRoutes({ endpoint, calls, idempotent: idem, outcomes: ownedOutcomes(keyRate) }));
   app.use(deviceRoutes(presence));
   app.use(liveRoutes({ presenceChanges: () => presenceChanges, heartbeats, grafanaUrl: config.grafanaUrl, maxStreams: 1000 }));
   app.use(notFound);
@@ -162,8 +181,9 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       await presenceChanges.start();
       const summarizer = new PodSummarizer(registry, { counter: 'rrpc_calls_total', label: 'outcome', histogram: 'rrpc_call_duration_seconds', gauge: 'rrpc_calls_in_flight' });
       stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('api', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
-      const port = await listen(server, config.port);
-      logger.info({ port, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
+      const port = await listen(server, config.port, config.bindHost);
+      const boundOpsPort = await opsPort.listen(config.bindHost);
+      logger.info({ port, opsPort: boundOpsPort, host: config.bindHost, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
       return port;
     },
     async stop() {
@@ -171,6 +191,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       keyRing.stop();
       await caller.drained();
       await closeServer(server);
+      await opsPort.close();
       await caller.stop();
       stopReports?.();
       await presenceEvents?.stop();

@@ -1,6 +1,5 @@
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import type { CallOutcome, CallRequest } from '@rrpc/caller';
-import type { PresenceEvents } from '@rrpc/store';
 import type { Principal } from './api-keys.js';
 import { callBody, firstIssue, rawCallQuery } from './schemas.js';
 import { callRequest, deviceFrom } from './call-input.js';
@@ -14,8 +13,6 @@ import type { CallRunner } from './call-runner.js';
 export interface CallEndpointOptions {
   run: CallRunner;
   maxPayloadBytes: number;
-  /** Presence events, for connectTimeoutMs (wait for an offline device to connect). */
-  presenceEvents?: (() => PresenceEvents | undefined) | undefined;
 }
 
 export interface ParsedCall {
@@ -81,27 +78,9 @@ export class CallEndpoint {
     return { request, connectTimeoutMs: parsed.data.connectTimeoutMs, raw: false };
   }
 
-  /** Makes the call; with connectTimeoutMs, waits for an offline device's presence event and tries again. */
+  /** Makes the call (with connectTimeoutMs, the runner waits for an offline device: connect-wait.ts). */
   run(call: ParsedCall, principal: Principal | undefined): Promise<CallOutcome> {
-    const events = this.options.presenceEvents?.();
-    if (call.connectTimeoutMs <= 0 || events === undefined) return this.options.run(call.request, principal);
-    return this.runUntilConnected(call, principal, events);
-  }
-
-  private async runUntilConnected(call: ParsedCall, principal: Principal | undefined, events: PresenceEvents): Promise<CallOutcome> {
-    await events.start(); // subscribed before the first presence check, so no connect event is missed
-    const watch = events.watch(call.request.device);
-    const until = Date.now() + call.connectTimeoutMs;
-    try {
-      for (;;) {
-        const outcome = await this.options.run(call.request, principal);
-        if (outcome.rrpcCode !== 'OFFLINE' && outcome.rrpcCode !== 'HALFCONN') return outcome;
-        const left = until - Date.now();
-        if (left <= 0 || !(await watch.wait(left))) return outcome;
-      }
-    } finally {
-      watch.cancel();
-    }
+    return this.options.run(call.connectTimeoutMs > 0 ? { ...call.request, connectTimeoutMs: call.connectTimeoutMs } : call.request, principal);
   }
 
   /** The HTTP answer for an outcome (an RrpcError for everything but SUCCESS). */

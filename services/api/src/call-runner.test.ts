@@ -23,6 +23,22 @@ async function metricValue(registry: ReturnType<typeof createRegistry>, name: st
 }
 
 describe('in-flight limit', () => {
+  it("keeps one key to its share of the pod's cap; other keys' calls still go through", async () => {
+    const held = heldRunner();
+    const limited = inFlightLimit(held.run, 10, 2);
+    const keyA = { keyId: 'a', products: undefined, ratePerSecond: undefined, admin: false, caps: {} };
+    const keyB = { ...keyA, keyId: 'b' };
+    const first = limited(request, keyA);
+    void limited(request, keyA);
+    await expect(limited(request, keyA)).rejects.toMatchObject({ code: 'UNAVAILABLE', headers: { 'Retry-After': '1' } });
+    void limited(request, keyB);
+    expect(limited.inFlight()).toBe(3);
+    held.open[0]?.resolve(success);
+    await first;
+    void limited(request, keyA); // a slot of its own share is free again
+    expect(limited.inFlight()).toBe(3);
+  });
+
   it('refuses beyond its cap and frees a slot when a call succeeds or fails', async () => {
     const held = heldRunner();
     const limited = inFlightLimit(held.run, 2);

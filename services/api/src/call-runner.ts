@@ -3,10 +3,16 @@ import type { Caller, CallOutcome, CallRequest } from '@rrpc/caller';
 import { labelChildren, type ApiMetrics, type CallOutcome as OutcomeLabel } from '@rrpc/metrics';
 import { traceIdOf } from '@rrpc/tracing';
 
-import type { Principal } from './api-keys.js';
+import { ANONYMOUS, type Principal } from './api-keys.js';
+
+/** A call as the api's routes make it: the caller's request, and how long to wait for an offline device. */
+export interface ApiCallRequest extends CallRequest {
+  /** Wait up to this long for an offline device to connect (connect-wait.ts); absent or 0: do not wait. */
+  connectTimeoutMs?: number | undefined;
+}
 
 /** Makes a call on behalf of a principal (the API key; undefined only where auth is disabled). */
-export type CallRunner = (request: CallRequest, principal: Principal | undefined) => Promise<CallOutcome>;
+export type CallRunner = (request: ApiCallRequest, principal: Principal | undefined) => Promise<CallOutcome>;
 
 const LABEL: Record<CallOutcome['rrpcCode'], OutcomeLabel> = {
   SUCCESS: 'success',
@@ -84,7 +90,7 @@ function exemplarCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
   };
 }
 
-/** The innermost runner: the caller itself. */
+/** The innermost runner: the caller itself. The call's record is owned by the principal's key. */
 export function callerCalls(caller: Caller): CallRunner {
-  return (request) => caller.call(request);
+  return (request, principal) => caller.call({ ...request, owner: (principal ?? ANONYMOUS).keyId });
 }

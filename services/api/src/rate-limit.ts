@@ -1,6 +1,7 @@
 import { RrpcError } from '@rrpc/errors';
 import type { Keys, RateLimiter } from '@rrpc/store';
 import type { CallRunner } from './call-runner.js';
+import type { Principal } from './api-keys.js';
 
 export interface RateLimitOptions {
   limiter: RateLimiter;
@@ -36,7 +37,28 @@ const LEASE_TTL_MS = 250;
  *   are real tokens of the shared limit, so all pods together never exceed it; tokens a pod leaves unspent
  *   lapse after 250 ms (the limit errs on the strict side).
  */
-export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions): CallRunner {
+export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions & { keyRate?: KeyRate }): CallRunner {
+  const keyRate = options.keyRate ?? keyRateLimits(options);
+  // Not async: with a leased token at hand (most calls), the call is made at once and holds nothing here.
+  return (request, principal) => {
+    const call = options.perDevice > 0 ? { ...request, deviceRate: { perSecond: options.perDevice } } : request;
+    const waiting = keyRate.take(principal);
+    if (waiting === undefined) return run(call, principal);
+    return waiting.then(() => run(call, principal));
+  };
+}
+
+/** One token of an API key's rate, for anything the key does that costs like a call. */
+export interface KeyRate {
+  /**
+   * Takes a token of the principal's rate: undefined when one was at hand (or the key has no limit),
+   * else a promise that resolves once one is taken, or rejects with 429 RATE_LIMITED and Retry-After.
+   */
+  take(principal: Principal | undefined): Promise<void> | undefined;
+}
+
+/** The leased per-key limit (see rateLimitedCalls): calls, job and batch creation and unknown outcome reads spend it. */
+export function keyRateLimits(options: Pick<RateLimitOptions, 'limiter' | 'keys' | 'perKey'>): KeyRate {
   const leases = new Map<string, Lease>();
 
   function leaseOf(keyId: string): Lease {
@@ -97,14 +119,14 @@ export function rateLimitedCalls(run: CallRunner, options: RateLimitOptions): Ca
     return false;
   }
 
-  // Not async: with a leased token at hand (most calls), the call is made at once and holds nothing here.
-  return (request, principal) => {
-    const perKey = principal?.ratePerSecond ?? options.perKey;
-    const call = options.perDevice > 0 ? { ...request, deviceRate: { perSecond: options.perDevice } } : request;
-    if (perKey <= 0) return run(call, principal);
-    const keyId = principal?.keyId ?? 'anonymous';
-    const lease = leaseOf(keyId);
-    if (spendLeased(lease)) return run(call, principal);
-    return waitForToken(lease, keyId, perKey).then(() => run(call, principal));
+  return {
+    take(principal) {
+      const perKey = principal?.ratePerSecond ?? options.perKey;
+      if (perKey <= 0) return undefined;
+      const keyId = principal?.keyId ?? 'anonymous';
+      const lease = leaseOf(keyId);
+      if (spendLeased(lease)) return undefined;
+      return waitForToken(lease, keyId, perKey);
+    },
   };
 }

@@ -1,8 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RrpcError } from '@rrpc/errors';
-import type { CallStore } from '@rrpc/store';
-import { isMessageId } from '@rrpc/topics';
 import type { CallRunner } from './call-runner.js';
+import type { KeyRate } from './rate-limit.js';
 import { ANONYMOUS, type ApiKeyRing, type Principal } from './api-keys.js';
 
 /**
@@ -55,21 +54,33 @@ export const productScope: RequestHandler = (req, res, next) => {
   next();
 };
 
-/** GET /v1/rrpc/{messageId}: a scoped key sees only its products' outcomes (others are "not found"). */
-export function scopedOutcomeReads(calls: CallStore): RequestHandler {
-  return async (req, res, next) => {
-    const principal = principalOf(res);
-    const messageId = req.params['messageId'];
-    if (principal?.products === undefined || !isMessageId(messageId)) return next(); // e.g. /v1/rrpc/batches
-    let record;
-    try {
-      record = await calls.get(messageId);
-    } catch (error) {
-      return next(error); // a malformed ID, or Redis unavailable
-    }
-    if (record && !principal.products.has(record.productKey)) {
-      return next(new RrpcError('NOT_FOUND', { message: `No call ${messageId} is known (outcomes are kept for a limited time).` }));
-    }
-    next();
+/** The owner written on what a principal creates: its key id. */
+export function ownerOf(principal: Principal | undefined): string {
+  return (principal ?? ANONYMOUS).keyId;
+}
+
+/**
+ * Whether a principal may read a record: its own key's records, or every record for an admin key. A record
+ * without an owner (written before records had one) is an admin's only. Every other key is told "not found"
+ * (404, never 403: nothing says the record exists), scoped or not.
+ */
+export function mayRead(principal: Principal | undefined, owner: string | undefined): boolean {
+  const p = principal ?? ANONYMOUS;
+  return p.admin || (owner !== undefined && owner !== '' && owner === p.keyId);
+}
+
+/** Outcome reads by message ID (GET /v1/rrpc/{messageId}). */
+export interface OutcomeReads {
+  mayRead(principal: Principal | undefined, owner: string | undefined): boolean;
+  /** A read that found no outcome of this key's: costs a token of the key's rate (429 once spent), so IDs cannot be guessed at speed. */
+  unknown(principal: Principal | undefined): Promise<void>;
+}
+
+export function ownedOutcomes(keyRate: KeyRate): OutcomeReads {
+  return {
+    mayRead,
+    unknown: async (principal) => {
+      await keyRate.take(principal);
+    },
   };
 }

@@ -3,7 +3,7 @@ import type { IngestConfig } from '@rrpc/config';
 import { createServiceBroker, serviceClientId } from '@rrpc/broker';
 import { startTracing } from '@rrpc/tracing';
 import { PodSummarizer, createIngestMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
-import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
+import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
@@ -36,14 +36,16 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
 
   let accepting = true;
   let stopReports: (() => void) | undefined;
-  const app = serviceApp({
+  const ops = {
     registry,
     accepting: () => accepting,
     checks: [
       { name: 'redis', ok: () => redis.status === 'ready' },
       { name: 'broker', ok: () => broker.ready },
     ],
-  });
+  };
+  const opsPort = new OpsPort(ops, logger, config.opsPort); // RRPC_OPS_PORT: /metrics there, not on the service port
+  const app = serviceApp({ ...ops, metrics: opsPort.metricsOnServicePort });
   app.use(
     hookRoutes({
       presence,
@@ -72,8 +74,9 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
       const summarizer = new PodSummarizer(registry, { counter: 'rrpc_responses_ingested_total', label: 'result' });
       stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('response-ingest', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
-      const port = await listen(server, config.port);
-      logger.info({ port, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
+      const port = await listen(server, config.port, config.bindHost);
+      const boundOpsPort = await opsPort.listen(config.bindHost);
+      logger.info({ port, opsPort: boundOpsPort, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
       return port;
     },
     async stop() {
@@ -84,6 +87,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       await broker.close();
       await new Promise((r) => setTimeout(r, 50));
       await closeServer(server);
+      await opsPort.close();
       await redis.quit().catch(() => redis.disconnect());
       await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
     },

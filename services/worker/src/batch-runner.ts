@@ -2,10 +2,12 @@ import type { Job } from 'bullmq';
 import type { Caller, CallOutcome } from '@rrpc/caller';
 import type { WorkerMetrics } from '@rrpc/metrics';
 import type { Logger } from '@rrpc/runtime';
-import type { BatchItem, BatchItemResult, BatchRecord, BatchStore, CallStore, JobStore } from '@rrpc/store';
+import { RrpcError } from '@rrpc/errors';
+import type { BatchItem, BatchItemResult, BatchRecord, BatchStore, CallStore, JobStore, QuotaStore } from '@rrpc/store';
 import type { BatchWork, WorkQueues } from '@rrpc/jobs';
 import { SpanKind, decodeTraceHeaders, encodeTraceHeaders, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 import { storedOutcome } from './stored-outcome.js';
+import type { KeyRateSpender } from './key-rate.js';
 
 export interface BatchRunnerDeps {
   batches: BatchStore;
@@ -17,6 +19,10 @@ export interface BatchRunnerDeps {
   logger: Logger;
   /** OpenTelemetry (docs/tracing.md): a span per run of a batch, continuing the trace of its creator. */
   tracing?: Tracing | undefined;
+  quotas: QuotaStore;
+  keyRate: KeyRateSpender;
+  /** Calls per second per device (RRPC_RATE_LIMIT_PER_DEVICE, as on the api); 0: no limit. */
+  perDevice: number;
 }
 
 const PAGE = 500;
@@ -60,7 +66,10 @@ export class BatchRunner {
   readonly process = async (work: Job<BatchWork>): Promise<string> => {
     const batch = await this.deps.batches.get(work.data.batchId);
     if (!batch) throw new Error(`batch ${work.data.batchId} is not recorded (yet)`);
-    if (batch.state === 'DONE') return 'DONE';
+    if (batch.state === 'DONE') {
+      await this.release(batch);
+      return 'DONE';
+    }
     const tracing = this.deps.tracing;
     const parent = decodeTraceHeaders(batch.trace);
     if (tracing === undefined) return this.drive(batch, parent);
@@ -77,6 +86,7 @@ export class BatchRunner {
 
   /** Calls every item without a result; `trace` is the parent of each item's call. */
   private async drive(batch: BatchRecord, trace: TraceHeaders | undefined): Promise<string> {
+    const payload = Buffer.from(batch.payload, 'base64'); // decoded once for every device
     const slots = new Slots(batch.concurrency);
     const running = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined; // boxed: a rejection with `undefined` is a failure too
@@ -86,7 +96,7 @@ export class BatchRunner {
         if (item.result !== undefined || item.marker?.startsWith('j:')) continue;
         await slots.acquire();
         if (failure !== undefined) break;
-        const task = this.runItem(batch, item, trace)
+        const task = this.runItem(batch, item, trace, payload)
           .catch((error: unknown) => {
             failure ??= { error };
           })
@@ -102,7 +112,7 @@ export class BatchRunner {
     return 'DRIVEN';
   }
 
-  private async runItem(batch: BatchRecord, item: BatchItem, trace: TraceHeaders | undefined): Promise<void> {
+  private async runItem(batch: BatchRecord, item: BatchItem, trace: TraceHeaders | undefined, payload: Buffer): Promise<void> {
     if (item.marker?.startsWith('m:')) {
       const messageId = item.marker.slice(2);
       const outcome = await storedOutcome(this.deps.calls, messageId);
@@ -112,15 +122,25 @@ export class BatchRunner {
     let outcome: CallOutcome | undefined;
     for (let tries = 1; outcome === undefined; tries++) {
       try {
+        // One token of the key's rate per device call, when it is made: a big batch slows down, never fails.
+        await this.deps.keyRate.spend(batch.owner, batch.ratePerSecond);
         outcome = await this.deps.caller.call({
           device: item.device,
-          payload: Buffer.from(batch.payload, 'base64'),
+          payload,
           timeoutMs: batch.timeoutMs,
           topic: batch.topic,
-          onPending: (messageId) => this.deps.batches.mark(batch.id, item.index, `m:${messageId}`),
+          owner: batch.owner,
+          deviceRate: this.deps.perDevice > 0 ? { perSecond: this.deps.perDevice } : undefined,
+          onPending: (messageId) => this.deps.batches.mark(batch, item.index, `m:${messageId}`),
           trace,
         });
       } catch (error) {
+        if (error instanceof RrpcError && error.code === 'RATE_LIMITED') {
+          // Over the device's rate (another caller is using it): wait and call again; not a failed try.
+          tries--;
+          await sleep(Math.max(100, Number(error.headers?.['Retry-After'] ?? 1) * 1000));
+          continue;
+        }
         // Nothing was published; try again a few times, then give up on this item.
         this.deps.metrics.attemptsTotal.labels('error').inc();
         if (tries >= 3) {
@@ -145,12 +165,13 @@ export class BatchRunner {
   /** A persistent batch's offline device: a job delivers the call when it connects and records the result. */
   private async waitAsJob(batch: BatchRecord, item: BatchItem, trace: TraceHeaders | undefined): Promise<void> {
     const jobId = batchItemJobId(batch.id, item.index);
-    await this.deps.batches.mark(batch.id, item.index, `j:${jobId}`);
+    await this.deps.batches.mark(batch, item.index, `j:${jobId}`);
     await this.deps.queues.addJob({ ...item.device, jobId });
     await this.deps.jobs.create({
       id: jobId,
       device: item.device,
-      payload: batch.payload,
+      payload: '', // the batch's payload, stored once on the batch
+      owner: batch.owner,
       timeoutMs: batch.timeoutMs,
       topic: batch.topic,
       expiresAt: batch.createdAt + batch.ttlMs,
@@ -161,7 +182,13 @@ export class BatchRunner {
   }
 
   private async record(batch: BatchRecord, item: BatchItem, result: BatchItemResult): Promise<void> {
-    const { recorded } = await this.deps.batches.record(batch.id, item.index, result);
+    const { recorded, done } = await this.deps.batches.record(batch.id, item.index, result);
     if (recorded) this.deps.metrics.batchItemsTotal.labels(result.rrpcCode).inc();
+    if (done) await this.release(batch);
+  }
+
+  /** A finished batch gives its devices and bytes back to its key's caps. */
+  private async release(batch: BatchRecord): Promise<void> {
+    if (batch.holding !== undefined && batch.owner !== '') await this.deps.quotas.release(batch.owner, batch.holding);
   }
 }

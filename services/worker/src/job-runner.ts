@@ -2,7 +2,7 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Caller, CallOutcome } from '@rrpc/caller';
 import type { WorkerMetrics } from '@rrpc/metrics';
 import type { Logger } from '@rrpc/runtime';
-import { FINAL_JOB_STATES, type BatchStore, type CallStore, type JobRecord, type JobStore, type PresenceStore } from '@rrpc/store';
+import { FINAL_JOB_STATES, type BatchStore, type CallStore, type JobRecord, type JobStore, type PresenceStore, type QuotaStore } from '@rrpc/store';
 import type { JobWork, WorkQueues } from '@rrpc/jobs';
 import type { DeviceRef } from '@rrpc/topics';
 import { SpanKind, decodeTraceHeaders, type TraceHeaders, type Tracing } from '@rrpc/tracing';
@@ -19,6 +19,9 @@ export interface JobRunnerDeps {
   logger: Logger;
   /** OpenTelemetry (docs/tracing.md): a span per delivery attempt, continuing the trace of the job's creator. */
   tracing?: Tracing | undefined;
+  quotas: QuotaStore;
+  /** Calls per second per device (RRPC_RATE_LIMIT_PER_DEVICE, as on the api); 0: no limit. */
+  perDevice: number;
 }
 
 /** After a failure to reach Redis or the broker, a job is looked at again this much later. */
@@ -112,9 +115,11 @@ export class JobRunner {
     try {
       outcome = await caller.call({
         device: job.device,
-        payload: Buffer.from(job.payload, 'base64'),
+        payload: Buffer.from(await this.payloadOf(job), 'base64'),
         timeoutMs: job.timeoutMs,
         topic: job.topic,
+        owner: job.owner,
+        deviceRate: this.deps.perDevice > 0 ? { perSecond: this.deps.perDevice } : undefined,
         onPending: (messageId) => jobs.setMessageId(job.device, job.id, messageId),
         trace,
       });
@@ -132,6 +137,14 @@ export class JobRunner {
     }
     if (outcome.rrpcCode === 'SUCCESS') await this.settle(job, began.attempts, { rrpcCode: 'SUCCESS', payload: outcome.payload }, outcome.messageId);
     else if (outcome.rrpcCode === 'TIMEOUT') await this.settle(job, began.attempts, { rrpcCode: 'TIMEOUT' }, outcome.messageId);
+  }
+
+  /** A batch's item job keeps no payload of its own: it is the batch's, stored once. */
+  private async payloadOf(job: JobRecord): Promise<string> {
+    if (job.payload !== '' || job.batch === undefined) return job.payload;
+    const batch = await this.deps.batches.get(job.batch.id);
+    if (!batch) throw new Error(`batch ${job.batch.id} of job ${job.id} is gone`);
+    return batch.payload;
   }
 
   private async settle(job: JobRecord, attempts: number, outcome: { rrpcCode: 'SUCCESS'; payload: Buffer } | { rrpcCode: 'TIMEOUT' }, messageId: string): Promise<void> {
@@ -174,7 +187,12 @@ export class JobRunner {
         jobId: job.id,
       });
       if (recorded.recorded) metrics.batchItemsTotal.labels(BATCH_CODE[job.state] ?? job.state).inc();
+      if (recorded.done) {
+        const batch = await batches.get(job.batch.id);
+        if (batch?.holding !== undefined && batch.owner !== '') await this.deps.quotas.release(batch.owner, batch.holding);
+      }
     }
+    if (job.holding !== undefined && job.owner !== '') await this.deps.quotas.release(job.owner, job.holding);
     if (job.callbackUrl !== undefined && job.callback === undefined) {
       await jobs.setCallback(job.device, job.id, { state: 'PENDING', attempts: 0 });
       await queues.addCallback({ productKey: job.device.productKey, deviceName: job.device.deviceName, jobId: job.id });

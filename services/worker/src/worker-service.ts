@@ -6,13 +6,14 @@ import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
 import { CallbackPolicy, QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type HostResolver, type JobWork, type QueueConnection } from '@rrpc/jobs';
 import { PodSummarizer, createRegistry, createWorkerMetrics, reportPeriodically, type PodSummary } from '@rrpc/metrics';
-import { errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { BatchStore, CallStore, JobStore, Keys, PresenceEvents, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient, POD_REPORT_INTERVAL_MS, PodHeartbeats } from '@rrpc/store';
+import { OpsPort, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
+import { BatchStore, CallStore, JobStore, Keys, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, type RedisClient, POD_REPORT_INTERVAL_MS, PodHeartbeats } from '@rrpc/store';
 import { BatchRunner } from './batch-runner.js';
 import { CallbackSender } from './callback-sender.js';
 import { JobRunner } from './job-runner.js';
 import { checkNoEviction } from './redis-policy.js';
 import { startTracing } from '@rrpc/tracing';
+import { KeyRateSpender } from './key-rate.js';
 
 export interface WorkerService {
   readonly server: Server;
@@ -54,8 +55,11 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
   const batches = new BatchStore(redis, keys, config.jobRetentionMs);
   const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger, tracing });
 
-  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, tracing });
-  const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger, tracing });
+  const quotas = new QuotaStore(redis, keys);
+  const perDevice = config.rateLimitPerDevice;
+  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, quotas, perDevice, tracing });
+  const keyRate = new KeyRateSpender(new RateLimiter(redis), keys);
+  const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger, quotas, keyRate, perDevice, tracing });
   const callbackSender = new CallbackSender({
     jobs,
     metrics,
@@ -113,7 +117,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
   };
 
   let accepting = true;
-  const app = serviceApp({
+  const ops = {
     registry,
     accepting: () => accepting,
     checks: [
@@ -123,7 +127,9 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
       { name: 'presenceEvents', ok: () => events?.ready ?? false },
       { name: 'broker', ok: () => broker.connected },
     ],
-  });
+  };
+  const opsPort = new OpsPort(ops, logger, config.opsPort); // RRPC_OPS_PORT: /metrics there, not on the service port
+  const app = serviceApp({ ...ops, metrics: opsPort.metricsOnServicePort });
   app.use(notFound);
   app.use(errorHandler(logger));
   const server = createServer(app);
@@ -158,8 +164,9 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
       const summarizer = new PodSummarizer(registry, { counter: 'rrpc_worker_attempts_total', label: 'outcome' });
       stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('worker', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
       for (const w of workers) void w.run().catch((err: unknown) => logger.error({ err, queue: w.name }, 'queue worker stopped'));
-      const port = await listen(server, config.port);
-      logger.info({ port, instanceId: config.instanceId, namespace: config.namespace, concurrency: config.concurrency }, 'worker listening');
+      const port = await listen(server, config.port, config.bindHost);
+      const boundOpsPort = await opsPort.listen(config.bindHost);
+      logger.info({ port, opsPort: boundOpsPort, instanceId: config.instanceId, namespace: config.namespace, concurrency: config.concurrency }, 'worker listening');
       return port;
     },
     async stop(graceMs = 10_000) {
@@ -179,6 +186,7 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await opsPort.close();
       await broker.close();
       queueRedis.disconnect();
       redis.disconnect();

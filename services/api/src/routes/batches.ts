@@ -5,7 +5,9 @@ import type { BatchStore, PresenceStore } from '@rrpc/store';
 import { deviceId, isProductKey, type DeviceRef } from '@rrpc/topics';
 import { JOB_LIMITS, batchBody, batchResultsQuery, firstIssue } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
-import { mayUseProduct, principalOf } from '../request-principal.js';
+import { mayRead, mayUseProduct, ownerOf, principalOf } from '../request-principal.js';
+import type { KeyRate } from '../rate-limit.js';
+import type { KeyQuotas } from '../key-quotas.js';
 import { storedTrace } from '../request-tracing.js';
 
 export interface BatchRoutesOptions {
@@ -14,7 +16,15 @@ export interface BatchRoutesOptions {
   queues: WorkQueues;
   idempotent: RequestHandler;
   maxPayloadBytes: number;
+  /** Creating a batch takes one token of the key's rate; its device calls take one each, when the worker makes them. */
+  keyRate: KeyRate;
+  /** A running batch holds its devices and its payload bytes (once) of its key's caps. */
+  quotas: KeyQuotas;
+  /** The key rate of a key without its own rate= (RRPC_RATE_LIMIT_PER_KEY), for the worker's device calls. */
+  perKey: number;
 }
+
+const NO_SUCH_BATCH = 'No such batch (batches are kept for a limited time).';
 
 function batchIdFrom(value: unknown): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('bat_')) throw invalidArgument('id', 'must be a batch ID ("bat_...")');
@@ -59,25 +69,38 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
     const payload = Buffer.from(body.payload, 'base64');
     for (const device of devices.slice(0, 1)) callRequest({ device, payload, timeoutMs: body.timeoutMs, topic: body.topic, maxPayloadBytes: options.maxPayloadBytes });
     if (body.topic !== undefined && new Set(devices.map(deviceId)).size > 1) throw invalidArgument('topic', 'a custom topic names one device; batches use the system topic');
+    await options.keyRate.take(principal);
     const id = newId('bat');
-    await options.queues.addBatch({ batchId: id });
-    await options.batches.create({
-      id,
-      devices,
-      payload: body.payload,
-      timeoutMs: body.timeoutMs,
-      topic: body.topic,
-      concurrency: body.concurrency,
-      persistent: body.persistent,
-      ttlMs: body.ttlMs ?? JOB_LIMITS.defaultTtlMs,
-      trace: storedTrace(res),
-    });
+    const ttlMs = body.ttlMs ?? JOB_LIMITS.defaultTtlMs;
+    const until = Date.now() + options.batches.lifetimeMs({ persistent: body.persistent, ttlMs });
+    const holding =
+      devices.length === 0 ? undefined : await options.quotas.hold(principal, { kind: 'batch', id, jobs: 0, devices: devices.length, bytes: body.payload.length, until });
+    try {
+      await options.queues.addBatch({ batchId: id });
+      await options.batches.create({
+        id,
+        devices,
+        payload: body.payload,
+        timeoutMs: body.timeoutMs,
+        topic: body.topic,
+        concurrency: body.concurrency,
+        persistent: body.persistent,
+        ttlMs,
+        owner: ownerOf(principal),
+        ratePerSecond: principal?.ratePerSecond ?? options.perKey,
+        holding,
+        trace: storedTrace(res),
+      });
+    } catch (error) {
+      if (holding !== undefined) await options.quotas.release(ownerOf(principal), holding).catch(() => undefined);
+      throw error;
+    }
     res.status(202).set('Location', `/v1/rrpc/batches/${id}`).json({ id, state: devices.length === 0 ? 'DONE' : 'RUNNING', total: devices.length });
   });
 
   router.get('/v1/rrpc/batches/:id', async (req: Request, res: Response) => {
     const batch = await options.batches.get(batchIdFrom(req.params['id']));
-    if (!batch) throw new RrpcError('NOT_FOUND', { message: 'No such batch (batches are kept for a limited time).' });
+    if (!batch || !mayRead(principalOf(res), batch.owner)) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_BATCH });
     res.json(batchView(batch));
   });
 
@@ -89,7 +112,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
       throw invalidArgument(field, message);
     }
     const batch = await options.batches.get(id);
-    if (!batch) throw new RrpcError('NOT_FOUND', { message: 'No such batch.' });
+    if (!batch || !mayRead(principalOf(res), batch.owner)) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_BATCH });
     const { cursor, limit } = query.data;
     const items = await options.batches.items(id, cursor, limit);
     const next = cursor + items.length;

@@ -4,7 +4,9 @@ import { ID_PATTERN, jobView, newId, type CallbackPolicy, type WorkQueues } from
 import type { JobStore } from '@rrpc/store';
 import { JOB_LIMITS, firstIssue, jobBody, jobListQuery } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
-import { principalOf } from '../request-principal.js';
+import { mayRead, ownerOf, principalOf } from '../request-principal.js';
+import type { KeyRate } from '../rate-limit.js';
+import type { KeyQuotas } from '../key-quotas.js';
 import { storedTrace } from '../request-tracing.js';
 
 export interface JobRoutesOptions {
@@ -15,7 +17,13 @@ export interface JobRoutesOptions {
   maxPayloadBytes: number;
   /** Where callbacks may go (the URL alone is checked here; the worker checks the addresses at delivery). */
   callbackPolicy: CallbackPolicy;
+  /** Creating a job takes one token of the key's call rate (the call it will make). */
+  keyRate: KeyRate;
+  /** A job holds one of its key's unfinished jobs and its payload bytes until it finishes. */
+  quotas: KeyQuotas;
 }
+
+const NO_SUCH_JOB = 'No such job (finished jobs are kept for a limited time).';
 
 function jobIdFrom(value: unknown): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('job_')) throw invalidArgument('id', 'must be a job ID ("job_...")');
@@ -48,10 +56,30 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     if (callbackProblem !== undefined) throw invalidArgument('callbackUrl', callbackProblem);
     const principal = principalOf(res);
     const callbackKey = principal?.callback && body.callbackUrl !== undefined ? { keyId: principal.keyId, ...principal.callback } : undefined;
+    await options.keyRate.take(principal);
     const id = newId('job');
-    // Queue first, then record: a job is never recorded without its work item (the worker waits for the record).
-    await options.queues.addJob({ ...device, jobId: id });
-    await options.jobs.create({ id, device, payload: body.payload, timeoutMs: body.timeoutMs, topic: body.topic, expiresAt, maxAttempts: body.maxAttempts, callbackUrl: body.callbackUrl, callbackKey, trace: storedTrace(res) });
+    const holding = await options.quotas.hold(principal, { kind: 'job', id, jobs: 1, devices: 0, bytes: body.payload.length, until: expiresAt + body.timeoutMs });
+    try {
+      // Queue first, then record: a job is never recorded without its work item (the worker waits for the record).
+      await options.queues.addJob({ ...device, jobId: id });
+      await options.jobs.create({
+        id,
+        device,
+        payload: body.payload,
+        timeoutMs: body.timeoutMs,
+        topic: body.topic,
+        expiresAt,
+        maxAttempts: body.maxAttempts,
+        callbackUrl: body.callbackUrl,
+        callbackKey,
+        trace: storedTrace(res),
+        owner: ownerOf(principal),
+        holding,
+      });
+    } catch (error) {
+      await options.quotas.release(ownerOf(principal), holding).catch(() => undefined);
+      throw error;
+    }
     const job = await options.jobs.get(device, id);
     res.status(202).set('Location', `/v1/devices/${device.productKey}/${device.deviceName}/rrpc/jobs/${id}`);
     res.json(job ? jobView(job) : { id, state: 'QUEUED' });
@@ -64,22 +92,26 @@ export function jobRoutes(options: JobRoutesOptions): Router {
       const { field, message } = firstIssue(query.error);
       throw invalidArgument(field, message);
     }
-    const found = await options.jobs.list(device, query.data.state, query.data.limit);
+    const principal = principalOf(res);
+    const found = await options.jobs.list(device, query.data.state, query.data.limit, principal?.admin ? undefined : ownerOf(principal));
     res.json({ jobs: found.map(jobView) });
   });
 
   router.get(`${base}/:id`, async (req: Request, res: Response) => {
     const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
     const job = await options.jobs.get(device, jobIdFrom(req.params['id']));
-    if (!job) throw new RrpcError('NOT_FOUND', { message: 'No such job (finished jobs are kept for a limited time).' });
+    if (!job || !mayRead(principalOf(res), job.owner)) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_JOB });
     res.json(jobView(job));
   });
 
   router.delete(`${base}/:id`, async (req: Request, res: Response) => {
     const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
     const id = jobIdFrom(req.params['id']);
+    const existing = await options.jobs.get(device, id);
+    if (!existing || !mayRead(principalOf(res), existing.owner)) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_JOB });
     const moved = await options.jobs.transition(device, id, { from: ['QUEUED', 'SENT'], to: 'CANCELLED' });
-    if (moved.state === undefined) throw new RrpcError('NOT_FOUND', { message: 'No such job.' });
+    if (moved.state === undefined) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_JOB });
+    if (moved.moved && existing.holding !== undefined) await options.quotas.release(existing.owner, existing.holding);
     if (!moved.moved) throw new RrpcError('CONFLICT', { message: `The job has finished already (${moved.state}); only QUEUED or SENT jobs can be cancelled.` });
     // Wake its parked work item, so the worker finishes it (next job of the device, callback).
     await options.queues.wakeJob(id);

@@ -3,7 +3,7 @@ import { RrpcError, invalidArgument } from '@rrpc/errors';
 import type { CallStore } from '@rrpc/store';
 import { isMessageId } from '@rrpc/topics';
 import type { CallEndpoint } from '../call-endpoint.js';
-import { principalOf } from '../request-principal.js';
+import { principalOf, type OutcomeReads } from '../request-principal.js';
 import { traceOf } from '../request-tracing.js';
 
 export interface RrpcRoutesOptions {
@@ -11,6 +11,8 @@ export interface RrpcRoutesOptions {
   calls: CallStore;
   /** Idempotency-Key handling (see idempotency.ts). */
   idempotent?: RequestHandler | undefined;
+  /** Who may read an outcome, and what a read that finds none costs (see request-principal.ts: ownedOutcomes). */
+  outcomes: OutcomeReads;
 }
 
 /**
@@ -42,7 +44,10 @@ export function rrpcRoutes(options: RrpcRoutesOptions): Router {
     const messageId = req.params['messageId'];
     if (!isMessageId(messageId)) throw invalidArgument('messageId', 'must be the decimal digits of a positive 64-bit integer');
     const record = await options.calls.get(messageId);
-    if (!record) throw new RrpcError('NOT_FOUND', { message: `No call ${messageId} is known (outcomes are kept for a limited time).` });
+    if (!record || !options.outcomes.mayRead(principalOf(res), record.owner)) {
+      await options.outcomes.unknown(principalOf(res));
+      throw new RrpcError('NOT_FOUND', { message: `No call ${messageId} is known (outcomes are kept for a limited time).` });
+    }
     res.json({
       messageId: record.messageId,
       productKey: record.productKey,

@@ -71,7 +71,8 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const queueRedis = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: true });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
   const queues = new WorkQueues(queueRedis, keys);
-  const idem = idempotent(new IdempotencyStore(redis, keys, 86_400_000), () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
+  const idempotencyStore = new IdempotencyStore(redis, keys, 86_400_000);
+  const idem = idempotent(idempotencyStore, () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
   let presenceEvents: PresenceEvents | undefined;
   let accepting = true;
   const endpoint = new CallEndpoint({ run, maxPayloadBytes: config.maxPayloadBytes, presenceEvents: () => presenceEvents });
@@ -80,6 +81,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     authenticate: (authorization) => (config.authDisabled ? ANONYMOUS : keyRing.authenticate(authorization)),
     accepting: () => accepting,
     logger,
+    idempotency: { store: idempotencyStore, pendingMs: TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS },
   });
 
   const app = serviceApp({
@@ -113,7 +115,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(batchRoutes({ batches: new BatchStore(redis, keys, config.jobRetentionMs), presence, queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(rrpcRoutes({ endpoint, calls, idempotent: idem }));
+  app.use(rrpcRoutes({ calls }));
   app.use(deviceRoutes(presence));
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -2,7 +2,7 @@ import { RrpcError, invalidArgument } from '@rrpc/errors';
 import type { CallOutcome, CallRequest } from '@rrpc/caller';
 import type { PresenceEvents } from '@rrpc/store';
 import type { Principal } from './api-keys.js';
-import { callBody, firstIssue, rawCallQuery } from './schemas.js';
+import { callBody, firstIssue, jsonBodyLimit, rawCallQuery } from './schemas.js';
 import { callRequest, deviceFrom } from './call-input.js';
 import type { CallRunner } from './call-runner.js';
 
@@ -44,11 +44,11 @@ export function outcomeError(outcome: Exclude<CallOutcome, { rrpcCode: 'SUCCESS'
 }
 
 export class CallEndpoint {
-  /** Largest JSON body: base64 (4/3 of the bytes) plus a little envelope. */
+  /** Largest JSON body (schemas.ts: jsonBodyLimit). */
   readonly jsonLimit: number;
 
   constructor(private readonly options: CallEndpointOptions) {
-    this.jsonLimit = Math.ceil((options.maxPayloadBytes * 4) / 3) + 8192;
+    this.jsonLimit = jsonBodyLimit(options.maxPayloadBytes);
   }
 
   get rawLimit(): number {

@@ -3,9 +3,9 @@ import { RrpcError, invalidArgument } from '@rrpc/errors';
 import { ID_PATTERN, batchItemView, batchView, newId, type WorkQueues } from '@rrpc/jobs';
 import type { BatchStore, PresenceStore } from '@rrpc/store';
 import { deviceId, isProductKey, type DeviceRef } from '@rrpc/topics';
-import { JOB_LIMITS, batchBody, batchResultsQuery, firstIssue } from '../schemas.js';
+import { JOB_LIMITS, batchBody, batchResultsQuery, firstIssue, jsonBodyLimit } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
-import { mayUseProduct, principalOf } from '../request-principal.js';
+import { denied, mayUseProduct, principalOf } from '../request-principal.js';
 
 export interface BatchRoutesOptions {
   batches: BatchStore;
@@ -20,11 +20,13 @@ function batchIdFrom(value: unknown): string {
   return value;
 }
 
+const unknownBatch = () => new RrpcError('NOT_FOUND', { message: 'No such batch (batches are kept for a limited time).' });
+
 /** Batches: one request to up to 10,000 devices (or every online device of a product), run by services/worker. */
 export function batchRoutes(options: BatchRoutesOptions): Router {
   const router = Router();
   // 10,000 device entries of up to ~80 bytes each, plus the payload.
-  const json = express.json({ limit: Math.ceil((options.maxPayloadBytes * 4) / 3) + JOB_LIMITS.maxBatchDevices * 100 + 8192, strict: true, type: 'application/json' });
+  const json = express.json({ limit: jsonBodyLimit(options.maxPayloadBytes, JOB_LIMITS.maxBatchDevices * 100), strict: true, type: 'application/json' });
 
   router.post('/v1/rrpc/batches', json, options.idempotent, async (req: Request, res: Response) => {
     if (!req.is('application/json')) throw new RrpcError('UNSUPPORTED_MEDIA_TYPE', { message: 'Use Content-Type application/json.' });
@@ -53,7 +55,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
     }
     const principal = principalOf(res);
     for (const productKey of new Set(devices.map((d) => d.productKey))) {
-      if (!mayUseProduct(principal, productKey)) throw new RrpcError('PERMISSION_DENIED', { message: `This API key may not call devices of product ${productKey}.` });
+      if (!mayUseProduct(principal, productKey)) throw denied(productKey);
     }
     const payload = Buffer.from(body.payload, 'base64');
     for (const device of devices.slice(0, 1)) callRequest({ device, payload, timeoutMs: body.timeoutMs, topic: body.topic, maxPayloadBytes: options.maxPayloadBytes });
@@ -75,7 +77,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
 
   router.get('/v1/rrpc/batches/:id', async (req: Request, res: Response) => {
     const batch = await options.batches.get(batchIdFrom(req.params['id']));
-    if (!batch) throw new RrpcError('NOT_FOUND', { message: 'No such batch (batches are kept for a limited time).' });
+    if (!batch) throw unknownBatch();
     res.json(batchView(batch));
   });
 
@@ -87,7 +89,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
       throw invalidArgument(field, message);
     }
     const batch = await options.batches.get(id);
-    if (!batch) throw new RrpcError('NOT_FOUND', { message: 'No such batch.' });
+    if (!batch) throw unknownBatch();
     const { cursor, limit } = query.data;
     const items = await options.batches.items(id, cursor, limit);
     const next = cursor + items.length;

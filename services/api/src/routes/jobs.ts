@@ -2,7 +2,7 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import { ID_PATTERN, jobView, newId, type WorkQueues } from '@rrpc/jobs';
 import type { JobStore } from '@rrpc/store';
-import { JOB_LIMITS, firstIssue, jobBody, jobListQuery } from '../schemas.js';
+import { JOB_LIMITS, firstIssue, jobBody, jobListQuery, jsonBodyLimit } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 
 export interface JobRoutesOptions {
@@ -18,10 +18,12 @@ function jobIdFrom(value: unknown): string {
   return value;
 }
 
+const unknownJob = () => new RrpcError('NOT_FOUND', { message: 'No such job (finished jobs are kept for a limited time).' });
+
 /** Persistent calls: created here, delivered by services/worker when the device is online. */
 export function jobRoutes(options: JobRoutesOptions): Router {
   const router = Router();
-  const json = express.json({ limit: Math.ceil((options.maxPayloadBytes * 4) / 3) + 8192, strict: true, type: 'application/json' });
+  const json = express.json({ limit: jsonBodyLimit(options.maxPayloadBytes), strict: true, type: 'application/json' });
   const base = '/v1/devices/:productKey/:deviceName/rrpc/jobs';
 
   router.post(base, json, options.idempotent, async (req: Request, res: Response) => {
@@ -63,7 +65,7 @@ export function jobRoutes(options: JobRoutesOptions): Router {
   router.get(`${base}/:id`, async (req: Request, res: Response) => {
     const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
     const job = await options.jobs.get(device, jobIdFrom(req.params['id']));
-    if (!job) throw new RrpcError('NOT_FOUND', { message: 'No such job (finished jobs are kept for a limited time).' });
+    if (!job) throw unknownJob();
     res.json(jobView(job));
   });
 
@@ -71,7 +73,7 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
     const id = jobIdFrom(req.params['id']);
     const moved = await options.jobs.transition(device, id, { from: ['QUEUED', 'SENT'], to: 'CANCELLED' });
-    if (moved.state === undefined) throw new RrpcError('NOT_FOUND', { message: 'No such job.' });
+    if (moved.state === undefined) throw unknownJob();
     if (!moved.moved) throw new RrpcError('CONFLICT', { message: `The job has finished already (${moved.state}); only QUEUED or SENT jobs can be cancelled.` });
     // Wake its parked work item, so the worker finishes it (next job of the device, callback).
     await options.queues.wakeJob(id);

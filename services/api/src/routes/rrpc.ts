@@ -1,46 +1,30 @@
-import express, { Router, type Request, type RequestHandler, type Response } from 'express';
-import { RrpcError, invalidArgument } from '@rrpc/errors';
+import { Router, type Request, type Response } from 'express';
+import { invalidArgument } from '@rrpc/errors';
+import { allowMethods } from '@rrpc/runtime';
 import type { CallStore } from '@rrpc/store';
 import { isMessageId } from '@rrpc/topics';
-import type { CallEndpoint } from '../call-endpoint.js';
-import { principalOf } from '../request-principal.js';
+import { unknownCall } from '../request-principal.js';
 
 export interface RrpcRoutesOptions {
-  endpoint: CallEndpoint;
   calls: CallStore;
-  /** Idempotency-Key handling (see idempotency.ts). */
-  idempotent?: RequestHandler | undefined;
 }
 
+/** The path of the call route; fast-call-route.ts answers POST on it in front of express. */
+export const CALL_ROUTE = '/v1/devices/:productKey/:deviceName/rrpc';
+
 /**
- * The call route through express. Calls without an Idempotency-Key are answered by the fast path in front
- * of express (fast-call-route.ts); both use the same CallEndpoint.
+ * Express's part of the call routes: the outcome of a call by message ID, and 405 for methods other than
+ * POST on the call route (POST itself never reaches express: see fast-call-route.ts).
  */
 export function rrpcRoutes(options: RrpcRoutesOptions): Router {
   const router = Router();
-  const { endpoint } = options;
-  const json = express.json({ limit: endpoint.jsonLimit, strict: true, type: 'application/json' });
-  const raw = express.raw({ limit: endpoint.rawLimit, type: 'application/octet-stream' });
-  const idempotent: RequestHandler = options.idempotent ?? ((_req, _res, next) => next());
-
-  router.post('/v1/devices/:productKey/:deviceName/rrpc', json, raw, idempotent, async (req: Request, res: Response) => {
-    const isRaw = req.is('application/octet-stream') === 'application/octet-stream';
-    if (!isRaw && !req.is('application/json')) throw new RrpcError('UNSUPPORTED_MEDIA_TYPE');
-    const body: unknown = req.body;
-    const call = endpoint.parse(
-      req.params['productKey'],
-      req.params['deviceName'],
-      isRaw ? { kind: 'raw', bytes: Buffer.isBuffer(body) ? body : Buffer.alloc(0), query: req.query as Record<string, unknown> } : { kind: 'json', value: body },
-    );
-    const answer = endpoint.answer(await endpoint.run(call, principalOf(res)), call.raw);
-    res.status(answer.status).set(answer.headers).send(answer.body);
-  });
+  router.all(CALL_ROUTE, allowMethods(['POST']));
 
   router.get('/v1/rrpc/:messageId', async (req: Request, res: Response) => {
     const messageId = req.params['messageId'];
     if (!isMessageId(messageId)) throw invalidArgument('messageId', 'must be the decimal digits of a positive 64-bit integer');
     const record = await options.calls.get(messageId);
-    if (!record) throw new RrpcError('NOT_FOUND', { message: `No call ${messageId} is known (outcomes are kept for a limited time).` });
+    if (!record) throw unknownCall(messageId);
     res.json({
       messageId: record.messageId,
       productKey: record.productKey,

@@ -69,6 +69,11 @@ export function allowMethods(methods: string[]): RequestHandler {
   return handler;
 }
 
+/** The methods an allowMethods handler declares (undefined for any other handler). */
+export function declaredMethods(handler: unknown): readonly string[] | undefined {
+  return typeof handler === 'function' ? (handler as unknown as Record<symbol, string[] | undefined>)[DECLARED] : undefined;
+}
+
 interface LayerLike {
   match(path: string): { path: string } | false;
   route?: { methods: Record<string, boolean>; stack: Array<{ handle: unknown }> };
@@ -91,7 +96,7 @@ function allowedMethods(router: RouterLike | undefined, path: string): Set<strin
       }
       if (!matched) continue;
       if (layer.route) {
-        for (const h of layer.route.stack) for (const m of (h.handle as Record<symbol, string[] | undefined>)[DECLARED] ?? []) found.add(m);
+        for (const h of layer.route.stack) for (const m of declaredMethods(h.handle) ?? []) found.add(m);
         for (const [method, on] of Object.entries(layer.route.methods)) if (on && method !== '_all') found.add(method.toUpperCase());
       } else if (layer.handle && typeof layer.handle === 'function' && Array.isArray((layer.handle as RouterLike).stack)) {
         walk((layer.handle as RouterLike).stack, rest.slice(matched.path.length) || '/');

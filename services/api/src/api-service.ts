@@ -7,7 +7,7 @@ import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
+import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient } from '@rrpc/store';
 import { callerCalls, meteredCalls } from './call-runner.js';
 import { RateLimiter } from '@rrpc/store';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
@@ -70,7 +70,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
   const queueRedis = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: true });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
-  const queues = new WorkQueues(queueRedis, keys);
+  const queues = new WorkQueues(queueRedis, keys, undefined, config.redisCommandTimeoutMs);
   const idempotencyStore = new IdempotencyStore(redis, keys, 86_400_000);
   const idem = idempotent(idempotencyStore, () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
   let presenceEvents: PresenceEvents | undefined;
@@ -88,7 +88,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     registry,
     accepting: () => accepting,
     checks: [
-      { name: 'redis', ok: () => redis.status === 'ready' },
+      { name: 'redis', ok: () => respondsWithin(redis, config.redisCommandTimeoutMs) },
       { name: 'replyChannel', ok: () => caller.ready },
       { name: 'broker', ok: () => broker.connected },
     ],

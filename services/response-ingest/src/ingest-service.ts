@@ -3,7 +3,7 @@ import type { IngestConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
 import { createIngestMetrics, createRegistry } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
+import { CallStore, Keys, PresenceStore, connectRedis, createRedis, respondsWithin } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
 import { authzRoutes } from './routes/authz.js';
@@ -36,7 +36,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     registry,
     accepting: () => accepting,
     checks: [
-      { name: 'redis', ok: () => redis.status === 'ready' },
+      { name: 'redis', ok: () => respondsWithin(redis, config.redisCommandTimeoutMs) },
       { name: 'broker', ok: () => broker.ready },
     ],
   });

@@ -17,6 +17,7 @@ import {
   connectRedis,
   createRedis,
   createSubscriber,
+  respondsWithin,
   type RedisClient,
 } from '@rrpc/store';
 import { BatchRunner } from './batch-runner.js';
@@ -112,8 +113,8 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
     registry,
     accepting: () => accepting,
     checks: [
-      { name: 'redis', ok: () => redis.status === 'ready' },
-      { name: 'queues', ok: () => queueRedis.status === 'ready' },
+      { name: 'redis', ok: () => respondsWithin(redis, config.redisCommandTimeoutMs) },
+      { name: 'queues', ok: () => respondsWithin(queueRedis, config.redisCommandTimeoutMs) },
       { name: 'replyChannel', ok: () => caller.ready },
       { name: 'presenceEvents', ok: () => events?.ready ?? false },
       { name: 'broker', ok: () => broker.connected },

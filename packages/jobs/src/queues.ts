@@ -139,7 +139,13 @@ export class WorkQueues {
     }
   }
 
+  /** Closes the queues; with Redis gone, BullMQ's close can wait for it forever: given up after 2 s. */
   async close(): Promise<void> {
-    await Promise.allSettled([this.jobs.close(), this.batches.close(), this.callbacks.close()]);
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 2000);
+    });
+    await Promise.race([Promise.allSettled([this.jobs.close(), this.batches.close(), this.callbacks.close()]), giveUp]);
+    clearTimeout(timer);
   }
 }

@@ -25,7 +25,8 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   const calls = new CallStore(redis, keys, config.resultTtlMs);
   const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
 
-  const broker = createServiceBroker(config, logger, answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId }));
+  const answers = answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId });
+  const broker = createServiceBroker(config, logger, answers);
   const subscriptions = RESPONSE_FILTERS.map((filter) => ({
     filter: config.sharedSubscription ? sharedFilter(config.namespace, filter) : filter,
     qos: 1 as const,
@@ -72,9 +73,9 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     async stop() {
       accepting = false;
       // Stop taking answers first (the broker hands the shared subscription to the other replicas),
-      // then let claims in flight finish before Redis closes.
+      // then let claims in flight finish before Redis closes (each is bounded by the command timeout).
       await broker.close();
-      await new Promise((r) => setTimeout(r, 50));
+      await answers.drained(config.redisCommandTimeoutMs + 1000);
       await closeServer(server);
       await redis.quit().catch(() => redis.disconnect());
     },

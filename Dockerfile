@@ -10,7 +10,7 @@ COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY packages ./packages
 COPY services ./services
 RUN npm ci --no-audit --no-fund \
- && npx tsc -b \
+ && npx tsc -b services/api services/response-ingest services/worker \
  # Keep only what runs: compiled output, package manifests and data files (the store's Lua scripts).
  && find packages services -mindepth 2 -maxdepth 2 \( -name src -o -name test -o -name node_modules -o -name '*.tsbuildinfo' -o -name 'tsconfig.json' \) -exec rm -rf {} + \
  && find packages services -path '*/dist/*' \( -name '*.test.*' -o -name '*.tsbuildinfo' \) -delete \

@@ -30,6 +30,7 @@ interface Case {
   body?: unknown;
   raw?: string | Buffer;
   contentType?: string;
+  encoding?: string;
   status: number;
   code: string;
   field?: string;
@@ -71,17 +72,34 @@ const cases: Case[] = [
   { name: 'JSON body far over the limit', raw: JSON.stringify({ payload: Buffer.alloc(600 * 1024).toString('base64') }), contentType: 'application/json', status: 413, code: 'PAYLOAD_TOO_LARGE' },
   { name: 'raw body over the limit', raw: big, contentType: 'application/octet-stream', status: 413, code: 'PAYLOAD_TOO_LARGE' },
   { name: 'raw call with a bad timeout', path: `${rrpcPath(PK, DN)}?timeoutMs=abc`, raw: 'x', contentType: 'application/octet-stream', status: 400, code: 'INVALID_ARGUMENT', field: 'timeoutMs' },
+  { name: 'empty JSON body', raw: '', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
+  { name: 'a top-level number', raw: '5', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
+  { name: 'a top-level string', raw: '"payload"', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
+  { name: 'JSON null', raw: 'null', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
+  { name: 'JSON in latin1', raw: JSON.stringify({ payload: b64('x') }), contentType: 'application/json; charset=latin1', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'gzip content encoding', raw: JSON.stringify({ payload: b64('x') }), contentType: 'application/json', encoding: 'gzip', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'no content type', raw: JSON.stringify({ payload: b64('x') }), contentType: '', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'bad %-encoding in productKey', path: rrpcPath('a1%E0%A4%A', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'path' },
+  { name: 'bad %-encoding in deviceName', path: rrpcPath(PK, 'dev%'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'path' },
   { name: 'raw call with an injected topic', path: `${rrpcPath(PK, DN)}?topic=${encodeURIComponent(`/${PK}/${DN}/user/#`)}`, raw: 'x', contentType: 'application/octet-stream', status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
 ];
+
+/** One request of a case; with an Idempotency-Key when `key` is given. */
+async function send(c: Case, key?: string): Promise<Response> {
+  const headers: Record<string, string> = {};
+  const contentType = c.contentType ?? 'application/json';
+  if (contentType !== '') headers['content-type'] = contentType;
+  if (c.encoding !== undefined) headers['content-encoding'] = c.encoding;
+  if (key !== undefined) headers['idempotency-key'] = key;
+  // No content-type at all: fetch would add text/plain to a string body.
+  const body = c.raw ?? JSON.stringify(c.body);
+  return cluster.api(c.path ?? rrpcPath(PK, DN), { method: 'POST', headers, body: contentType === '' ? Buffer.from(body) : body });
+}
 
 describe('bad input on POST /v1/devices/{pk}/{dn}/rrpc', () => {
   it.each(cases)('$name → $status $code, nothing published', async (c) => {
     const before = cluster.published.length;
-    const res = await cluster.api(c.path ?? rrpcPath(PK, DN), {
-      method: 'POST',
-      headers: { 'content-type': c.contentType ?? 'application/json' },
-      body: c.raw ?? JSON.stringify(c.body),
-    });
+    const res = await send(c);
     expect(res.status).toBe(c.status);
     expect(res.headers.get('content-type')).toContain('application/json');
     const body = (await res.json()) as { error: { code: string; message: string; field?: string } };
@@ -101,29 +119,76 @@ describe('bad input on POST /v1/devices/{pk}/{dn}/rrpc', () => {
   });
 });
 
-describe('the same checks on the express route (requests with an Idempotency-Key)', () => {
-  it.each(cases.filter((c) => c.status === 400).slice(0, 12).map((c, i) => ({ ...c, key: `bad-input-${i}` })))('$name → $status, nothing published', async (c) => {
+describe('the same answers with an Idempotency-Key (one implementation of the route)', () => {
+  it.each(cases.map((c, i) => ({ ...c, key: `bad-input-${i}` })))('$name → $status $code, nothing published', async (c) => {
     const before = cluster.published.length;
-    const res = await cluster.api(c.path ?? rrpcPath(PK, DN), {
-      method: 'POST',
-      headers: { 'content-type': c.contentType ?? 'application/json', 'idempotency-key': c.key },
-      body: c.raw ?? JSON.stringify(c.body),
-    });
-    expect(res.status).toBe(c.status);
-    const body = (await res.json()) as { error: { code: string; field?: string } };
-    expect(body.error.code).toBe(c.code);
-    if (c.field !== undefined) expect(body.error.field).toBe(c.field);
+    const plain = await send(c);
+    const keyed = await send(c, c.key);
+    expect(keyed.status).toBe(c.status);
+    expect(keyed.status).toBe(plain.status);
+    expect(keyed.headers.get('content-type')).toContain('application/json');
+    const [a, b] = (await Promise.all([plain.json(), keyed.json()])) as Array<{ error: { code: string; message: string; field?: string } }>;
+    expect(b!.error.code).toBe(c.code);
+    expect(b!.error).toEqual(a!.error);
+    await sleep(30);
+    expect(cluster.published.slice(before)).toEqual([]);
+  });
+
+  it('a bad Idempotency-Key is refused before anything runs', async () => {
+    const before = cluster.published.length;
+    const res = await cluster.api(rrpcPath(PK, DN), { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'has spaces' }, body: JSON.stringify({ payload: b64('x') }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 'INVALID_ARGUMENT', field: 'Idempotency-Key' } });
+    await sleep(30);
+    expect(cluster.published.slice(before)).toEqual([]);
+  });
+
+  it('a good call with a key runs once; its retry is replayed and reaches no device', async () => {
+    const key = `good-${Date.now()}`;
+    const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ payload: b64('once'), timeoutMs: 3000 }) };
+    const first = await cluster.api(rrpcPath(PK, DN), init);
+    expect(first.status).toBe(200);
+    const firstBody = (await first.json()) as { rrpcCode: string; messageId: string; payload: string };
+    expect(firstBody).toMatchObject({ rrpcCode: 'SUCCESS', payload: b64('once') });
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    await sleep(50);
+    const before = cluster.published.length;
+    const retry = await cluster.api(rrpcPath(PK, DN), init);
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await retry.json()).toEqual(firstBody);
+    const other = await cluster.api(rrpcPath(PK, DN), { ...init, body: JSON.stringify({ payload: b64('other'), timeoutMs: 3000 }) });
+    expect(other.status).toBe(409);
+    expect(await other.json()).toMatchObject({ error: { code: 'CONFLICT' } });
+    await sleep(50);
+    expect(cluster.published.slice(before)).toEqual([]);
+  });
+});
+
+describe('wrong methods', () => {
+  it.each([
+    ['GET', rrpcPath(PK, DN), 'POST'],
+    ['PUT', rrpcPath(PK, DN), 'POST'],
+    ['DELETE', `/v1/devices/${PK}/${DN}`, 'GET, HEAD'],
+    ['POST', '/v1/rrpc/123', 'GET, HEAD'],
+  ])('%s %s → 405 METHOD_NOT_ALLOWED, Allow: %s', async (method, path, allow) => {
+    const before = cluster.published.length;
+    const res = await cluster.api(path, { method });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe(allow);
+    expect(await res.json()).toMatchObject({ error: { code: 'METHOD_NOT_ALLOWED' } });
     await sleep(30);
     expect(cluster.published.slice(before)).toEqual([]);
   });
 });
 
 describe('authentication', () => {
+  const messages = new Map<string, string>();
   it.each([
     ['no header', undefined],
     ['wrong key', 'Bearer wrong-key-wrong-key-wrong'],
     ['not bearer', `Basic ${API_KEY}`],
-  ])('%s → 401, nothing published', async (_name, authorization) => {
+  ])('%s → 401, nothing published', async (name, authorization) => {
     const before = cluster.published.length;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     const res = await fetch(`${cluster.apis[0]!.url}${rrpcPath(PK, DN)}`, {
@@ -133,9 +198,20 @@ describe('authentication', () => {
     });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe('Bearer');
-    expect(await res.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('UNAUTHENTICATED');
+    messages.set(name, body.error.message);
     await sleep(30);
     expect(cluster.published.slice(before)).toEqual([]);
+  });
+
+  it('says which mistake it is: no header, not Bearer, an unknown key (the same on express routes)', async () => {
+    expect(new Set(messages.values()).size).toBe(3);
+    expect(messages.get('no header')).toMatch(/required/);
+    expect(messages.get('wrong key')).toMatch(/not valid/);
+    expect(messages.get('wrong key')).not.toContain('wrong-key');
+    const read = await fetch(`${cluster.apis[0]!.url}/v1/devices/${PK}/${DN}`, { headers: { authorization: 'Bearer wrong-key-wrong-key-wrong' } });
+    expect(((await read.json()) as { error: { message: string } }).error.message).toBe(messages.get('wrong key'));
   });
 
   it('guards the read endpoints too', async () => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CHILD_SERVICES } from '@rrpc/local-cluster';
-import { startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
+import { freePort, startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
 
 const SERVICES = CHILD_SERVICES.map((s) => s.name);
 const START = fileURLToPath(new URL('../packages/local-cluster/dist/start.js', import.meta.url));
@@ -23,7 +23,7 @@ afterAll(async () => {
 
 function launch(extraEnv: Record<string, string> = {}) {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', ...extraEnv };
-  for (const name of ['MQTT_URL', 'REDIS_URL', 'RRPC_API_KEYS', 'RRPC_WEBHOOK_TOKEN', 'MQTT_PROTOCOL_VERSION', 'RRPC_SHARED_SUBSCRIPTION']) {
+  for (const name of ['MQTT_URL', 'REDIS_URL', 'RRPC_API_KEYS', 'RRPC_WEBHOOK_TOKEN', 'MQTT_PROTOCOL_VERSION', 'RRPC_SHARED_SUBSCRIPTION', 'RRPC_LOCAL_PORT', 'RRPC_LOCAL_API_KEY']) {
     if (!(name in extraEnv)) delete env[name];
   }
   const child = spawn(process.execPath, [START], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -44,6 +44,16 @@ function field(output: string, label: string): string {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether any process of the child's process group (its guard, the program, the guard's reader) is left. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
     return true;
   } catch {
     return false;
@@ -98,7 +108,7 @@ describe('npm start (packages/local-cluster)', () => {
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
     expect(run.output()).toContain('Nothing is left running.');
-    for (const { name, pid } of up.pids) expect(alive(pid), `${name} (pid ${pid})`).toBe(false);
+    await waitFor(() => up.pids.every(({ pid }) => !groupAlive(pid)), 5000, 'every child process to be gone');
     expect(await portOpen(apiPort)).toBe(false);
     expect(await portOpen(brokerPort)).toBe(false);
   });
@@ -119,4 +129,32 @@ describe('npm start (packages/local-cluster)', () => {
     expect(await portOpen(redis.port)).toBe(true);
     expect(await portOpen(mosquitto.port)).toBe(true);
   });
+
+  it('a fixed port and key (RRPC_LOCAL_PORT, RRPC_LOCAL_API_KEY); SIGKILLed, its children notice and stop', async () => {
+    const port = await freePort();
+    const key = 'my-fixed-local-key-0123';
+    const run = launch({ RRPC_LOCAL_PORT: String(port), RRPC_LOCAL_API_KEY: key });
+    const up = await upAndCalled(run);
+    expect(up.apiUrl).toBe(`http://127.0.0.1:${port}`);
+    expect(up.apiKey).toBe(key);
+    expect(up.output).toContain('the device answered: "hello from npm start"');
+
+    run.child.kill('SIGKILL'); // no chance to stop anything itself
+    await run.exited;
+    await waitFor(() => up.pids.every(({ pid }) => !groupAlive(pid)), 20_000, 'every child of the killed launcher to stop');
+    expect(await portOpen(port)).toBe(false);
+  }, 60_000);
+
+  it('Redis dies: the launcher stops everything promptly and exits non-zero', async () => {
+    const run = launch();
+    const up = await upAndCalled(run);
+    const redis = up.pids.find((p) => p.name === 'redis-server')!;
+    const started = Date.now();
+    process.kill(-redis.pid, 'SIGKILL'); // redis-server and its guard: a crash
+    const code = await run.exited;
+    expect(code).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000); // each service gets 3 s, together (was ~20 s, in turn)
+    expect(run.output()).toContain('redis-server exited unexpectedly');
+    await waitFor(() => up.pids.every(({ pid }) => !groupAlive(pid)), 5000, 'every child process to be gone');
+  }, 60_000);
 });

@@ -32,6 +32,19 @@ async function ready(url: string) {
   return (await fetch(`${url}/readyz`)).status === 200;
 }
 
+/** Creating a job and a batch: each answer's status, code and time taken. */
+async function createJobAndBatch() {
+  const timed = async (path: string, body: unknown) => {
+    const started = Date.now();
+    const res = await cluster.api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code, elapsed: Date.now() - started };
+  };
+  return Promise.all([
+    timed(`/v1/devices/${PK}/pump-1/rrpc/jobs`, { payload: b64('job'), ttlMs: 60_000 }),
+    timed('/v1/rrpc/batches', { devices: [{ productKey: PK, deviceName: 'pump-1' }], payload: b64('batch') }),
+  ]);
+}
+
 describe('Redis stalled (SIGSTOP)', () => {
   it('fails calls and webhooks with 503 instead of waiting for the call timeout, then recovers', async () => {
     expect((await callOnce()).status).toBe(200);
@@ -43,6 +56,17 @@ describe('Redis stalled (SIGSTOP)', () => {
       expect(during.elapsed).toBeLessThan(8000); // the call's own timeout was never reached
       const hook = await cluster.webhook({ event: 'client.connected', clientid: 'x|y|', username: `pump-2&${PK}`, connected_at: Date.now(), keepalive: 60 });
       expect(hook.status).toBe(503);
+      // Jobs and batches (BullMQ's calls included) answer 503 within about the command timeout (500 ms here).
+      for (const created of await createJobAndBatch()) {
+        expect(created).toMatchObject({ status: 503, code: 'UNAVAILABLE' });
+        expect(created.elapsed).toBeLessThan(4000);
+      }
+      // Readiness follows a bounded PING: a stopped Redis keeps its TCP connection, yet the pods are not ready.
+      for (const url of [cluster.apis[0]!.url, cluster.ingests[0]!.url]) {
+        const res = await fetch(`${url}/readyz`);
+        expect(res.status).toBe(503);
+        expect(await res.json()).toMatchObject({ checks: { redis: false } });
+      }
     } finally {
       cluster.redis.signal('SIGCONT');
     }
@@ -58,6 +82,8 @@ describe('Redis crashed (SIGKILL + restart)', () => {
     expect(during.body.error?.code).toBe('UNAVAILABLE');
     await waitFor(async () => !(await ready(cluster.apis[0]!.url)), 5000, 'api to report not ready');
     expect((await (await fetch(`${cluster.apis[0]!.url}/readyz`)).json())).toMatchObject({ checks: { redis: false } });
+    // Not 500 INTERNAL from BullMQ ("Stream isn't writeable"): the same 503 as every other route.
+    for (const created of await createJobAndBatch()) expect(created).toMatchObject({ status: 503, code: 'UNAVAILABLE' });
     await cluster.redis.restart();
     await waitFor(() => ready(cluster.apis[0]!.url), 10_000, 'api ready again');
     await waitFor(() => ready(cluster.ingests[0]!.url), 10_000, 'ingest ready again');

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the raw MQTT echo floor and RRPC side by side, in one run, on this machine.
  * Starts its own redis-server and mosquitto, the api and response-ingest as processes, devices and the
- * load generator as processes; measures; writes bench/results/<date>-<host>.{json,md}; exits 1 if any
+ * load generator as processes; measures; writes bench/results/<date>-<hhmmss>-<host>.{json,md}; exits 1 if any
  * answer was lost or mismatched. Options: --profile (api under --cpu-prof, top functions summarised),
  * env BENCH_SECONDS (length of each timed run, default 6), BENCH_PENDING (default 20000), BENCH_API_MAIN
  * (experiments: another api entry point), BENCH_PENDING_PER_SECOND (arrival rate of the pending calls, default 2000), BENCH_TRACE
@@ -34,7 +34,7 @@ const PENDING = Number(process.env['BENCH_PENDING'] ?? 20_000);
 /** How fast the pending calls arrive (all of them at once ends many as 503: see docs/performance.md). */
 const PENDING_PER_SECOND = Number(process.env['BENCH_PENDING_PER_SECOND'] ?? 2000);
 const PROFILE = process.argv.includes('--profile');
-/** Experiments only: another entry point for the api pods (e.g. bench/experiments/raw-rrpc-route.mjs). */
+/** Experiments only: another entry point for the api pods (a module that starts a variant of the api). */
 const API_MAIN = process.env['BENCH_API_MAIN'] || undefined;
 /** OpenTelemetry in the services: off, or on with sampling 0 or 1 (services-env.ts). */
 const TRACE = traceMode(process.env['BENCH_TRACE']);
@@ -312,7 +312,9 @@ async function main(): Promise<number> {
   const markdown = renderMarkdown(results);
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const base = join(dir, `${startedAt.toISOString().slice(0, 10)}-${hostname()}${process.env['BENCH_RESULTS_SUFFIX'] ?? ''}`);
+  // Date and time (UTC) in the name: a later run the same day writes files of its own, never over these.
+  const stamp = startedAt.toISOString().slice(0, 19).replace(/:/g, '').replace('T', '-');
+  const base = join(dir, `${stamp}-${hostname()}${process.env['BENCH_RESULTS_SUFFIX'] ?? ''}`);
   writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(`${base}.md`, markdown);
   process.stdout.write(markdown);

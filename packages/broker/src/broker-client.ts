@@ -17,6 +17,10 @@ export interface Subscription {
   qos: 0 | 1;
 }
 
+/** Backoff of a refused resubscription. */
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
 /**
  * The MQTT client wrapper every service uses: TCP_NODELAY, no queueing of QoS 0 messages while
  * disconnected (a call must fail fast, not be sent late), resubscribe after reconnects, health state.
@@ -26,6 +30,8 @@ export class BrokerClient extends EventEmitter {
   private subscriptions: Subscription[] = [];
   private subscribed = false;
   private closing = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_MIN_MS;
 
   constructor(readonly options: BrokerOptions) {
     super();
@@ -46,10 +52,11 @@ export class BrokerClient extends EventEmitter {
     this.client.on('connect', () => {
       (this.client.stream as Partial<Socket>).setNoDelay?.(true);
       this.emit('connect');
-      if (this.subscriptions.length > 0) void this.resubscribe();
+      if (this.subscriptions.length > 0) void this.confirm();
     });
     this.client.on('close', () => {
       this.subscribed = false;
+      clearTimeout(this.retryTimer);
       if (!this.closing) this.emit('disconnect');
     });
     this.client.on('error', (error) => this.emit('broker-error', error));
@@ -88,10 +95,40 @@ export class BrokerClient extends EventEmitter {
     await this.resubscribe();
   }
 
+  /**
+   * Resubscribes after a reconnect, never throwing (it runs from an event): a drop mid-subscribe waits for
+   * the next 'connect'; a refused subscription is reported ('broker-error') and tried again while the
+   * connection lasts, with backoff. `ready` stays false until every subscription is granted.
+   */
+  private async confirm(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    try {
+      await this.resubscribe();
+      this.retryMs = RETRY_MIN_MS;
+    } catch (error) {
+      if (this.closing) return;
+      this.emit('broker-error', error instanceof Error ? error : new Error(String(error)));
+      if (!this.client.connected) return; // the next 'connect' tries again
+      this.retryTimer = setTimeout(() => void this.confirm(), this.retryMs);
+      this.retryTimer.unref();
+      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    }
+  }
+
   private async resubscribe(): Promise<void> {
     const map: Record<string, { qos: 0 | 1 }> = {};
     for (const s of this.subscriptions) map[s.filter] = { qos: s.qos };
-    const granted: ISubscriptionGrant[] = await this.client.subscribeAsync(map);
+    let granted: ISubscriptionGrant[];
+    try {
+      granted = await this.client.subscribeAsync(map);
+    } catch (error) {
+      // mqtt.js rejects a SUBACK with a failure code itself (ErrorWithSubackPacket); say what was refused.
+      if (error instanceof Error && 'packet' in error) {
+        this.subscribed = false;
+        throw new Error(`broker refused subscriptions: ${Object.keys(map).join(', ')} (${error.message})`, { cause: error });
+      }
+      throw error;
+    }
     const refused = granted.filter((g) => g.qos === 128 || (typeof g.qos === 'number' && g.qos > 2));
     if (refused.length > 0) {
       this.subscribed = false;
@@ -111,6 +148,7 @@ export class BrokerClient extends EventEmitter {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.retryTimer);
     await this.client.endAsync();
   }
 }

@@ -80,4 +80,30 @@ describe('Caller', () => {
     expect(outcome.rrpcCode === 'SUCCESS' && outcome.payload.toString()).toBe('answer');
     expect(caller.inFlight).toBe(0);
   });
+
+  it('drained() waits for a call still inside begin() (its pending record written, not yet published)', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let pendingSeen = false;
+    const outcome = caller.call({
+      device,
+      payload: Buffer.from('drain'),
+      timeoutMs: 300,
+      topic: undefined,
+      onPending: async () => {
+        pendingSeen = true;
+        await gate;
+      },
+    });
+    await waitFor(() => pendingSeen, 5000, 'the call inside begin()');
+    let drained = false;
+    const draining = caller.drained().then(() => (drained = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(drained).toBe(false);
+    release();
+    expect((await outcome).rrpcCode).toBe('TIMEOUT'); // the silent device never answers
+    await draining;
+    expect(drained).toBe(true);
+    expect(caller.inFlight).toBe(0);
+  });
 });

@@ -61,6 +61,8 @@ export class Caller {
   private readonly waiters = new Map<string, Waiter>();
   private replyChannel: ReplyChannel | undefined;
   private readonly idle: Array<() => void> = [];
+  /** Calls inside begin() (before their waiter exists, or publishing): drained() waits for them too. */
+  private beginning = 0;
 
   constructor(private readonly options: CallerOptions) {}
 
@@ -95,8 +97,12 @@ export class Caller {
    */
   call(request: CallRequest): Promise<CallOutcome> {
     return new Promise<CallOutcome>((resolve, reject) => {
-      if (this.options.tracing === undefined) this.begin(request, resolve, request.trace, undefined).catch(reject);
-      else this.beginTraced(this.options.tracing, request, resolve).catch(reject);
+      this.beginning++;
+      const begun = this.options.tracing === undefined ? this.begin(request, resolve, request.trace, undefined) : this.beginTraced(this.options.tracing, request, resolve);
+      begun.catch(reject).finally(() => {
+        this.beginning--;
+        this.notifyIfIdle();
+      });
     });
   }
 
@@ -202,7 +208,11 @@ export class Caller {
     if (!waiter) return;
     clearTimeout(waiter.timer);
     this.waiters.delete(messageId);
-    if (this.waiters.size === 0) for (const notify of this.idle.splice(0)) notify();
+    this.notifyIfIdle();
+  }
+
+  private notifyIfIdle(): void {
+    if (this.waiters.size === 0 && this.beginning === 0) for (const notify of this.idle.splice(0)) notify();
   }
 
   /** The timer ran out: take a stored answer whose notification was lost, else end the call as TIMEOUT. */
@@ -240,9 +250,9 @@ export class Caller {
     }
   }
 
-  /** Resolves when no call is in flight (each ends by its own timeout at the latest). */
+  /** Resolves when no call is in flight, counting calls still beginning (each ends by its own timeout at the latest). */
   drained(): Promise<void> {
-    if (this.waiters.size === 0) return Promise.resolve();
+    if (this.waiters.size === 0 && this.beginning === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 

@@ -120,4 +120,26 @@ describe('device SDK against a running cluster', () => {
     expect(await call('sdk-recon-1', { payload: b64('3') })).toMatchObject({ status: 200, text: 'again 3' });
     expect(await call('sdk-recon-1', { payload: b64('4'), topic: `/${PK}/sdk-recon-1/user/ping` })).toMatchObject({ status: 200, text: 'pong' });
   });
+
+  it('keeps an answer produced while the broker is gone and sends it on reconnect: the call succeeds', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let asked = false;
+    const device = track(await connectDevice({ url: cluster.mosquitto.url, productKey: PK, deviceName: 'sdk-queue-1', reconnectPeriodMs: 1000 }));
+    await device.onRrpc(async (payload) => {
+      asked = true;
+      await gate;
+      return `late ${payload.toString()}`;
+    });
+    await cluster.connectDevice(PK, 'sdk-queue-1');
+    const answer = call('sdk-queue-1', { payload: b64('q'), timeoutMs: 20_000 });
+    await waitFor(() => asked, 10_000, 'the request to reach the handler');
+    await cluster.mosquitto.kill('SIGKILL');
+    await waitFor(() => !device.ready, 5000, 'the device to notice');
+    release(); // the answer is produced while disconnected
+    await waitFor(() => device.queuedAnswerCount === 1, 5000, 'the answer to be kept');
+    await cluster.mosquitto.restart();
+    expect(await answer).toMatchObject({ status: 200, rrpcCode: 'SUCCESS', text: 'late q' });
+    expect(device.queuedAnswerCount).toBe(0);
+  }, 60_000);
 });

@@ -60,6 +60,13 @@ export interface DeviceOptions {
   protocolVersion?: 4 | 5;
   /** QoS of answers (default 0, as Alibaba's RRPC). */
   answerQos?: 0 | 1;
+  /**
+   * Answers produced while disconnected are kept and sent on the next connection: at most this many
+   * (default 100; the oldest go first), and none older than queuedAnswerMaxAgeMs (default 60 000, the
+   * longest call timeout: an older answer would arrive after its call ended).
+   */
+  maxQueuedAnswers?: number;
+  queuedAnswerMaxAgeMs?: number;
   /** Anything else for mqtt.js; wins over the options above. */
   mqtt?: IClientOptions;
 }
@@ -98,6 +105,8 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
   private ext: boolean;
   private mqttClient: MqttClient | undefined;
   private subscribed = false;
+  /** Answers produced while disconnected, sent on the next connection (bounded: see DeviceOptions). */
+  private readonly queuedAnswers: Array<{ topic: string; payload: Buffer | string; at: number; extra: { properties?: { userProperties: Record<string, string> } } }> = [];
   /** connect() calls still waiting: disconnect() ends them at once. */
   private readonly waiters = new Set<(error: Error) => void>();
 
@@ -220,6 +229,7 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     this.subscribed = false;
     client.on('connect', () => {
       (client.stream as Partial<Socket>).setNoDelay?.(true);
+      this.sendQueuedAnswers(client);
       // Clean session: the broker forgot the subscriptions; make them again on every connection.
       const filters = this.filters();
       if (filters.length === 0) {
@@ -315,12 +325,33 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
         if (typeof answer !== 'string' && !(answer instanceof Uint8Array)) {
           throw new TypeError(`handler returned ${typeof answer}; return a Buffer, a string, or undefined for no answer`);
         }
-        client.publish(request.responseTopic, typeof answer === 'string' ? answer : Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength), {
-          qos: this.options.answerQos ?? 0,
-          ...answerProperties(client, ctx),
-        });
+        this.sendAnswer(request.responseTopic, typeof answer === 'string' ? answer : Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength), answerProperties(client, ctx));
       })
       .catch((error: unknown) => this.report(new RrpcHandlerError(request.messageId, topic, error)));
+  }
+
+  /** Publishes an answer on the current connection, or keeps it for the next one (mqtt.js would drop it). */
+  private sendAnswer(topic: string, payload: Buffer | string, extra: { properties?: { userProperties: Record<string, string> } } = {}): void {
+    const client = this.mqttClient;
+    if (client?.connected === true) {
+      client.publish(topic, payload, { qos: this.options.answerQos ?? 0, ...extra });
+      return;
+    }
+    this.queuedAnswers.push({ topic, payload, at: Date.now(), extra });
+    const max = this.options.maxQueuedAnswers ?? 100;
+    if (this.queuedAnswers.length > max) this.queuedAnswers.splice(0, this.queuedAnswers.length - max);
+  }
+
+  private sendQueuedAnswers(client: MqttClient): void {
+    const oldest = Date.now() - (this.options.queuedAnswerMaxAgeMs ?? 60_000);
+    for (const answer of this.queuedAnswers.splice(0)) {
+      if (answer.at >= oldest) client.publish(answer.topic, answer.payload, { qos: this.options.answerQos ?? 0, ...answer.extra });
+    }
+  }
+
+  /** Answers waiting for a connection. */
+  get queuedAnswerCount(): number {
+    return this.queuedAnswers.length;
   }
 
   /**

@@ -1,2 +1,2 @@
-export { ERROR_CODES, statusOf, type ErrorCode } from './codes.js';
+export { ERROR_CODES, type ErrorCode } from './codes.js';
 export { RrpcError, UnavailableError, invalidArgument, type ErrorBody, type RrpcCode, type RrpcErrorOptions } from './rrpc-error.js';

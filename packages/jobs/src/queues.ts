@@ -1,7 +1,8 @@
 import { Job, Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import type { DeviceRef } from '@rrpc/topics';
-import { clusterNodesOf, credentialsOf, type Keys } from '@rrpc/store';
+import { UnavailableError } from '@rrpc/errors';
+import { clusterNodesOf, credentialsOf, mapRedisError, type Keys } from '@rrpc/store';
 
 /** BullMQ queue names (under Keys.queuePrefix). */
 export const QUEUES = { jobs: 'jobs', batches: 'batches', callbacks: 'callbacks' } as const;
@@ -74,6 +75,8 @@ export class WorkQueues {
     readonly connection: QueueConnection,
     keys: Keys,
     private readonly callbackPolicy: { attempts: number; backoffMs: number } = { attempts: 8, backoffMs: 1000 },
+    /** Producers on a request path (the api): a queue command without an answer after this long fails with 503. */
+    private readonly commandTimeoutMs?: number,
   ) {
     const opts = { connection, prefix: keys.queuePrefix };
     this.jobs = new Queue<JobWork>(QUEUES.jobs, opts);
@@ -84,35 +87,65 @@ export class WorkQueues {
   /** Queues a job's work item (once: the BullMQ job ID is derived from the job ID). */
   async addJob(work: JobWork): Promise<void> {
     // Retries here cover Redis trouble and the short window before the api has recorded the job.
-    await this.jobs.add('job', work, { jobId: workIds.job(work.jobId), attempts: 50, backoff: { type: 'fixed', delay: 200 }, ...KEEP });
+    await this.bounded(this.jobs.add('job', work, { jobId: workIds.job(work.jobId), attempts: 50, backoff: { type: 'fixed', delay: 200 }, ...KEEP }));
   }
 
   async addBatch(work: BatchWork): Promise<void> {
-    await this.batches.add('batch', work, { jobId: workIds.batch(work.batchId), attempts: 50, backoff: { type: 'fixed', delay: 500 }, ...KEEP });
+    await this.bounded(this.batches.add('batch', work, { jobId: workIds.batch(work.batchId), attempts: 50, backoff: { type: 'fixed', delay: 500 }, ...KEEP }));
   }
 
   async addCallback(work: CallbackWork): Promise<void> {
-    await this.callbacks.add('callback', work, {
-      jobId: workIds.callback(work.jobId),
-      attempts: this.callbackPolicy.attempts,
-      backoff: { type: 'exponential', delay: this.callbackPolicy.backoffMs },
-      ...KEEP,
-    });
+    await this.bounded(
+      this.callbacks.add('callback', work, {
+        jobId: workIds.callback(work.jobId),
+        attempts: this.callbackPolicy.attempts,
+        backoff: { type: 'exponential', delay: this.callbackPolicy.backoffMs },
+        ...KEEP,
+      }),
+    );
   }
 
   /** Wakes a job parked until its expiry (its device came online, it became the head, or it was cancelled). */
   async wakeJob(jobId: string): Promise<boolean> {
     try {
-      const job = await Job.fromId(this.jobs, workIds.job(jobId));
+      const job = await this.bounded(Job.fromId(this.jobs, workIds.job(jobId)));
       if (!job) return false;
-      await job.promote();
+      await this.bounded(job.promote());
       return true;
     } catch {
       return false; // not parked: already waiting or running
     }
   }
 
+  /**
+   * BullMQ's own calls have no time bound and, with Redis down, fail with its connection's errors ("Stream
+   * isn't writeable"): both become 503 UNAVAILABLE, as every other Redis failure on a request path.
+   */
+  private async bounded<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = this.commandTimeoutMs;
+    const late =
+      limit === undefined
+        ? undefined
+        : new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new UnavailableError('Redis (the work queues)')), limit);
+          });
+    try {
+      return await (late ? Promise.race([work, late]) : work);
+    } catch (error) {
+      throw mapRedisError(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes the queues; with Redis gone, BullMQ's close can wait for it forever: given up after 2 s. */
   async close(): Promise<void> {
-    await Promise.allSettled([this.jobs.close(), this.batches.close(), this.callbacks.close()]);
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 2000);
+    });
+    await Promise.race([Promise.allSettled([this.jobs.close(), this.batches.close(), this.callbacks.close()]), giveUp]);
+    clearTimeout(timer);
   }
 }

@@ -3,6 +3,11 @@
  * to the terminal), ready when its port answers, stopped with SIGTERM (SIGKILL after a grace period).
  * Each child runs in its own process group, so Ctrl-C reaches only the launcher, which stops the
  * children in order.
+ *
+ * A launcher that is killed outright (SIGKILL) cannot stop anything, so every child runs under a small
+ * `sh` guard that holds the read end of a pipe from the launcher: when the launcher is gone the pipe
+ * closes, and the guard sends the child SIGTERM (a graceful stop). The guard leads the child's process
+ * group; the grace-period SIGKILL goes to the whole group.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, rmSync } from 'node:fs';
@@ -53,17 +58,34 @@ export function warningLine(line: string): string | undefined {
 const live = new Set<ChildProcess>();
 
 export function killAllChildren(): void {
-  for (const child of live) child.kill('SIGKILL');
+  for (const child of live) killGroup(child, 'SIGKILL');
 }
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal); // the group is gone already
+  }
+}
+
+/**
+ * The guard: runs "$@" in the background; SIGTERM/SIGINT are passed on; end of input (the launcher died)
+ * becomes SIGTERM, and SIGKILL 10 s later (the launcher's own grace period); exits with the child's status. fd 3 keeps the launcher's pipe, since a background
+ * list of a non-interactive shell gets /dev/null as its input.
+ */
+const GUARD = 'exec 3<&0; "$@" & c=$!; trap \'kill -TERM $c 2>/dev/null\' TERM INT; { cat <&3 >/dev/null; kill -TERM $c 2>/dev/null; i=0; while kill -0 $c 2>/dev/null && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done; kill -KILL $c 2>/dev/null; } & w=$!; ' +
+  'wait $c; s=$?; while kill -0 $c 2>/dev/null; do wait $c; s=$?; done; kill $w 2>/dev/null; exit $s';
 
 export async function startChild(options: ChildOptions): Promise<Child> {
   const log = createWriteStream(options.logFile, { flags: 'a' });
-  const child = spawn(options.command, options.args, {
+  const child = spawn('/bin/sh', ['-c', GUARD, 'rrpc-guard', options.command, ...options.args], {
     env: options.env,
     cwd: options.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   });
+  child.stdin?.on('error', () => undefined); // never written: only its closing matters
   live.add(child);
   let tail = '';
   const onData = (chunk: Buffer) => {
@@ -82,6 +104,7 @@ export async function startChild(options: ChildOptions): Promise<Child> {
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code, signal) => {
       live.delete(child);
+      child.stdin?.destroy(); // the guard's reader ends with it
       log.end();
       for (const dir of options.cleanup ?? []) rmSync(dir, { recursive: true, force: true });
       resolve(code ?? (signal ? 128 : null));
@@ -100,7 +123,7 @@ export async function startChild(options: ChildOptions): Promise<Child> {
     async stop(graceMs = 10_000) {
       if (!running()) return;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);
     },

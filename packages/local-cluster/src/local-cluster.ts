@@ -42,10 +42,22 @@ export interface LocalCluster {
   customTopic: string;
   processes: Array<{ name: string; pid: number }>;
   simulation: Simulation;
-  stop(): Promise<void>;
+  /**
+   * Stops everything, services in reverse start order. With `graceMs` (after a child died: Redis, say,
+   * so the services cannot finish cleanly), the services are stopped together, each killed after graceMs.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
 }
 
 export const DEMO_PRODUCT_KEY = 'demo';
+
+/** RRPC_LOCAL_PORT: the api's port when fixed (1-65535), or undefined for a free one. */
+function fixedApiPort(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new MissingDependencyError(`RRPC_LOCAL_PORT must be a port number (1-65535), not "${value}"`);
+  return port;
+}
 export const DEMO_CUSTOM_TOPIC = 'user/echo';
 
 export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
@@ -62,10 +74,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   let broker: EmbeddedBroker | undefined;
   let simulation: Simulation | undefined;
   let stopping = false;
-  const stop = async () => {
+  const stop = async (stopOptions: { graceMs?: number } = {}) => {
     stopping = true;
     await simulation?.stop();
-    for (const child of [...children].reverse().filter((c) => c.name !== 'redis-server')) await child.stop();
+    const services = [...children].reverse().filter((c) => c.name !== 'redis-server');
+    if (stopOptions.graceMs !== undefined) await Promise.all(services.map((c) => c.stop(stopOptions.graceMs)));
+    else for (const child of services) await child.stop();
     await broker?.close();
     for (const child of children.filter((c) => c.name === 'redis-server')) await child.stop();
   };
@@ -91,10 +105,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     // Ports and secrets
     const ports = new Map<string, number>();
     for (const service of CHILD_SERVICES) if (service.http) ports.set(service.name, await freePort());
+    const fixedPort = fixedApiPort(env['RRPC_LOCAL_PORT']);
+    if (fixedPort !== undefined) ports.set('api', fixedPort);
     const ingestPort = ports.get('response-ingest');
     if (ingestPort === undefined) throw new Error('CHILD_SERVICES must contain response-ingest');
     const ingestUrl = `http://127.0.0.1:${ingestPort}`;
-    const apiKey = env['RRPC_API_KEYS']?.split(',')[0]?.trim() || `rrpc-local-${randomBytes(12).toString('hex')}`;
+    const fixedKey = env['RRPC_LOCAL_API_KEY']?.trim();
+    if (fixedKey !== undefined && fixedKey !== '' && fixedKey.length < 16) throw new MissingDependencyError('RRPC_LOCAL_API_KEY must be at least 16 characters');
+    const apiKey = fixedKey || env['RRPC_API_KEYS']?.split(',')[0]?.trim() || `rrpc-local-${randomBytes(12).toString('hex')}`;
     const webhookToken = env['RRPC_WEBHOOK_TOKEN'] || `rrpc-webhook-${randomBytes(12).toString('hex')}`;
     const callbackSecret = env['RRPC_CALLBACK_SECRET'] || `rrpc-callback-${randomBytes(12).toString('hex')}`;
     const secretsKey = env['RRPC_SECRETS_KEY'] || randomBytes(32).toString('base64');

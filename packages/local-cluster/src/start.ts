@@ -15,6 +15,9 @@ import { startLocalCluster, type LocalCluster } from './local-cluster.js';
 import { MissingDependencyError } from './redis-server.js';
 import { startTracePrinter, type TracePrinter } from './trace-printer.js';
 
+/** How long each service gets to stop after another part of the cluster died. */
+const UNEXPECTED_EXIT_GRACE_MS = 3000;
+
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -51,13 +54,13 @@ async function main(): Promise<void> {
   let firstSignalAt: number | undefined;
 
   let stopping = false;
-  const shutdown = async (why: string, code: number) => {
+  const shutdown = async (why: string, code: number, graceMs?: number) => {
     stopping = true; // services say goodbye at warn level while they stop: not worth showing
     out();
     out(`${why}: stopping the local cluster ...`);
     try {
       const running = cluster ?? (await starting?.catch(() => undefined));
-      await running?.stop();
+      await running?.stop(graceMs === undefined ? {} : { graceMs });
       await printer?.stop();
       out(`Stopped: devices, services, broker and Redis. Nothing is left running. (Logs: ${logDir})`);
     } catch (error) {
@@ -97,7 +100,8 @@ async function main(): Promise<void> {
     onChildExit: (name, code) => {
       if (firstSignalAt === undefined) {
         firstSignalAt = Date.now();
-        void shutdown(`${name} exited unexpectedly (code ${code}; see ${join(logDir, `${name}.log`)})`, 1);
+        // The rest cannot finish cleanly without it (Redis, say): a short grace, then the exit code says so.
+        void shutdown(`${name} exited unexpectedly (code ${code}; see ${join(logDir, `${name}.log`)})`, 1, UNEXPECTED_EXIT_GRACE_MS);
       }
     },
   });

@@ -7,7 +7,8 @@ import type { Registry } from 'prom-client';
 
 export interface ReadinessCheck {
   name: string;
-  ok: () => boolean;
+  /** Asynchronous checks (a bounded PING) must bound their own time. */
+  ok: () => boolean | Promise<boolean>;
 }
 
 export interface OpsOptions {
@@ -25,9 +26,9 @@ export function opsRouter(options: OpsOptions): Router {
   router.get('/livez', (_req: Request, res: Response) => {
     res.json({ status: 'ok' });
   });
-  router.get('/readyz', (_req: Request, res: Response) => {
-    const checks: Record<string, boolean> = {};
-    for (const c of options.checks) checks[c.name] = c.ok();
+  router.get('/readyz', async (_req: Request, res: Response) => {
+    const results = await Promise.all(options.checks.map(async (c) => [c.name, await c.ok()] as const));
+    const checks: Record<string, boolean> = Object.fromEntries(results);
     const shuttingDown = !options.accepting();
     const ready = !shuttingDown && Object.values(checks).every(Boolean);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : shuttingDown ? 'shutting-down' : 'not-ready', checks });

@@ -101,6 +101,25 @@ export async function connectRedis(redis: RedisClient, timeoutMs = 10_000): Prom
   });
 }
 
+/**
+ * Readiness: Redis answers a PING within `timeoutMs` (a stalled Redis, e.g. SIGSTOPped, keeps its TCP
+ * connection and its client status "ready", so the status alone cannot tell).
+ */
+export async function respondsWithin(redis: RedisClient | Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status !== 'ready') return false;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([redis.ping().then((reply) => reply === 'PONG'), late]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const UNAVAILABLE_REPLIES = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)/;
 
 /** Turns connection-level failures into UnavailableError; script bugs and other replies pass through. */

@@ -1,7 +1,7 @@
 export { Keys } from './keys.js';
 export { MessageIds, MESSAGE_ID_EPOCH_MS, slotOfMessageId, timeOfMessageId } from './message-ids.js';
 export { crc16, slotOf, tagForSlot, SLOT_COUNT } from './slots.js';
-export { clusterNodesOf, credentialsOf, createRedis, createSubscriber, connectRedis, mapRedisError, guard, type RedisClient, type RedisConnectionOptions } from './connection.js';
+export { clusterNodesOf, credentialsOf, createRedis, createSubscriber, connectRedis, mapRedisError, guard, respondsWithin, type RedisClient, type RedisConnectionOptions } from './connection.js';
 export { CallStore, type BeginCall, type BeginResult, type CallRecord, type CallState, type ClaimAnswer, type ClaimResult, type ExpireResult, type TracedClaim } from './call-store.js';
 export {
   PresenceStore,

@@ -121,6 +121,8 @@ export class PresenceEvents {
     this.confirmed = false;
     if (this.subscribed === undefined) return;
     this.subscribed = undefined;
+    // Redis gone: the subscriber's offline queue would hold the UNSUBSCRIBE until it is back (a stop that never ends).
+    if (this.subscriber.status !== 'ready') return;
     try {
       await this.subscriber.unsubscribe(this.channel);
     } catch {

@@ -66,6 +66,11 @@ export class ReplyChannel {
   async stop(): Promise<void> {
     this.confirmed = false;
     this.subscribedOnce = false;
+    if (this.subscriber.status !== 'ready') {
+      // Redis gone: the offline queue would hold the UNSUBSCRIBE until it is back (a stop that never ends).
+      this.subscriber.disconnect();
+      return;
+    }
     try {
       await (this.sharded ? this.subscriber.sunsubscribe(this.channel) : this.subscriber.unsubscribe(this.channel));
     } catch {

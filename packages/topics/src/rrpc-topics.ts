@@ -53,10 +53,6 @@ export function systemRequestTopic(device: DeviceRef, messageId: string): string
   return `/sys/${device.productKey}/${device.deviceName}/rrpc/request/${messageId}`;
 }
 
-export function systemResponseTopic(device: DeviceRef, messageId: string): string {
-  return `/sys/${device.productKey}/${device.deviceName}/rrpc/response/${messageId}`;
-}
-
 /** The request topic for a call; `customTopic` must have passed checkCustomTopic. */
 export function requestTopic(device: DeviceRef, messageId: string, customTopic?: string): string {
   return customTopic === undefined ? systemRequestTopic(device, messageId) : `/ext/rrpc/${messageId}${customTopic}`;

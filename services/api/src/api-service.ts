@@ -7,7 +7,7 @@ import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { PodSummarizer, createApiMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { BatchStore, CallStore, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
+import { BatchStore, CallStore, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient } from '@rrpc/store';
 import { callerCalls, meteredCalls } from './call-runner.js';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
 import { CallEndpoint } from './call-endpoint.js';
@@ -82,8 +82,9 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
   const queueRedis = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: true });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
-  const queues = new WorkQueues(queueRedis, keys);
-  const idem = idempotent(new IdempotencyStore(redis, keys, 86_400_000), () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
+  const queues = new WorkQueues(queueRedis, keys, undefined, config.redisCommandTimeoutMs);
+  const idempotencyStore = new IdempotencyStore(redis, keys, 86_400_000);
+  const idem = idempotent(idempotencyStore, () => TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS);
   let presenceEvents: PresenceEvents | undefined;
   let presenceChanges: PresenceEvents | undefined;
   let stopReports: (() => void) | undefined;
@@ -97,13 +98,14 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     accepting: () => accepting,
     logger,
     trace: tracer,
+    idempotency: { store: idempotencyStore, pendingMs: TIMEOUT_MS.max + CONNECT_TIMEOUT_MAX_MS },
   });
 
   const ops = {
     registry,
     accepting: () => accepting,
     checks: [
-      { name: 'redis', ok: () => redis.status === 'ready' },
+      { name: 'redis', ok: () => respondsWithin(redis, config.redisCommandTimeoutMs) },
       { name: 'replyChannel', ok: () => caller.ready },
       { name: 'broker', ok: () => broker.connected },
     ],
@@ -144,7 +146,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       perKey: config.rateLimitPerKey,
     }),
   );
-  app.use(rrpcRoutes({ endpoint, calls, idempotent: idem, outcomes: ownedOutcomes(keyRate) }));
+  app.use(rrpcRoutes({ calls, outcomes: ownedOutcomes(keyRate) }));
   app.use(deviceRoutes(presence));
   app.use(liveRoutes({ presenceChanges: () => presenceChanges, heartbeats, grafanaUrl: config.grafanaUrl, maxStreams: 1000 }));
   app.use(notFound);

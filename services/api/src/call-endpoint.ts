@@ -1,15 +1,10 @@
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import type { CallOutcome, CallRequest } from '@rrpc/caller';
 import type { Principal } from './api-keys.js';
-import { callBody, firstIssue, rawCallQuery } from './schemas.js';
+import { callBody, firstIssue, jsonBodyLimit, rawCallQuery } from './schemas.js';
 import { callRequest, deviceFrom } from './call-input.js';
 import type { CallRunner } from './call-runner.js';
 
-/**
- * `POST /v1/devices/{pk}/{dn}/rrpc`, independent of the HTTP framework: from the request's parts to a call,
- * and from the call's outcome to the HTTP answer. The express route (requests with Idempotency-Key) and the
- * fast path in front of express (every other call) both use it, so they cannot differ.
- */
 export interface CallEndpointOptions {
   run: CallRunner;
   maxPayloadBytes: number;
@@ -40,12 +35,16 @@ export function outcomeError(outcome: Exclude<CallOutcome, { rrpcCode: 'SUCCESS'
   });
 }
 
+/**
+ * `POST /v1/devices/{pk}/{dn}/rrpc`, independent of the HTTP framework: from the request's parts to a call,
+ * and from the call's outcome to the HTTP answer. Used by the call route (fast-call-route.ts).
+ */
 export class CallEndpoint {
-  /** Largest JSON body: base64 (4/3 of the bytes) plus a little envelope. */
+  /** Largest JSON body (schemas.ts: jsonBodyLimit). */
   readonly jsonLimit: number;
 
   constructor(private readonly options: CallEndpointOptions) {
-    this.jsonLimit = Math.ceil((options.maxPayloadBytes * 4) / 3) + 8192;
+    this.jsonLimit = jsonBodyLimit(options.maxPayloadBytes);
   }
 
   get rawLimit(): number {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { loadApiConfig } from '@rrpc/config';
-import { createLogger } from '@rrpc/runtime';
+import { createLogger, declaredMethods } from '@rrpc/runtime';
 import { isDeviceName, isMessageId, isProductKey } from '@rrpc/topics';
 import { createApiService } from './api-service.js';
 import { IDENTIFIER_PATTERNS, buildOpenApi, formatOpenApi } from './openapi.js';
@@ -36,8 +36,16 @@ describe('docs/openapi.json', () => {
     const served = new Set<string>();
     const visit = (stack: Layer[]) => {
       for (const layer of stack) {
-        if (layer.route) for (const method of Object.keys(layer.route.methods)) served.add(`${method.toUpperCase()} ${layer.route.path.replace(/:(\w+)/g, '{$1}')}`);
-        if (layer.handle?.stack) visit(layer.handle.stack);
+        if (!layer.route) {
+          if (layer.handle?.stack) visit(layer.handle.stack);
+          continue;
+        }
+        const path = layer.route.path.replace(/:(\w+)/g, '{$1}');
+        for (const method of Object.keys(layer.route.methods)) {
+          // A route answered in front of express (the call route) is declared to express with allowMethods.
+          if (method === '_all') for (const h of layer.route.stack) for (const m of declaredMethods(h.handle) ?? []) served.add(`${m} ${path}`);
+          else served.add(`${method.toUpperCase()} ${path}`);
+        }
       }
     };
     visit(app.router.stack);
@@ -64,6 +72,6 @@ describe('docs/openapi.json', () => {
 });
 
 interface Layer {
-  route?: { path: string; methods: Record<string, boolean> };
+  route?: { path: string; methods: Record<string, boolean>; stack: Array<{ handle: unknown }> };
   handle?: { stack?: Layer[] };
 }

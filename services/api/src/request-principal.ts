@@ -19,12 +19,26 @@ export interface AuthenticateOptions {
   reject: (error: RrpcError, req: Request, res: Response, next: NextFunction) => void;
 }
 
+/**
+ * 401 for a request without a valid key, saying which mistake it is: no Authorization header, a header
+ * that is not "Bearer <key>", or a key this pod does not know (nothing about the key itself is echoed).
+ */
+export function unauthenticated(authorization: string | undefined): RrpcError {
+  const message =
+    authorization === undefined || authorization.trim() === ''
+      ? 'An "Authorization: Bearer <key>" header is required.'
+      : !/^Bearer /i.test(authorization)
+        ? 'The Authorization header must be "Bearer <key>".'
+        : 'The API key is not valid (unknown, revoked or mistyped).';
+  return new RrpcError('UNAUTHENTICATED', { message, headers: { 'WWW-Authenticate': 'Bearer' } });
+}
+
 /** Authenticates the bearer key and runs the rest of the request as its principal. */
 export function authenticate(options: AuthenticateOptions): RequestHandler {
   return (req, res, next) => {
     const principal = options.authDisabled ? ANONYMOUS : options.ring.authenticate(req.get('authorization'));
     if (principal === undefined) {
-      return options.reject(new RrpcError('UNAUTHENTICATED', { headers: { 'WWW-Authenticate': 'Bearer' } }), req, res, next);
+      return options.reject(unauthenticated(req.get('authorization')), req, res, next);
     }
     res.locals['principal'] = principal;
     next();
@@ -35,7 +49,8 @@ export function mayUseProduct(principal: Principal | undefined, productKey: stri
   return principal !== undefined && (principal.products === undefined || principal.products.has(productKey));
 }
 
-function denied(productKey: string): RrpcError {
+/** 403 for a key scoped to other products (every route that calls or reads a device). */
+export function denied(productKey: string): RrpcError {
   return new RrpcError('PERMISSION_DENIED', { message: `This API key may not call devices of product ${productKey}.` });
 }
 
@@ -53,6 +68,11 @@ export const productScope: RequestHandler = (req, res, next) => {
   if (typeof productKey === 'string' && !mayUseProduct(principalOf(res), productKey)) return next(denied(productKey));
   next();
 };
+
+/** 404 for a message ID with no outcome this key may see. */
+export function unknownCall(messageId: string): RrpcError {
+  return new RrpcError('NOT_FOUND', { message: `No call ${messageId} is known (outcomes are kept for a limited time).` });
+}
 
 /** The owner written on what a principal creates: its key id. */
 export function ownerOf(principal: Principal | undefined): string {

@@ -9,12 +9,22 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export const TIMEOUT_MS = { min: 1000, max: 60_000, default: 8000 } as const;
 export const CONNECT_TIMEOUT_MAX_MS = 60_000;
 
-export const timeoutMs = z.coerce
-  .number({ message: 'must be a number of milliseconds' })
-  .int('must be a whole number of milliseconds')
-  .min(TIMEOUT_MS.min, `must be at least ${TIMEOUT_MS.min}`)
-  .max(TIMEOUT_MS.max, `must be at most ${TIMEOUT_MS.max}`)
-  .meta({ description: 'How long the device may take to answer, in milliseconds.' });
+/** Largest JSON body that carries a payload of `maxPayloadBytes`: base64 (4/3 of the bytes), a little envelope, and `extraBytes` for other fields. */
+export function jsonBodyLimit(maxPayloadBytes: number, extraBytes = 0): number {
+  return Math.ceil((maxPayloadBytes * 4) / 3) + 8192 + extraBytes;
+}
+
+/** A call's timeoutMs: in a JSON body (a number) or a query string (coerced from text). */
+function callTimeoutMs<T extends z.ZodNumber | z.ZodCoercedNumber>(number: T) {
+  return number
+    .int('must be a whole number of milliseconds')
+    .min(TIMEOUT_MS.min, `must be at least ${TIMEOUT_MS.min}`)
+    .max(TIMEOUT_MS.max, `must be at most ${TIMEOUT_MS.max}`)
+    .default(TIMEOUT_MS.default)
+    .meta({ description: 'How long the device may take to answer, in milliseconds.' });
+}
+const millisecondsMessage = { message: 'must be a number of milliseconds' };
+
 
 // Descriptions (.meta) only document the API (docs/openapi.json); they do not change validation.
 const TOPIC_DESCRIPTION = 'A custom topic `/{productKey}/{deviceName}/user/...`; the system RRPC topic when absent.';
@@ -25,13 +35,7 @@ export const callBody = z
       .string({ message: 'is required: the request bytes in base64' })
       .regex(BASE64, 'must be standard base64 (RFC 4648, padded)')
       .meta({ description: 'The request bytes, standard base64 (RFC 4648, padded).' }),
-    timeoutMs: z
-      .number({ message: 'must be a number of milliseconds' })
-      .int('must be a whole number of milliseconds')
-      .min(TIMEOUT_MS.min, `must be at least ${TIMEOUT_MS.min}`)
-      .max(TIMEOUT_MS.max, `must be at most ${TIMEOUT_MS.max}`)
-      .default(TIMEOUT_MS.default)
-      .meta({ description: 'How long the device may take to answer, in milliseconds.' }),
+    timeoutMs: callTimeoutMs(z.number(millisecondsMessage)),
     topic: z.string({ message: 'must be a string' }).optional().meta({ description: TOPIC_DESCRIPTION }),
     connectTimeoutMs: z
       .number({ message: 'must be a number of milliseconds' })
@@ -45,7 +49,7 @@ export const callBody = z
   .meta({ description: 'A synchronous call: the request bytes and how long to wait for the answer.' });
 
 export const rawCallQuery = z.object({
-  timeoutMs: timeoutMs.default(TIMEOUT_MS.default),
+  timeoutMs: callTimeoutMs(z.coerce.number(millisecondsMessage)),
   connectTimeoutMs: z.coerce.number({ message: 'must be a number of milliseconds' }).int('must be a whole number of milliseconds').min(0, 'must be at least 0').max(CONNECT_TIMEOUT_MAX_MS, `must be at most ${CONNECT_TIMEOUT_MAX_MS}`).default(0),
   topic: z.string().optional().meta({ description: TOPIC_DESCRIPTION }),
 });
@@ -82,12 +86,7 @@ export function firstIssue(error: z.ZodError): { field: string; message: string 
 export const JOB_LIMITS = { maxTtlMs: 30 * 86_400_000, defaultTtlMs: 86_400_000, maxAttempts: 100, maxBatchDevices: 10_000, maxConcurrency: 1000 } as const;
 
 const base64Payload = z.string({ message: 'is required: the request bytes in base64' }).regex(BASE64, 'must be standard base64 (RFC 4648, padded)');
-const callTimeout = z
-  .number({ message: 'must be a number of milliseconds' })
-  .int('must be a whole number of milliseconds')
-  .min(TIMEOUT_MS.min, `must be at least ${TIMEOUT_MS.min}`)
-  .max(TIMEOUT_MS.max, `must be at most ${TIMEOUT_MS.max}`)
-  .default(TIMEOUT_MS.default);
+const callTimeout = callTimeoutMs(z.number(millisecondsMessage));
 const ttlMs = z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(1000, 'must be at least 1000').max(JOB_LIMITS.maxTtlMs, `must be at most ${JOB_LIMITS.maxTtlMs}`);
 
 export const jobBody = z

@@ -17,11 +17,21 @@ export interface AnswerHandlerOptions {
   clientId?: string | undefined;
 }
 
+export interface AnswerHandler {
+  (topic: string, payload: Buffer, userProperties: Record<string, string | string[]> | undefined): void;
+  /** Claims sent to Redis and not yet answered. */
+  readonly inFlight: number;
+  /** Resolves when no claim is in flight, or after `timeoutMs` (a stalled Redis must not hold a shutdown). */
+  drained(timeoutMs: number): Promise<void>;
+}
+
 /** Handles every message on the response subscriptions: parse the topic, then one claim script. */
-export function answerHandler(options: AnswerHandlerOptions) {
+export function answerHandler(options: AnswerHandlerOptions): AnswerHandler {
   const { calls, metrics, logger } = options;
   const responses = labelChildren(metrics.responsesTotal);
-  return (topic: string, payload: Buffer, userProperties: Record<string, string | string[]> | undefined): void => {
+  let inFlight = 0;
+  const idle: Array<() => void> = [];
+  const handle = (topic: string, payload: Buffer, userProperties: Record<string, string | string[]> | undefined): void => {
     const parsed = parseResponseTopic(topic);
     if (parsed === undefined) {
       responses('malformed').inc();
@@ -35,6 +45,7 @@ export function answerHandler(options: AnswerHandlerOptions) {
       return;
     }
     const orderEchoInstance = options.protocolVersion === 4 && parsed.kind === 'ext' ? options.instanceId : '';
+    inFlight++;
     if (options.tracing !== undefined) {
       tracedClaim(options.tracing, { device: parsed, messageId: parsed.messageId, payload, orderEchoInstance }, topic, userProperties);
       return;
@@ -50,8 +61,13 @@ export function answerHandler(options: AnswerHandlerOptions) {
       .catch((error: unknown) => {
         responses('error').inc();
         logger.warn({ err: error, messageId: parsed.messageId }, 'could not store an answer');
-      });
+      })
+      .finally(settled);
   };
+  function settled(): void {
+    inFlight--;
+    if (inFlight === 0) for (const notify of idle.splice(0)) notify();
+  }
 
   /**
    * The claim with tracing: the consumer span starts when the answer arrived and continues the trace stored in
@@ -86,6 +102,20 @@ export function answerHandler(options: AnswerHandlerOptions) {
       .catch((error: unknown) => {
         responses('error').inc();
         logger.warn({ err: error, messageId: answer.messageId }, 'could not store an answer');
-      });
+      })
+      .finally(settled);
   }
+  Object.defineProperty(handle, 'inFlight', { get: () => inFlight });
+  return Object.assign(handle as typeof handle & { readonly inFlight: number }, {
+    drained(timeoutMs: number): Promise<void> {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        idle.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  });
 }

@@ -4,7 +4,7 @@ import { createServiceBroker, serviceClientId } from '@rrpc/broker';
 import { startTracing } from '@rrpc/tracing';
 import { PodSummarizer, createIngestMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
+import { CallStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, connectRedis, createRedis, respondsWithin } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
 import { authzRoutes } from './routes/authz.js';
@@ -27,8 +27,8 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
 
-  const onAnswer = answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId, tracing, clientId: serviceClientId(config) });
-  const broker = createServiceBroker(config, logger, onAnswer);
+  const answers = answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId, tracing, clientId: serviceClientId(config) });
+  const broker = createServiceBroker(config, logger, answers);
   const subscriptions = RESPONSE_FILTERS.map((filter) => ({
     filter: config.sharedSubscription ? sharedFilter(config.namespace, filter) : filter,
     qos: 1 as const,
@@ -40,7 +40,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     registry,
     accepting: () => accepting,
     checks: [
-      { name: 'redis', ok: () => redis.status === 'ready' },
+      { name: 'redis', ok: () => respondsWithin(redis, config.redisCommandTimeoutMs) },
       { name: 'broker', ok: () => broker.ready },
     ],
   };
@@ -83,9 +83,9 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       accepting = false;
       stopReports?.();
       // Stop taking answers first (the broker hands the shared subscription to the other replicas),
-      // then let claims in flight finish before Redis closes.
+      // then let claims in flight finish before Redis closes (each is bounded by the command timeout).
       await broker.close();
-      await new Promise((r) => setTimeout(r, 50));
+      await answers.drained(config.redisCommandTimeoutMs + 1000);
       await closeServer(server);
       await opsPort.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -7,7 +7,7 @@ import { Caller } from '@rrpc/caller';
 import { CallbackPolicy, QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type HostResolver, type JobWork, type QueueConnection } from '@rrpc/jobs';
 import { PodSummarizer, createRegistry, createWorkerMetrics, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { BatchStore, CallStore, JobStore, Keys, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, type RedisClient, POD_REPORT_INTERVAL_MS, PodHeartbeats } from '@rrpc/store';
+import { BatchStore, CallStore, JobStore, Keys, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient, POD_REPORT_INTERVAL_MS, PodHeartbeats } from '@rrpc/store';
 import { BatchRunner } from './batch-runner.js';
 import { CallbackSender } from './callback-sender.js';
 import { JobRunner } from './job-runner.js';
@@ -121,8 +121,8 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
     registry,
     accepting: () => accepting,
     checks: [
-      { name: 'redis', ok: () => redis.status === 'ready' },
-      { name: 'queues', ok: () => queueRedis.status === 'ready' },
+      { name: 'redis', ok: () => respondsWithin(redis, config.redisCommandTimeoutMs) },
+      { name: 'queues', ok: () => respondsWithin(queueRedis, config.redisCommandTimeoutMs) },
       { name: 'replyChannel', ok: () => caller.ready },
       { name: 'presenceEvents', ok: () => events?.ready ?? false },
       { name: 'broker', ok: () => broker.connected },

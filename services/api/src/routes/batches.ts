@@ -3,9 +3,9 @@ import { RrpcError, invalidArgument } from '@rrpc/errors';
 import { ID_PATTERN, batchItemView, batchView, newId, type WorkQueues } from '@rrpc/jobs';
 import type { BatchStore, PresenceStore } from '@rrpc/store';
 import { deviceId, isProductKey, type DeviceRef } from '@rrpc/topics';
-import { JOB_LIMITS, batchBody, batchResultsQuery, firstIssue } from '../schemas.js';
+import { JOB_LIMITS, batchBody, batchResultsQuery, firstIssue, jsonBodyLimit } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
-import { mayRead, mayUseProduct, ownerOf, principalOf } from '../request-principal.js';
+import { denied, mayRead, mayUseProduct, ownerOf, principalOf } from '../request-principal.js';
 import type { KeyRate } from '../rate-limit.js';
 import type { KeyQuotas } from '../key-quotas.js';
 import { storedTrace } from '../request-tracing.js';
@@ -24,18 +24,19 @@ export interface BatchRoutesOptions {
   perKey: number;
 }
 
-const NO_SUCH_BATCH = 'No such batch (batches are kept for a limited time).';
 
 function batchIdFrom(value: unknown): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('bat_')) throw invalidArgument('id', 'must be a batch ID ("bat_...")');
   return value;
 }
 
+const unknownBatch = () => new RrpcError('NOT_FOUND', { message: 'No such batch (batches are kept for a limited time).' });
+
 /** Batches: one request to up to 10,000 devices (or every online device of a product), run by services/worker. */
 export function batchRoutes(options: BatchRoutesOptions): Router {
   const router = Router();
   // 10,000 device entries of up to ~80 bytes each, plus the payload.
-  const json = express.json({ limit: Math.ceil((options.maxPayloadBytes * 4) / 3) + JOB_LIMITS.maxBatchDevices * 100 + 8192, strict: true, type: 'application/json' });
+  const json = express.json({ limit: jsonBodyLimit(options.maxPayloadBytes, JOB_LIMITS.maxBatchDevices * 100), strict: true, type: 'application/json' });
 
   router.post('/v1/rrpc/batches', json, options.idempotent, async (req: Request, res: Response) => {
     if (!req.is('application/json')) throw new RrpcError('UNSUPPORTED_MEDIA_TYPE', { message: 'Use Content-Type application/json.' });
@@ -64,7 +65,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
     }
     const principal = principalOf(res);
     for (const productKey of new Set(devices.map((d) => d.productKey))) {
-      if (!mayUseProduct(principal, productKey)) throw new RrpcError('PERMISSION_DENIED', { message: `This API key may not call devices of product ${productKey}.` });
+      if (!mayUseProduct(principal, productKey)) throw denied(productKey);
     }
     const payload = Buffer.from(body.payload, 'base64');
     for (const device of devices.slice(0, 1)) callRequest({ device, payload, timeoutMs: body.timeoutMs, topic: body.topic, maxPayloadBytes: options.maxPayloadBytes });
@@ -100,7 +101,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
 
   router.get('/v1/rrpc/batches/:id', async (req: Request, res: Response) => {
     const batch = await options.batches.get(batchIdFrom(req.params['id']));
-    if (!batch || !mayRead(principalOf(res), batch.owner)) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_BATCH });
+    if (!batch || !mayRead(principalOf(res), batch.owner)) throw unknownBatch();
     res.json(batchView(batch));
   });
 
@@ -112,7 +113,7 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
       throw invalidArgument(field, message);
     }
     const batch = await options.batches.get(id);
-    if (!batch || !mayRead(principalOf(res), batch.owner)) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_BATCH });
+    if (!batch || !mayRead(principalOf(res), batch.owner)) throw unknownBatch();
     const { cursor, limit } = query.data;
     const items = await options.batches.items(id, cursor, limit);
     const next = cursor + items.length;

@@ -1,7 +1,7 @@
 import express, { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { RrpcError, type ErrorCode } from '@rrpc/errors';
-import { aliyunRrpc, firstIssue } from '../schemas.js';
+import { aliyunRrpc, firstIssue, jsonBodyLimit } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 import type { CallRunner } from '../call-runner.js';
 import { principalOf } from '../request-principal.js';
@@ -30,7 +30,7 @@ export function aliyunErrorBody(error: RrpcError, requestId: string = randomUUID
 
 export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: number }): Router {
   const router = Router();
-  const bodyLimit = Math.ceil((options.maxPayloadBytes * 4) / 3) + 8192;
+  const bodyLimit = jsonBodyLimit(options.maxPayloadBytes);
   const parsers = [express.json({ limit: bodyLimit }), express.urlencoded({ limit: bodyLimit, extended: false })];
 
   const handle = async (req: Request, res: Response) => {

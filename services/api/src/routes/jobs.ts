@@ -2,7 +2,7 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import { ID_PATTERN, jobView, newId, type CallbackPolicy, type WorkQueues } from '@rrpc/jobs';
 import type { JobStore } from '@rrpc/store';
-import { JOB_LIMITS, firstIssue, jobBody, jobListQuery } from '../schemas.js';
+import { JOB_LIMITS, firstIssue, jobBody, jobListQuery, jsonBodyLimit } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 import { mayRead, ownerOf, principalOf } from '../request-principal.js';
 import type { KeyRate } from '../rate-limit.js';
@@ -23,17 +23,18 @@ export interface JobRoutesOptions {
   quotas: KeyQuotas;
 }
 
-const NO_SUCH_JOB = 'No such job (finished jobs are kept for a limited time).';
 
 function jobIdFrom(value: unknown): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('job_')) throw invalidArgument('id', 'must be a job ID ("job_...")');
   return value;
 }
 
+const unknownJob = () => new RrpcError('NOT_FOUND', { message: 'No such job (finished jobs are kept for a limited time).' });
+
 /** Persistent calls: created here, delivered by services/worker when the device is online. */
 export function jobRoutes(options: JobRoutesOptions): Router {
   const router = Router();
-  const json = express.json({ limit: Math.ceil((options.maxPayloadBytes * 4) / 3) + 8192, strict: true, type: 'application/json' });
+  const json = express.json({ limit: jsonBodyLimit(options.maxPayloadBytes), strict: true, type: 'application/json' });
   const base = '/v1/devices/:productKey/:deviceName/rrpc/jobs';
 
   router.post(base, json, options.idempotent, async (req: Request, res: Response) => {
@@ -100,7 +101,7 @@ export function jobRoutes(options: JobRoutesOptions): Router {
   router.get(`${base}/:id`, async (req: Request, res: Response) => {
     const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
     const job = await options.jobs.get(device, jobIdFrom(req.params['id']));
-    if (!job || !mayRead(principalOf(res), job.owner)) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_JOB });
+    if (!job || !mayRead(principalOf(res), job.owner)) throw unknownJob();
     res.json(jobView(job));
   });
 
@@ -108,9 +109,9 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     const device = deviceFrom(req.params['productKey'], req.params['deviceName']);
     const id = jobIdFrom(req.params['id']);
     const existing = await options.jobs.get(device, id);
-    if (!existing || !mayRead(principalOf(res), existing.owner)) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_JOB });
+    if (!existing || !mayRead(principalOf(res), existing.owner)) throw unknownJob();
     const moved = await options.jobs.transition(device, id, { from: ['QUEUED', 'SENT'], to: 'CANCELLED' });
-    if (moved.state === undefined) throw new RrpcError('NOT_FOUND', { message: NO_SUCH_JOB });
+    if (moved.state === undefined) throw unknownJob();
     if (moved.moved && existing.holding !== undefined) await options.quotas.release(existing.owner, existing.holding);
     if (!moved.moved) throw new RrpcError('CONFLICT', { message: `The job has finished already (${moved.state}); only QUEUED or SENT jobs can be cancelled.` });
     // Wake its parked work item, so the worker finishes it (next job of the device, callback).

@@ -1,44 +1,26 @@
-import express, { Router, type Request, type RequestHandler, type Response } from 'express';
-import { RrpcError, invalidArgument } from '@rrpc/errors';
+import { Router, type Request, type Response } from 'express';
+import { invalidArgument } from '@rrpc/errors';
+import { allowMethods } from '@rrpc/runtime';
 import type { CallStore } from '@rrpc/store';
 import { isMessageId } from '@rrpc/topics';
-import type { CallEndpoint } from '../call-endpoint.js';
-import { principalOf, type OutcomeReads } from '../request-principal.js';
-import { traceOf } from '../request-tracing.js';
+import { principalOf, unknownCall, type OutcomeReads } from '../request-principal.js';
 
 export interface RrpcRoutesOptions {
-  endpoint: CallEndpoint;
   calls: CallStore;
-  /** Idempotency-Key handling (see idempotency.ts). */
-  idempotent?: RequestHandler | undefined;
   /** Who may read an outcome, and what a read that finds none costs (see request-principal.ts: ownedOutcomes). */
   outcomes: OutcomeReads;
 }
 
+/** The path of the call route; fast-call-route.ts answers POST on it in front of express. */
+export const CALL_ROUTE = '/v1/devices/:productKey/:deviceName/rrpc';
+
 /**
- * The call route through express. Calls without an Idempotency-Key are answered by the fast path in front
- * of express (fast-call-route.ts); both use the same CallEndpoint.
+ * Express's part of the call routes: the outcome of a call by message ID, and 405 for methods other than
+ * POST on the call route (POST itself never reaches express: see fast-call-route.ts).
  */
 export function rrpcRoutes(options: RrpcRoutesOptions): Router {
   const router = Router();
-  const { endpoint } = options;
-  const json = express.json({ limit: endpoint.jsonLimit, strict: true, type: 'application/json' });
-  const raw = express.raw({ limit: endpoint.rawLimit, type: 'application/octet-stream' });
-  const idempotent: RequestHandler = options.idempotent ?? ((_req, _res, next) => next());
-
-  router.post('/v1/devices/:productKey/:deviceName/rrpc', json, raw, idempotent, async (req: Request, res: Response) => {
-    const isRaw = req.is('application/octet-stream') === 'application/octet-stream';
-    if (!isRaw && !req.is('application/json')) throw new RrpcError('UNSUPPORTED_MEDIA_TYPE');
-    const body: unknown = req.body;
-    const call = endpoint.parse(
-      req.params['productKey'],
-      req.params['deviceName'],
-      isRaw ? { kind: 'raw', bytes: Buffer.isBuffer(body) ? body : Buffer.alloc(0), query: req.query } : { kind: 'json', value: body },
-    );
-    call.request.trace = traceOf(res);
-    const answer = endpoint.answer(await endpoint.run(call, principalOf(res)), call.raw);
-    res.status(answer.status).set(answer.headers).send(answer.body);
-  });
+  router.all(CALL_ROUTE, allowMethods(['POST']));
 
   router.get('/v1/rrpc/:messageId', async (req: Request, res: Response) => {
     const messageId = req.params['messageId'];
@@ -46,7 +28,7 @@ export function rrpcRoutes(options: RrpcRoutesOptions): Router {
     const record = await options.calls.get(messageId);
     if (!record || !options.outcomes.mayRead(principalOf(res), record.owner)) {
       await options.outcomes.unknown(principalOf(res));
-      throw new RrpcError('NOT_FOUND', { message: `No call ${messageId} is known (outcomes are kept for a limited time).` });
+      throw unknownCall(messageId);
     }
     res.json({
       messageId: record.messageId,

@@ -28,6 +28,9 @@ export interface DevicePage {
   nextCursor: string | null;
 }
 
+/** Devices registered per pipelined window by createMany. */
+const CREATE_WINDOW = 1000;
+
 /** The largest page `list` returns. */
 export const MAX_DEVICE_PAGE = 1000;
 
@@ -55,15 +58,28 @@ export class DeviceRegistry {
     return result ?? 'exists';
   }
 
-  /** Registers many devices in one pipelined round trip per Redis node; existing devices are left as they are. */
+  /**
+   * Registers many devices, pipelined: CREATE_WINDOW devices at a time, each window one ZADD per product and its
+   * devices' scripts sent together (a few round trips per window, never one per device, and never so many
+   * commands queued at once that the last ones outwait the command timeout). Existing devices are left as they are.
+   */
   async createMany(devices: readonly NewDevice[], now = Date.now()): Promise<Array<'created' | 'exists'>> {
-    if (devices.length === 0) return [];
-    const indexed = devices.map(({ device }) => guard(this.redis.zadd(this.keys.productDevices(device.productKey), 0, device.deviceName)));
-    await Promise.all(indexed);
-    const created = await guard(
-      Promise.all(devices.map(({ device, secret }) => this.redis.rrpcDeviceCreate(this.keys.device(device), this.sealer.seal(secret, deviceId(device)), now))),
-    );
-    return created.map((r) => (r === 1 ? 'created' : 'exists'));
+    const results: Array<'created' | 'exists'> = [];
+    for (let start = 0; start < devices.length; start += CREATE_WINDOW) {
+      const window = devices.slice(start, start + CREATE_WINDOW);
+      const byProduct = new Map<string, string[]>();
+      for (const { device } of window) {
+        const names = byProduct.get(device.productKey);
+        if (names) names.push(device.deviceName);
+        else byProduct.set(device.productKey, [device.deviceName]);
+      }
+      await guard(Promise.all([...byProduct].map(([productKey, names]) => this.redis.zadd(this.keys.productDevices(productKey), ...names.flatMap((n) => [0, n])))));
+      const created = await guard(
+        Promise.all(window.map(({ device, secret }) => this.redis.rrpcDeviceCreate(this.keys.device(device), this.sealer.seal(secret, deviceId(device)), now))),
+      );
+      for (const r of created) results.push(r === 1 ? 'created' : 'exists');
+    }
+    return results;
   }
 
   async get(device: DeviceRef): Promise<DeviceRecord | undefined> {
@@ -111,11 +127,13 @@ export class DeviceRegistry {
   async list(productKey: string, options: { cursor?: string | undefined; limit: number }): Promise<DevicePage> {
     const limit = Math.max(1, Math.min(MAX_DEVICE_PAGE, Math.floor(options.limit)));
     const start = options.cursor === undefined ? '-' : `(${options.cursor}`;
-    const names = await guard(this.redis.zrange(this.keys.productDevices(productKey), start, '+', 'BYLEX', 'LIMIT', 0, limit));
+    // One name more than the page: whether another page follows is known now (no empty last page).
+    const found = await guard(this.redis.zrange(this.keys.productDevices(productKey), start, '+', 'BYLEX', 'LIMIT', 0, limit + 1));
+    const names = found.slice(0, limit);
     const records = await this.getMany(names.map((deviceName) => ({ productKey, deviceName })));
     const devices = records.filter((r): r is DeviceRecord => r !== undefined);
     const last = names[names.length - 1];
-    return { devices, nextCursor: names.length === limit && last !== undefined ? last : null };
+    return { devices, nextCursor: found.length > limit && last !== undefined ? last : null };
   }
 
   /**

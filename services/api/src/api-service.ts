@@ -7,7 +7,8 @@ import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
+import { CallStore, DeviceRegistry, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
+import { SecretBox } from '@rrpc/crypto';
 import { callerCalls, meteredCalls } from './call-runner.js';
 import { RateLimiter } from '@rrpc/store';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
@@ -50,6 +51,8 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const metrics = createApiMetrics(registry);
   const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, 0);
+  // The device registry (routes/devices.ts); secrets are sealed under RRPC_SECRETS_KEY before they reach Redis.
+  const devices = config.secretsKeys ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous)) : undefined;
   const caller = new Caller({
     calls,
     broker,
@@ -108,13 +111,13 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       },
     }),
   );
+  app.use(deviceRoutes({ presence, registry: devices, registryOn: config.deviceRegistry }));
   app.use('/v1/devices/:productKey', productScope);
   app.get('/v1/rrpc/:messageId', scopedOutcomeReads(calls));
-  app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
+  app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes, registry: devices, presence }));
+  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes, registry: config.deviceRegistry ? devices : undefined }));
   app.use(batchRoutes({ batches: new BatchStore(redis, keys, config.jobRetentionMs), presence, queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes }));
   app.use(rrpcRoutes({ endpoint, calls, idempotent: idem }));
-  app.use(deviceRoutes(presence));
   app.use(notFound);
   app.use(errorHandler(logger));
 

@@ -5,6 +5,7 @@ import type { Logger } from '@rrpc/runtime';
 import type { BatchItem, BatchItemResult, BatchRecord, BatchStore, CallStore, JobStore } from '@rrpc/store';
 import type { BatchWork, WorkQueues } from '@rrpc/jobs';
 import { storedOutcome } from './stored-outcome.js';
+import { isRegistryRefusal } from './registry-refusal.js';
 
 export interface BatchRunnerDeps {
   batches: BatchStore;
@@ -101,6 +102,12 @@ export class BatchRunner {
           onPending: (messageId) => this.deps.batches.mark(batch.id, item.index, `m:${messageId}`),
         });
       } catch (error) {
+        if (isRegistryRefusal(error)) {
+          // Not registered, or disabled: nothing was published; the item's result is that error.
+          this.deps.metrics.attemptsTotal.labels('refused').inc();
+          await this.record(batch, item, { rrpcCode: error.code, error: error.message });
+          return;
+        }
         // Nothing was published; try again a few times, then give up on this item.
         this.deps.metrics.attemptsTotal.labels('error').inc();
         if (tries >= 3) {

@@ -6,6 +6,7 @@ import { FINAL_JOB_STATES, type BatchStore, type CallStore, type JobRecord, type
 import type { JobWork, WorkQueues } from '@rrpc/jobs';
 import type { DeviceRef } from '@rrpc/topics';
 import { storedOutcome } from './stored-outcome.js';
+import { isRegistryRefusal } from './registry-refusal.js';
 
 export interface JobRunnerDeps {
   jobs: JobStore;
@@ -96,6 +97,12 @@ export class JobRunner {
         onPending: (messageId) => jobs.setMessageId(job.device, job.id, messageId),
       });
     } catch (error) {
+      if (isRegistryRefusal(error)) {
+        // Unregistered or disabled since the job was created: nothing was published, and retrying cannot help.
+        await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'FAILED', attemptsDelta: -1, fields: { rc: error.code, err: error.message } });
+        metrics.attemptsTotal.labels('refused').inc();
+        return;
+      }
       // Nothing was published (the caller throws before publishing, or when publishing failed): not an attempt.
       await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'QUEUED', attemptsDelta: -1 });
       metrics.attemptsTotal.labels('error').inc();

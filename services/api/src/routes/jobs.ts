@@ -1,9 +1,10 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import { ID_PATTERN, jobView, newId, type WorkQueues } from '@rrpc/jobs';
-import type { JobStore } from '@rrpc/store';
+import type { DeviceRegistry, JobStore } from '@rrpc/store';
 import { JOB_LIMITS, firstIssue, jobBody, jobListQuery } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
+import { requireCallable } from '../registered-device.js';
 
 export interface JobRoutesOptions {
   jobs: JobStore;
@@ -11,6 +12,8 @@ export interface JobRoutesOptions {
   /** Idempotency-Key handling (see idempotency.ts). */
   idempotent: RequestHandler;
   maxPayloadBytes: number;
+  /** The registry a job's device must be registered and enabled in (undefined: RRPC_DEVICE_REGISTRY=off). */
+  registry?: DeviceRegistry | undefined;
 }
 
 function jobIdFrom(value: unknown): string {
@@ -40,6 +43,7 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     const expiresAt = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : now + (body.ttlMs ?? JOB_LIMITS.defaultTtlMs);
     if (expiresAt <= now) throw invalidArgument('expiresAt', 'must be in the future');
     if (expiresAt > now + JOB_LIMITS.maxTtlMs) throw invalidArgument('expiresAt', `must be at most ${JOB_LIMITS.maxTtlMs} ms away`);
+    await requireCallable(options.registry, device);
     const id = newId('job');
     // Queue first, then record: a job is never recorded without its work item (the worker waits for the record).
     await options.queues.addJob({ ...device, jobId: id });

@@ -97,7 +97,8 @@ describe('rrpc call', () => {
   });
 
   it('exits 3 when the device is offline', async () => {
-    const run = await rrpc(['call', PK, 'never-seen', '--data', 'x']);
+    await cluster.devices.register([{ productKey: PK, deviceName: 'offline-1' }]);
+    const run = await rrpc(['call', PK, 'offline-1', '--data', 'x']);
     expect(run.code).toBe(3);
     expect(run.stdout.length).toBe(0);
     expect(run.stderr).toContain('offline (OFFLINE)');

@@ -79,8 +79,9 @@ describe('call', () => {
 });
 
 describe('typed errors', () => {
-  it('DeviceOfflineError OFFLINE for a device never seen', async () => {
-    const error = await rejection(rrpc.call({ productKey: PK, deviceName: 'never-seen', payload: 'x' }));
+  it('DeviceOfflineError OFFLINE for a registered device never seen', async () => {
+    await cluster.devices.register([{ productKey: PK, deviceName: 'offline-1' }]);
+    const error = await rejection(rrpc.call({ productKey: PK, deviceName: 'offline-1', payload: 'x' }));
     expect(error).toBeInstanceOf(DeviceOfflineError);
     expect(error).toBeInstanceOf(RrpcClientError);
     expect(error).toMatchObject({ code: 'DEVICE_OFFLINE', status: 404, rrpcCode: 'OFFLINE' });

@@ -16,6 +16,9 @@ const silent = new Set<string>(['quiet-1']);
 beforeAll(async () => {
   cluster = await startWorkerCluster();
   group = await startDeviceGroup(cluster.mosquitto.url, PK, 50, (dn) => !silent.has(dn));
+  // The devices that get jobs or calls while offline are registered up front (registry on), as production's are.
+  const offline = ['cancel-1', 'cb-2', 'idem-1', 'idem-2', 'late-1', 'never-1', 'order-1', 'quiet-1', 'quiet-2', 'wait-1', 'wait-2'];
+  await cluster.devices.register(offline.map((deviceName) => ({ productKey: PK, deviceName })));
 });
 afterAll(async () => {
   await group.close();

@@ -46,7 +46,12 @@ async function conforms(res: Response, status: number, schema: z.ZodType): Promi
 describe('/v1 answers match the documented schemas', () => {
   it('call: CallAnswer, and ErrorBody for each failure', async () => {
     await conforms(await cluster.call(PK, 'echo-1', { payload: b64('hi') }), 200, callAnswer);
-    await conforms(await cluster.call(PK, 'never-seen', { payload: b64('x') }), 404, errorBody);
+    await conforms(await cluster.call(PK, 'never-seen', { payload: b64('x') }), 404, errorBody); // DEVICE_NOT_FOUND
+    await cluster.devices.register([{ productKey: PK, deviceName: 'offline-1' }]);
+    await conforms(await cluster.call(PK, 'offline-1', { payload: b64('x') }), 404, errorBody); // DEVICE_OFFLINE
+    await cluster.devices.registry.setEnabled({ productKey: PK, deviceName: 'offline-1' }, false);
+    await conforms(await cluster.call(PK, 'offline-1', { payload: b64('x') }), 403, errorBody); // DEVICE_DISABLED
+    await cluster.devices.registry.setEnabled({ productKey: PK, deviceName: 'offline-1' }, true);
     await conforms(await cluster.call(PK, 'silent-1', { payload: b64('x'), timeoutMs: 1000 }), 504, errorBody);
     await conforms(await cluster.call(PK, 'echo-1', { payload: 'not base64!' }), 400, errorBody);
     await conforms(await cluster.call(PK, 'echo-1', { payload: Buffer.alloc(2000).toString('base64') }), 413, errorBody);
@@ -88,7 +93,9 @@ describe('compat and operations answers match the documented schemas', () => {
 
   it('aliyun: AliyunRRpcAnswer for every outcome, AliyunError for errors', async () => {
     expect((await conforms(await aliyun({ ...rrpc, DeviceName: 'echo-1' }), 200, aliyunAnswer))['RrpcCode']).toBe('SUCCESS');
-    expect((await conforms(await aliyun({ ...rrpc, DeviceName: 'never-seen' }), 200, aliyunAnswer))['RrpcCode']).toBe('OFFLINE');
+    await cluster.devices.register([{ productKey: PK, deviceName: 'offline-2' }]);
+    expect((await conforms(await aliyun({ ...rrpc, DeviceName: 'offline-2' }), 200, aliyunAnswer))['RrpcCode']).toBe('OFFLINE');
+    await conforms(await aliyun({ ...rrpc, DeviceName: 'never-seen' }), 404, aliyunError);
     expect((await conforms(await aliyun({ ...rrpc, DeviceName: 'silent-1' }), 200, aliyunAnswer))['RrpcCode']).toBe('TIMEOUT');
     await conforms(await aliyun({ ...rrpc, DeviceName: 'echo-1', Timeout: '9000' }), 400, aliyunError);
     await conforms(await aliyun({ ...rrpc, DeviceName: 'echo-1' }, 'wrong-key'), 401, aliyunError);

@@ -100,12 +100,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       const ingest = ingests[replica];
       if (!ingest) throw new Error(`no ingest replica ${replica}`);
       // A device connects only when it is registered: register it before the broker reports the connection.
-      await devices.registerConnected(body);
-      return fetch(`${ingest.url}/hooks/emqx`, {
+      const undo = await devices.registerConnected(body);
+      const res = await fetch(`${ingest.url}/hooks/emqx`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify(body),
       });
+      if (res.status !== 200) await undo(); // the broker did not accept the connection after all
+      return res;
     },
     async connectDevice(productKey, deviceName, keepalive = 60) {
       const res = await cluster.webhook(connectedEvent(productKey, deviceName, Date.now(), keepalive));

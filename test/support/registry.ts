@@ -15,8 +15,12 @@ export interface TestRegistry {
   readonly registry: DeviceRegistry;
   /** Registers the devices that are not registered yet (existing ones are left as they are). */
   register(devices: readonly DeviceRef[]): Promise<void>;
-  /** Registers the device of a `client.connected` webhook body, if it is one. */
-  registerConnected(body: unknown): Promise<void>;
+  /**
+   * Registers the device of a connected webhook body (EMQX 5 `client.connected`, EMQX 4 `client_connected`), if
+   * it is one and the device is not registered yet; resolves with a function that takes that registration back
+   * (for a webhook the ingest refused: a refused event must change nothing).
+   */
+  registerConnected(body: unknown): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -47,11 +51,15 @@ export function connectTestRegistry(options: TestRegistryOptions): TestRegistry 
       }
     },
     async registerConnected(body) {
-      if (typeof body !== 'object' || body === null) return;
-      const event = body as { event?: unknown; username?: unknown };
-      if (event.event !== 'client.connected') return;
+      const none = async () => undefined;
+      if (typeof body !== 'object' || body === null) return none;
+      const event = body as { event?: unknown; action?: unknown; username?: unknown };
+      if (event.event !== 'client.connected' && event.action !== 'client_connected') return none;
       const device = parseUsername(event.username);
-      if (device) await self.register([device]);
+      if (!device) return none;
+      await ready;
+      const [result] = await registry.createMany([{ device, secret: TEST_DEVICE_SECRET }]);
+      return result === 'created' ? async () => void (await registry.delete(device)) : none;
     },
     async close() {
       await ready.catch(() => undefined);

@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import { deviceId, type DeviceRef } from '@rrpc/topics';
 import { Keys } from './keys.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
@@ -138,7 +139,9 @@ export class DeviceRegistry {
 
   /**
    * Re-seals, under the current secrets key, the secrets of a product's devices sealed under an older key
-   * (after RRPC_SECRETS_KEY was rotated). Returns how many were rewritten; safe to run again.
+   * (after RRPC_SECRETS_KEY was rotated), a page at a time (one pipelined read, one pipelined write per page).
+   * Each write is a compare-and-set (device-reseal-1.lua): a secret rotated or a device deleted meanwhile is
+   * left as it is. Returns how many were rewritten; safe to run again (and alongside the services).
    */
   async resealProduct(productKey: string): Promise<number> {
     let cursor: string | undefined;
@@ -146,14 +149,47 @@ export class DeviceRegistry {
     for (;;) {
       const start = cursor === undefined ? '-' : `(${cursor}`;
       const names = await guard(this.redis.zrange(this.keys.productDevices(productKey), start, '+', 'BYLEX', 'LIMIT', 0, MAX_DEVICE_PAGE));
-      for (const deviceName of names) {
-        const device = { productKey, deviceName };
-        const sealed = await guard(this.redis.hget(this.keys.device(device), 's'));
-        if (!sealed || !this.sealer.needsReseal(sealed)) continue;
-        if (await this.replaceSecret(device, this.sealer.open(sealed, deviceId(device)))) resealed++;
-      }
+      const devices = names.map((deviceName) => ({ productKey, deviceName }));
+      const sealed = await guard(Promise.all(devices.map((d) => this.redis.hget(this.keys.device(d), 's'))));
+      const writes = devices.flatMap((device, i) => {
+        const old = sealed[i];
+        if (!old || !this.sealer.needsReseal(old)) return [];
+        const id = deviceId(device);
+        return [this.redis.rrpcDeviceReseal(this.keys.device(device), old, this.sealer.seal(this.sealer.open(old, id), id))];
+      });
+      resealed += (await guard(Promise.all(writes))).filter((r) => r === 1).length;
       if (names.length < MAX_DEVICE_PAGE) return resealed;
       cursor = names[names.length - 1];
     }
+  }
+
+  /** The product keys that have a device index, found with SCAN (on a Redis Cluster, on every primary). */
+  async products(): Promise<string[]> {
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    const found = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await guard(node.scan(cursor, 'MATCH', this.keys.productDevicesPattern, 'COUNT', 1000));
+        cursor = next;
+        for (const key of keys) {
+          const productKey = this.keys.productOfDevicesKey(key);
+          if (productKey !== undefined) found.add(productKey);
+        }
+      } while (cursor !== '0');
+    }
+    return [...found].sort();
+  }
+
+  /** Re-seals every product's device secrets under the current key (see resealProduct). */
+  async resealAll(onProduct?: (productKey: string, resealed: number) => void): Promise<{ products: number; resealed: number }> {
+    const products = await this.products();
+    let resealed = 0;
+    for (const productKey of products) {
+      const n = await this.resealProduct(productKey);
+      onProduct?.(productKey, n);
+      resealed += n;
+    }
+    return { products: products.length, resealed };
   }
 }

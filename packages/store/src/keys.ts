@@ -113,6 +113,18 @@ export class Keys {
     return `${this.namespace}:{p:${productKey}}:devices`;
   }
 
+  /** A SCAN pattern matching every product's device index (productDevices), for the reseal command. */
+  get productDevicesPattern(): string {
+    return `${this.namespace}:{p:*}:devices`;
+  }
+
+  /** The product key of a productDevices key, or undefined when the key is not one. */
+  productOfDevicesKey(key: string): string | undefined {
+    const prefix = `${this.namespace}:{p:`;
+    const suffix = '}:devices';
+    return key.startsWith(prefix) && key.endsWith(suffix) ? key.slice(prefix.length, key.length - suffix.length) : undefined;
+  }
+
   /** The prefix of the BullMQ queues (one hash tag, as BullMQ needs on a Redis Cluster). */
   get queuePrefix(): string {
     return `${this.namespace}:{bull}`;

@@ -18,6 +18,7 @@ const SCRIPTS = {
   rrpcIdempotencyBegin: 'idempotency-begin-1.lua',
   rrpcDeviceCreate: 'device-create-1.lua',
   rrpcDeviceUpdate: 'device-update-1.lua',
+  rrpcDeviceReseal: 'device-reseal-1.lua',
 } as const;
 
 type Arg = string | number | Buffer;
@@ -36,6 +37,7 @@ export interface ScriptCommands {
   rrpcIdempotencyBeginBuffer(idemKey: string, ...args: Arg[]): Promise<Buffer[]>;
   rrpcDeviceCreate(deviceKey: string, ...args: Arg[]): Promise<number>;
   rrpcDeviceUpdate(deviceKey: string, ...args: Arg[]): Promise<number>;
+  rrpcDeviceReseal(deviceKey: string, ...args: Arg[]): Promise<number>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;

@@ -2,9 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import {
   aliyunAnswer,
+  aliyunDeviceAnswer,
   aliyunError,
   callAnswer,
   callOutcome,
+  deviceCreated,
+  deviceImportResult,
+  devicePage,
+  deviceSecretAnswer,
   errorBody,
   liveness,
   presence,
@@ -66,6 +71,30 @@ describe('/v1 answers match the documented schemas', () => {
     const half = await conforms(await cluster.api(`/v1/devices/${PK}/gone-1`), 200, presence);
     expect(half).toMatchObject({ status: 'HALFCONN', lastDisconnectReason: 'keepalive_timeout' });
     await conforms(await cluster.api(`/v1/devices/${PK}/never-seen`), 404, errorBody);
+  });
+
+  it('registry: DeviceCreated, DeviceImportResult, Device (UNACTIVE), DevicePage, DeviceSecret; ErrorBody for 409', async () => {
+    const json = (method: string, body?: unknown) => ({ method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    await conforms(await cluster.api('/v1/devices', json('POST', { productKey: PK, deviceName: 'doc-reg-1' })), 201, deviceCreated);
+    await conforms(await cluster.api('/v1/devices', json('POST', { productKey: PK, deviceName: 'doc-reg-1' })), 409, errorBody);
+    const imported = { devices: [{ productKey: PK, deviceName: 'doc-imp-1', deviceSecret: 'doc-secret-0123456789' }, { productKey: PK, deviceName: 'x' }] };
+    await conforms(await cluster.api('/v1/devices/import', json('POST', imported)), 200, deviceImportResult);
+    expect((await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1`), 200, presence))['status']).toBe('UNACTIVE');
+    await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1`, json('PATCH', { enabled: false })), 200, presence);
+    await conforms(await cluster.api(`/v1/products/${PK}/devices?limit=2`), 200, devicePage);
+    await conforms(await cluster.api(`/v1/products/${PK}/devices?status=UNACTIVE`), 200, devicePage);
+    await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1/secret`, { method: 'POST' }), 200, deviceSecretAnswer);
+    await conforms(await cluster.api(`/v1/devices/${PK}/never-seen`, json('PATCH', { enabled: true })), 404, errorBody);
+    const aliyunPost = (params: Record<string, string>) =>
+      fetch(`${cluster.apis[0]!.url}/compat/aliyun`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params) });
+    await conforms(await aliyunPost({ Action: 'RegisterDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'QueryDeviceDetail', ProductKey: PK, DeviceName: 'echo-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'BatchGetDeviceState', ProductKey: PK, 'DeviceName.1': 'echo-1', 'DeviceName.2': 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'DisableThing', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'DeleteDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'DeleteDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 404, aliyunError);
+    expect((await cluster.api(`/v1/devices/${PK}/doc-reg-1`, { method: 'DELETE' })).status).toBe(204);
   });
 
   it('outcome: CallOutcome while pending, answered and timed out', async () => {

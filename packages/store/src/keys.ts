@@ -113,6 +113,11 @@ export class Keys {
     return `${this.namespace}:{p:${productKey}}:devices`;
   }
 
+  /** The prefix of the BullMQ queues (one hash tag, as BullMQ needs on a Redis Cluster). */
+  get queuePrefix(): string {
+    return `${this.namespace}:{bull}`;
+  }
+
   /** A SCAN pattern matching every product's device index (productDevices), for the reseal command. */
   get productDevicesPattern(): string {
     return `${this.namespace}:{p:*}:devices`;
@@ -123,10 +128,5 @@ export class Keys {
     const prefix = `${this.namespace}:{p:`;
     const suffix = '}:devices';
     return key.startsWith(prefix) && key.endsWith(suffix) ? key.slice(prefix.length, key.length - suffix.length) : undefined;
-  }
-
-  /** The prefix of the BullMQ queues (one hash tag, as BullMQ needs on a Redis Cluster). */
-  get queuePrefix(): string {
-    return `${this.namespace}:{bull}`;
   }
 }

@@ -97,7 +97,8 @@ describe('rrpc call', () => {
   });
 
   it('exits 3 when the device is offline', async () => {
-    const run = await rrpc(['call', PK, 'never-seen', '--data', 'x']);
+    await cluster.devices.register([{ productKey: PK, deviceName: 'offline-1' }]);
+    const run = await rrpc(['call', PK, 'offline-1', '--data', 'x']);
     expect(run.code).toBe(3);
     expect(run.stdout.length).toBe(0);
     expect(run.stderr).toContain('offline (OFFLINE)');
@@ -164,6 +165,61 @@ describe('rrpc device and rrpc outcome', () => {
     expect(JSON.parse(found.stdout.toString())).toMatchObject({ messageId, rrpcCode: 'SUCCESS', payload: Buffer.from('keep').toString('base64') });
     const unknown = await rrpc(['outcome', '1234567890123456789']);
     expect(unknown.code).toBe(1);
+  });
+});
+
+describe('rrpc devices', () => {
+  const RK = 'a1CliReg';
+  it('register prints the new secret; list, disable, enable, rotate and delete manage the device', async () => {
+    const reg = await rrpc(['devices', 'register', RK, 'reg-1']);
+    expect(reg.code).toBe(0);
+    const secret = /deviceSecret {2}([A-Za-z0-9]{32})\n/.exec(reg.stdout.toString())?.[1];
+    expect(reg.stdout.toString()).toMatch(new RegExp(`^${RK}/reg-1: registered\n`));
+    expect(secret).toBeDefined();
+    const given = await rrpc(['devices', 'register', RK, 'reg-2', '--secret', 'given-secret-0123456789', '--json']);
+    expect(JSON.parse(given.stdout.toString())).toMatchObject({ productKey: RK, deviceName: 'reg-2', deviceSecret: 'given-secret-0123456789', enabled: true });
+    const again = await rrpc(['devices', 'register', RK, 'reg-1']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('DEVICE_EXISTS');
+    const list = await rrpc(['devices', 'list', RK]);
+    expect(list.code).toBe(0);
+    expect(list.stdout.toString().split('\n').filter(Boolean).map((l) => l.split('\t').slice(0, 3).join(' '))).toEqual(['reg-1 UNACTIVE enabled', 'reg-2 UNACTIVE enabled']);
+    expect((await rrpc(['devices', 'disable', RK, 'reg-1'])).stdout.toString()).toBe(`${RK}/reg-1: disabled\n`);
+    expect((await rrpc(['devices', 'list', RK, '--status', 'UNACTIVE', '--limit', '1'])).stderr).toContain('more: --cursor reg-1');
+    expect((await rrpc(['devices', 'list', RK, '--all', '--limit', '1'])).stdout.toString()).toMatch(/^reg-1\tUNACTIVE\tdisabled\t.*\nreg-2\tUNACTIVE\tenabled\t/);
+    await cluster.connectDevice(RK, 'reg-1');
+    const refused = await rrpc(['call', RK, 'reg-1', '--data', 'x']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('DEVICE_DISABLED');
+    expect((await rrpc(['devices', 'enable', RK, 'reg-1'])).code).toBe(0);
+    const rotated = await rrpc(['devices', 'rotate', RK, 'reg-1', '--json']);
+    const fresh = (JSON.parse(rotated.stdout.toString()) as { deviceSecret: string }).deviceSecret;
+    expect(fresh).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(fresh).not.toBe(secret);
+    expect((await rrpc(['devices', 'delete', RK, 'reg-1'])).stdout.toString()).toBe(`${RK}/reg-1: deleted\n`);
+    const gone = await rrpc(['devices', 'delete', RK, 'reg-1']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('DEVICE_NOT_FOUND');
+    expect((await rrpc(['devices', 'list', RK, '--status', 'ASLEEP'])).code).toBe(2);
+    expect((await rrpc(['devices', 'fly', RK])).code).toBe(2);
+  });
+
+  it('import reads productKey,deviceName,deviceSecret CSV (file or stdin) and reports bad lines by line number', async () => {
+    const csv = join(dir, 'devices.csv');
+    writeFileSync(csv, ['productKey,deviceName,deviceSecret', `${RK},imp-1,secret-imp-1-0123456`, '# a comment', '', `${RK},imp-2,has,commas,0123456789`, `${RK},imp-3,short`].join('\n') + '\n');
+    const run = await rrpc(['devices', 'import', csv]);
+    expect(run.code).toBe(1);
+    expect(run.stdout.toString()).toBe('created 2, existing 0, failed 1\n');
+    expect(run.stderr).toMatch(/^line 6: INVALID_ARGUMENT: /m);
+    const fromStdin = await rrpc(['devices', 'import', '-', '--json'], { stdin: Buffer.from(`${RK},imp-1,secret-imp-1-0123456\n${RK},imp-4,secret-imp-4-0123456\n`) });
+    expect(fromStdin.code).toBe(0);
+    expect(JSON.parse(fromStdin.stdout.toString())).toEqual({ created: 1, existing: 1, failed: [] });
+    expect((await cluster.devices.registry.credentials({ productKey: RK, deviceName: 'imp-2' }))?.secret).toBe('has,commas,0123456789');
+    const broken = join(dir, 'broken.csv');
+    writeFileSync(broken, `${RK};imp-9;secret\n`);
+    const bad = await rrpc(['devices', 'import', broken]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('line 1: not productKey,deviceName,deviceSecret');
   });
 });
 

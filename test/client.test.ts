@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DeviceDisabledError,
+  DeviceNotFoundError,
   DeviceOfflineError,
   DeviceTimeoutError,
   InvalidArgumentError,
@@ -79,8 +81,9 @@ describe('call', () => {
 });
 
 describe('typed errors', () => {
-  it('DeviceOfflineError OFFLINE for a device never seen', async () => {
-    const error = await rejection(rrpc.call({ productKey: PK, deviceName: 'never-seen', payload: 'x' }));
+  it('DeviceOfflineError OFFLINE for a registered device never seen', async () => {
+    await cluster.devices.register([{ productKey: PK, deviceName: 'offline-1' }]);
+    const error = await rejection(rrpc.call({ productKey: PK, deviceName: 'offline-1', payload: 'x' }));
     expect(error).toBeInstanceOf(DeviceOfflineError);
     expect(error).toBeInstanceOf(RrpcClientError);
     expect(error).toMatchObject({ code: 'DEVICE_OFFLINE', status: 404, rrpcCode: 'OFFLINE' });
@@ -224,5 +227,46 @@ describe('Redis down', () => {
     await waitFor(async () => (await fetch(`${cluster.apis[0]!.url}/readyz`)).status === 200, 10_000, 'api ready again');
     await cluster.connectDevice(PK, 'echo-1');
     expect((await rrpc.call({ productKey: PK, deviceName: 'echo-1', payload: 'x' })).payload.toString()).toMatch(/:x$/);
+  });
+});
+
+describe('device registry', () => {
+  const RK = 'a1ClientReg';
+  it('registers, reads, lists, disables, rotates and deletes devices', async () => {
+    const created = await rrpc.registerDevice({ productKey: RK, deviceName: 'cli-dev-1' });
+    expect(created).toMatchObject({ productKey: RK, deviceName: 'cli-dev-1', enabled: true });
+    expect(created.deviceSecret).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(created.createdAt).toBeInstanceOf(Date);
+    const generated = await rrpc.registerDevice({ productKey: RK, deviceSecret: 'given-secret-0123456789' });
+    expect(generated.deviceName).toMatch(/^[A-Za-z0-9]{20}$/);
+    expect(generated.deviceSecret).toBe('given-secret-0123456789');
+    expect(await rrpc.device(RK, 'cli-dev-1')).toMatchObject({ status: 'UNACTIVE', enabled: true, createdAt: created.createdAt });
+    const imported = await rrpc.importDevices([
+      { productKey: RK, deviceName: 'cli-dev-2', deviceSecret: 'import-secret-0123456789' },
+      { productKey: RK, deviceName: 'cli-dev-1', deviceSecret: 'import-secret-0123456789' },
+      { productKey: RK, deviceName: 'cli-dev-3', deviceSecret: 'short' },
+    ]);
+    expect(imported).toMatchObject({ created: 1, existing: 1, failed: [{ index: 2, error: { code: 'INVALID_ARGUMENT' } }] });
+    const first = await rrpc.listDevices(RK, { limit: 2 });
+    expect(first.devices).toHaveLength(2);
+    expect(first.nextCursor).not.toBeNull();
+    const rest = await rrpc.listDevices(RK, { limit: 2, cursor: first.nextCursor ?? undefined });
+    expect([...first.devices, ...rest.devices].map((d) => d.deviceName).sort()).toEqual(['cli-dev-1', 'cli-dev-2', generated.deviceName].sort());
+    expect(rest.nextCursor).toBeNull();
+    expect(await rrpc.setDeviceEnabled(RK, 'cli-dev-1', false)).toMatchObject({ enabled: false });
+    await cluster.connectDevice(RK, 'cli-dev-1');
+    const disabled = await rejection(rrpc.call({ productKey: RK, deviceName: 'cli-dev-1', payload: 'x' }));
+    expect(disabled).toBeInstanceOf(DeviceDisabledError);
+    expect(disabled).toMatchObject({ code: 'DEVICE_DISABLED', status: 403 });
+    const secret = await rrpc.rotateDeviceSecret(RK, 'cli-dev-1');
+    expect(secret).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(secret).not.toBe(created.deviceSecret);
+    await rrpc.deleteDevice(RK, 'cli-dev-1');
+    expect(await rrpc.device(RK, 'cli-dev-1')).toBeNull();
+    const missing = await rejection(rrpc.call({ productKey: RK, deviceName: 'cli-dev-1', payload: 'x' }));
+    expect(missing).toBeInstanceOf(DeviceNotFoundError);
+    expect(await rejection(rrpc.deleteDevice(RK, 'cli-dev-1'))).toBeInstanceOf(DeviceNotFoundError);
+    const exists = await rejection(rrpc.registerDevice({ productKey: RK, deviceName: 'cli-dev-2' }));
+    expect(exists).toMatchObject({ code: 'DEVICE_EXISTS', status: 409 });
   });
 });

@@ -49,6 +49,7 @@ describe('/compat/aliyun Action=RRpc', () => {
   });
 
   it('reports OFFLINE and TIMEOUT as Success:true with the RrpcCode', async () => {
+    await cluster.devices.register([{ productKey: PK, deviceName: 'nobody-1' }]); // registered, never connected
     const off = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?Action=RRpc&ProductKey=${PK}&DeviceName=nobody-1&RequestBase64Byte=eA%3D%3D&Timeout=1000`, { headers: auth });
     const offBody = (await off.json()) as Record<string, unknown>;
     expect(offBody).toMatchObject({ Success: true, RrpcCode: 'OFFLINE' });

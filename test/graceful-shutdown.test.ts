@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
+import { TEST_SECRETS_KEY, freePort, startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
+import { connectTestRegistry } from './support/registry.js';
 import { API_KEY, WEBHOOK_TOKEN, connectedEvent } from './support/cluster.js';
 import { startDevice, type TestDevice } from './support/device.js';
 
@@ -18,7 +19,7 @@ const children: ChildProcess[] = [];
 function startService(service: string, port: number) {
   const child = spawn(process.execPath, [`services/${service}/dist/main.js`], {
     cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: API_KEY, RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN, RRPC_DEVICE_REGISTRY: 'off', LOG_LEVEL: 'warn' },
+    env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: API_KEY, RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN, RRPC_SECRETS_KEY: TEST_SECRETS_KEY, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   // Start-up failures print here: show them in the test output.
@@ -30,6 +31,9 @@ function startService(service: string, port: number) {
 beforeAll(async () => {
   [redis, mosquitto] = await Promise.all([startRedis(), startMosquitto()]);
   // The device answers after 1.5 s, so calls are still in flight when SIGTERM arrives.
+  const registry = connectTestRegistry({ redisUrl: redis.url });
+  await registry.register([{ productKey: PK, deviceName: 'slow-1' }]);
+  await registry.close();
   device = await startDevice(mosquitto.url, PK, 'slow-1', () => undefined);
   device.client.removeAllListeners('message');
   device.client.on('message', (topic, payload) => {

@@ -17,6 +17,9 @@ beforeAll(async () => {
   // The local receivers listen on 127.0.0.1: an internal address, allowed here as an operator would allow an internal receiver.
   cluster = await startWorkerCluster({ env: { RRPC_CALLBACK_ALLOWED_HOSTS: '127.0.0.1' } });
   group = await startDeviceGroup(cluster.mosquitto.url, PK, 50, (dn) => !silent.has(dn));
+  // The devices that get jobs or calls while offline are registered up front (registry on), as production's are.
+  const offline = ['cancel-1', 'cb-2', 'idem-1', 'idem-2', 'late-1', 'never-1', 'order-1', 'quiet-1', 'quiet-2', 'wait-1', 'wait-2'];
+  await cluster.devices.register(offline.map((deviceName) => ({ productKey: PK, deviceName })));
 });
 afterAll(async () => {
   await group.close();

@@ -2,9 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import {
   aliyunAnswer,
+  aliyunDeviceAnswer,
   aliyunError,
   callAnswer,
   callOutcome,
+  deviceCreated,
+  deviceImportResult,
+  devicePage,
+  deviceSecretAnswer,
   errorBody,
   liveness,
   presence,
@@ -46,7 +51,12 @@ async function conforms(res: Response, status: number, schema: z.ZodType): Promi
 describe('/v1 answers match the documented schemas', () => {
   it('call: CallAnswer, and ErrorBody for each failure', async () => {
     await conforms(await cluster.call(PK, 'echo-1', { payload: b64('hi') }), 200, callAnswer);
-    await conforms(await cluster.call(PK, 'never-seen', { payload: b64('x') }), 404, errorBody);
+    await conforms(await cluster.call(PK, 'never-seen', { payload: b64('x') }), 404, errorBody); // DEVICE_NOT_FOUND
+    await cluster.devices.register([{ productKey: PK, deviceName: 'offline-1' }]);
+    await conforms(await cluster.call(PK, 'offline-1', { payload: b64('x') }), 404, errorBody); // DEVICE_OFFLINE
+    await cluster.devices.registry.setEnabled({ productKey: PK, deviceName: 'offline-1' }, false);
+    await conforms(await cluster.call(PK, 'offline-1', { payload: b64('x') }), 403, errorBody); // DEVICE_DISABLED
+    await cluster.devices.registry.setEnabled({ productKey: PK, deviceName: 'offline-1' }, true);
     await conforms(await cluster.call(PK, 'silent-1', { payload: b64('x'), timeoutMs: 1000 }), 504, errorBody);
     await conforms(await cluster.call(PK, 'echo-1', { payload: 'not base64!' }), 400, errorBody);
     await conforms(await cluster.call(PK, 'echo-1', { payload: Buffer.alloc(2000).toString('base64') }), 413, errorBody);
@@ -61,6 +71,30 @@ describe('/v1 answers match the documented schemas', () => {
     const half = await conforms(await cluster.api(`/v1/devices/${PK}/gone-1`), 200, presence);
     expect(half).toMatchObject({ status: 'HALFCONN', lastDisconnectReason: 'keepalive_timeout' });
     await conforms(await cluster.api(`/v1/devices/${PK}/never-seen`), 404, errorBody);
+  });
+
+  it('registry: DeviceCreated, DeviceImportResult, Device (UNACTIVE), DevicePage, DeviceSecret; ErrorBody for 409', async () => {
+    const json = (method: string, body?: unknown) => ({ method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    await conforms(await cluster.api('/v1/devices', json('POST', { productKey: PK, deviceName: 'doc-reg-1' })), 201, deviceCreated);
+    await conforms(await cluster.api('/v1/devices', json('POST', { productKey: PK, deviceName: 'doc-reg-1' })), 409, errorBody);
+    const imported = { devices: [{ productKey: PK, deviceName: 'doc-imp-1', deviceSecret: 'doc-secret-0123456789' }, { productKey: PK, deviceName: 'x' }] };
+    await conforms(await cluster.api('/v1/devices/import', json('POST', imported)), 200, deviceImportResult);
+    expect((await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1`), 200, presence))['status']).toBe('UNACTIVE');
+    await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1`, json('PATCH', { enabled: false })), 200, presence);
+    await conforms(await cluster.api(`/v1/products/${PK}/devices?limit=2`), 200, devicePage);
+    await conforms(await cluster.api(`/v1/products/${PK}/devices?status=UNACTIVE`), 200, devicePage);
+    await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1/secret`, { method: 'POST' }), 200, deviceSecretAnswer);
+    await conforms(await cluster.api(`/v1/devices/${PK}/never-seen`, json('PATCH', { enabled: true })), 404, errorBody);
+    const aliyunPost = (params: Record<string, string>) =>
+      fetch(`${cluster.apis[0]!.url}/compat/aliyun`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params) });
+    await conforms(await aliyunPost({ Action: 'RegisterDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'QueryDeviceDetail', ProductKey: PK, DeviceName: 'echo-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'BatchGetDeviceState', ProductKey: PK, 'DeviceName.1': 'echo-1', 'DeviceName.2': 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'DisableThing', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'DeleteDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(await aliyunPost({ Action: 'DeleteDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 404, aliyunError);
+    expect((await cluster.api(`/v1/devices/${PK}/doc-reg-1`, { method: 'DELETE' })).status).toBe(204);
   });
 
   it('outcome: CallOutcome while pending, answered and timed out', async () => {
@@ -88,7 +122,9 @@ describe('compat and operations answers match the documented schemas', () => {
 
   it('aliyun: AliyunRRpcAnswer for every outcome, AliyunError for errors', async () => {
     expect((await conforms(await aliyun({ ...rrpc, DeviceName: 'echo-1' }), 200, aliyunAnswer))['RrpcCode']).toBe('SUCCESS');
-    expect((await conforms(await aliyun({ ...rrpc, DeviceName: 'never-seen' }), 200, aliyunAnswer))['RrpcCode']).toBe('OFFLINE');
+    await cluster.devices.register([{ productKey: PK, deviceName: 'offline-2' }]);
+    expect((await conforms(await aliyun({ ...rrpc, DeviceName: 'offline-2' }), 200, aliyunAnswer))['RrpcCode']).toBe('OFFLINE');
+    await conforms(await aliyun({ ...rrpc, DeviceName: 'never-seen' }), 404, aliyunError);
     expect((await conforms(await aliyun({ ...rrpc, DeviceName: 'silent-1' }), 200, aliyunAnswer))['RrpcCode']).toBe('TIMEOUT');
     await conforms(await aliyun({ ...rrpc, DeviceName: 'echo-1', Timeout: '9000' }), 400, aliyunError);
     await conforms(await aliyun({ ...rrpc, DeviceName: 'echo-1' }, 'wrong-key'), 401, aliyunError);

@@ -87,8 +87,12 @@ describe('Redis crashed (SIGKILL + restart)', () => {
     await cluster.redis.restart();
     await waitFor(() => ready(cluster.apis[0]!.url), 10_000, 'api ready again');
     await waitFor(() => ready(cluster.ingests[0]!.url), 10_000, 'ingest ready again');
-    // The restarted Redis lost presence (no persistence in the test server): the broker's next webhook restores it.
+    // The restarted Redis lost everything (no persistence in the test server): presence, and the device registry
+    // too, so the call finds no registered device. (A production Redis persists: the registry is durable data.)
+    expect((await callOnce()).body.error?.code).toBe('DEVICE_NOT_FOUND');
+    await cluster.devices.register([{ productKey: PK, deviceName: 'pump-1' }]);
     expect((await callOnce()).body.rrpcCode).toBe('OFFLINE');
+    // The broker's next webhook restores presence.
     await cluster.connectDevice(PK, 'pump-1');
     const after = await callOnce();
     expect(after.status).toBe(200);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
+import { TEST_SECRETS_KEY, freePort, startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
 
 /** The built services as real processes: start-up validation, readiness, SIGTERM. */
 const root = new URL('..', import.meta.url).pathname;
@@ -51,7 +51,7 @@ describe('running services', () => {
       const port = await freePort();
       const child = spawn(process.execPath, [`services/${service}/dist/main.js`], {
         cwd: root,
-        env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: 'k'.repeat(20), RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_DEVICE_REGISTRY: 'off' },
+        env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: 'k'.repeat(20), RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SECRETS_KEY: TEST_SECRETS_KEY },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

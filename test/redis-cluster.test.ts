@@ -6,7 +6,8 @@ import { createWorkerService, type WorkerService } from '@rrpc/worker';
 import { createIngestService, type IngestService } from '@rrpc/response-ingest';
 import { createLogger } from '@rrpc/runtime';
 import { Keys, MessageIds, slotOf } from '@rrpc/store';
-import { startMosquitto, startRedisCluster, waitFor, type ManagedRedisCluster, type ManagedServer } from '@rrpc/testing';
+import { TEST_SECRETS_KEY, startMosquitto, startRedisCluster, waitFor, type ManagedRedisCluster, type ManagedServer } from '@rrpc/testing';
+import { connectTestRegistry, registryOptionsOf, type TestRegistry } from './support/registry.js';
 import { API_KEY, WEBHOOK_TOKEN, connectedEvent } from './support/cluster.js';
 import { startDevice, type TestDevice } from './support/device.js';
 import { WORKER_ENV } from './support/worker-cluster.js';
@@ -25,6 +26,7 @@ const ingests: Array<{ service: IngestService; url: string }> = [];
 let worker: WorkerService | undefined;
 const devices: TestDevice[] = [];
 const names = Array.from({ length: 12 }, (_, i) => `unit-${String(i).padStart(2, '0')}`);
+let registry: TestRegistry;
 
 beforeAll(async () => {
   [redis, mosquitto] = await Promise.all([startRedisCluster(), startMosquitto()]);
@@ -34,7 +36,7 @@ beforeAll(async () => {
     MQTT_URL: mosquitto.url,
     RRPC_API_KEYS: API_KEY,
     RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-    RRPC_DEVICE_REGISTRY: 'off',
+    RRPC_SECRETS_KEY: TEST_SECRETS_KEY,
     PORT: '0',
   };
   for (let i = 0; i < 2; i++) {
@@ -43,6 +45,9 @@ beforeAll(async () => {
     const api = createApiService(loadApiConfig({ ...env, RRPC_INSTANCE_ID: `cl-api-${i}` }), logger);
     apis.push({ service: api, url: `http://127.0.0.1:${await api.start()}` });
   }
+  // The registry on the cluster too: the devices this file brings online (or calls while offline) are registered.
+  registry = connectTestRegistry(registryOptionsOf(env));
+  await registry.register([...names, 'spare-01', 'later-01', 'nobody-99'].map((deviceName) => ({ productKey: PK, deviceName })));
   worker = createWorkerService(loadWorkerConfig({ ...env, ...WORKER_ENV, RRPC_INSTANCE_ID: 'cl-worker-0' }), logger);
   await worker.start();
   for (const name of names) {
@@ -58,6 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(devices.map((d) => d.close()));
+  await registry?.close();
   await worker?.stop(1000);
   await Promise.allSettled([...apis, ...ingests].map((s) => s.service.stop()));
   await Promise.allSettled([redis?.stop(), mosquitto?.stop()]);

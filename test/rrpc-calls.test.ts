@@ -64,7 +64,8 @@ describe('synchronous calls on system topics', () => {
     expect(Buffer.from(await res.arrayBuffer())).toEqual(Buffer.from([254, 255, 2, 1, 0]));
   });
 
-  it('fails fast with OFFLINE for a device never seen, publishing nothing', async () => {
+  it('fails fast with OFFLINE for a registered device never seen, publishing nothing', async () => {
+    await cluster.devices.register([{ productKey: PK, deviceName: 'never-seen' }]);
     const before = cluster.published.length;
     const res = await cluster.call(PK, 'never-seen', { payload: b64('x') });
     expect(res.status).toBe(404);

@@ -83,6 +83,7 @@ describe('batches', () => {
     await waitFor(async () => (await batch(byProduct.body.id)).state === 'DONE', 15_000, 'product batch');
     expect((await batch(byProduct.body.id)).counts).toEqual({ SUCCESS: 3 });
 
+    await cluster.devices.register([{ productKey: pk, deviceName: 'prod-9' }]); // registered, never connected
     const named = await createBatch({ devices: [{ productKey: pk, deviceName: 'prod-1' }, { productKey: pk, deviceName: 'prod-9' }], payload: b64('x') });
     await waitFor(async () => (await batch(named.body.id)).state === 'DONE', 15_000, 'named batch');
     expect((await batch(named.body.id)).counts).toEqual({ SUCCESS: 1, OFFLINE: 1 });
@@ -95,6 +96,7 @@ describe('batches', () => {
     const g = await startDeviceGroup(cluster.mosquitto.url, pk, 0);
     groups.push(g);
     await cluster.connectDevice(pk, 'wait-1');
+    await cluster.devices.register([{ productKey: pk, deviceName: 'wait-2' }]); // registered, not connected yet
     const created = await createBatch({ devices: [{ productKey: pk, deviceName: 'wait-1' }, { productKey: pk, deviceName: 'wait-2' }], payload: b64('later'), persistent: true, ttlMs: 60_000 });
     await waitFor(async () => (await batch(created.body.id)).done === 1, 15_000, 'online device done');
     const partial = await allResults(created.body.id, 10);

@@ -30,7 +30,7 @@ const env = servicesEnv({ redis: redis.url, mqtt: mosquitto.url });
 const dir = mkdtempSync(join(tmpdir(), 'rrpc-prof-'));
 const ingest = await startService({ service: 'response-ingest', instanceId: 'ingest-0', env });
 const api = await startService({ service: 'api', instanceId: 'api-0', env, cpuProfileDir: profile ? dir : undefined, main: apiMain });
-await postPresence(ingest.url, devicesNames);
+await postPresence(ingest.url, devicesNames, api.url);
 const http = { devices: devicesNames, apiKey: API_KEY, targets: [api.url] };
 await loadgen.ask('httpClosed', { ...http, concurrency: 64, durationMs: 2000 });
 const serial = await loadgen.ask<RunResult>('httpSerial', { ...http, n: 1000 });

@@ -150,7 +150,7 @@ async function main(): Promise<number> {
   });
   const ingest0 = await start('response-ingest', 'ingest-0');
   const api0 = await start('api', 'api-0', profileDir);
-  await postPresence(ingest0.url, [...fastNames, ...slowNames]);
+  await postPresence(ingest0.url, [...fastNames, ...slowNames], api0.url);
   const http = { devices: fastNames, apiKey: API_KEY, timeoutMs: 10_000 };
 
   log('2. RRPC serial, closed loop, open loop');

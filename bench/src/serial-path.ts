@@ -33,7 +33,7 @@ const tightLoop = await redisTightLoop(redis.url, calls);
 const env = (name: string) => ({ ...servicesEnv({ redis: redis.url, mqtt: mosquitto.url }), ...traceEnv(dir, name) });
 const ingest = await startService({ service: 'response-ingest', instanceId: 'ingest-0', env: env('ingest') });
 const api = await startService({ service: 'api', instanceId: 'api-0', env: env('api') });
-await postPresence(ingest.url, names);
+await postPresence(ingest.url, names, api.url);
 const http = { devices: names, apiKey: API_KEY, targets: [api.url], timeoutMs: 10_000 };
 await loadgen.ask('httpClosed', { ...http, concurrency: 64, durationMs: 2000 });
 const load = loadavg()[0]?.toFixed(2);

@@ -1,8 +1,11 @@
 /** What every bench tool gives the api and ingest it starts: their settings, the API key, and presence. */
+import { randomBytes } from 'node:crypto';
 import { PRODUCT_KEY } from './nonce-payload.js';
 
 export const API_KEY = 'bench-api-key-0123456789abcdef';
 export const WEBHOOK_TOKEN = 'bench-webhook-token-0123456789';
+/** One secrets key per bench run, shared by every service it starts (device secrets are sealed under it). */
+const SECRETS_KEY = randomBytes(32).toString('base64');
 
 /**
  * The services' environment: MQTT 5 with the shared subscription, and the call path itself, without rate
@@ -16,7 +19,7 @@ export function servicesEnv(urls: { redis: string; mqtt: string }): Record<strin
     MQTT_PROTOCOL_VERSION: '5',
     RRPC_API_KEYS: API_KEY,
     RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-    RRPC_DEVICE_REGISTRY: 'off',
+    RRPC_SECRETS_KEY: SECRETS_KEY,
     RRPC_SHARED_SUBSCRIPTION: 'true',
     RRPC_RATE_LIMIT_PER_KEY: '0',
     RRPC_RATE_LIMIT_PER_DEVICE: '0',
@@ -42,8 +45,26 @@ export function tracingEnv(mode: TraceMode, endpoint: string | undefined): Recor
   return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: mode };
 }
 
-/** Marks the devices online, as EMQX would: a client.connected webhook each, to the ingest. */
-export async function postPresence(ingestUrl: string, deviceNames: string[]): Promise<void> {
+/** Registers the devices through the api (POST /v1/devices/import, 10,000 at a time); existing ones stay. */
+export async function registerDevices(apiUrl: string, deviceNames: string[]): Promise<void> {
+  for (let i = 0; i < deviceNames.length; i += 10_000) {
+    const devices = deviceNames.slice(i, i + 10_000).map((deviceName) => ({ productKey: PRODUCT_KEY, deviceName, deviceSecret: `bench-secret-${deviceName}`.padEnd(16, '0') }));
+    const res = await fetch(`${apiUrl}/v1/devices/import`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      body: JSON.stringify({ devices }),
+    });
+    const body = (await res.json()) as { failed?: unknown[] };
+    if (res.status !== 200 || (body.failed?.length ?? 0) > 0) throw new Error(`device import: ${res.status} ${JSON.stringify(body).slice(0, 500)}`);
+  }
+}
+
+/**
+ * Marks the devices online, as EMQX would: registers them (a device connects only when it is registered),
+ * then a client.connected webhook each, to the ingest.
+ */
+export async function postPresence(ingestUrl: string, deviceNames: string[], apiUrl: string): Promise<void> {
+  await registerDevices(apiUrl, deviceNames);
   for (const name of deviceNames) {
     const now = Date.now();
     const res = await fetch(`${ingestUrl}/hooks/emqx`, {

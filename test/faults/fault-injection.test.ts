@@ -1,7 +1,8 @@
 import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
+import { TEST_SECRETS_KEY, startMosquitto, startRedis, waitFor, type ManagedServer } from '@rrpc/testing';
+import { connectTestRegistry, registryOptionsOf, type TestRegistry } from '../support/registry.js';
 import { startService, type ServiceProcess } from './support/services.js';
 import { startFleet, type Fleet } from './support/fleet.js';
 import { figures, startLoad, type CallRecord, type ScenarioFigures } from './support/load.js';
@@ -27,6 +28,7 @@ let mosquitto: ManagedServer;
 let apis: ServiceProcess[];
 let ingests: ServiceProcess[];
 let fleet: Fleet;
+let testRegistry: TestRegistry | undefined;
 const results: ScenarioFigures[] = [];
 
 function report(f: ScenarioFigures) {
@@ -42,7 +44,7 @@ beforeAll(async () => {
     MQTT_URL: mosquitto.url,
     RRPC_API_KEYS: API_KEY,
     RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-    RRPC_DEVICE_REGISTRY: 'off',
+    RRPC_SECRETS_KEY: TEST_SECRETS_KEY,
     REDIS_COMMAND_TIMEOUT_MS: '500',
     RRPC_RESULT_TTL_MS: String(RESULT_TTL_MS),
     RRPC_RATE_LIMIT_PER_KEY: '0',
@@ -58,6 +60,7 @@ beforeAll(async () => {
     count: 20,
     webhooks: () => ingests.filter((i) => i.alive).map((i) => i.url),
     webhookToken: WEBHOOK_TOKEN,
+    registry: (testRegistry = connectTestRegistry(registryOptionsOf(env))),
   });
   await allOnline();
 }, 60_000);
@@ -69,6 +72,7 @@ afterAll(async () => {
     if (process.env['RRPC_FAULT_REPORT']) appendFileSync(process.env['RRPC_FAULT_REPORT'], JSON.stringify(results, null, 2) + '\n');
   }
   await fleet?.close();
+  await testRegistry?.close();
   await Promise.all([...(apis ?? []), ...(ingests ?? [])].map((p) => p.kill('SIGTERM')));
   await Promise.all([redis?.stop(), mosquitto?.stop()]);
 }, 30_000);

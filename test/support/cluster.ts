@@ -8,6 +8,7 @@ import { createApiService, type ApiService } from '@rrpc/api';
 import { createIngestService, type IngestService } from '@rrpc/response-ingest';
 import { createLogger } from '@rrpc/runtime';
 import { TEST_SECRETS_KEY, startMosquitto, startRedis, type ManagedServer } from '@rrpc/testing';
+import { connectTestRegistry, registryOptionsOf, type TestRegistry } from './registry.js';
 
 export const API_KEY = 'test-api-key-0123456789abcdef';
 export const WEBHOOK_TOKEN = 'test-webhook-token-0123456789';
@@ -28,6 +29,8 @@ export interface TestCluster {
   env: Env;
   /** Every topic published on the broker since the cluster started (a '#' subscriber). */
   published: string[];
+  /** The device registry: webhook() and connectDevice() register the device of a client.connected event. */
+  devices: TestRegistry;
   api(path: string, init?: RequestInit & { pod?: number }): Promise<Response>;
   call(productKey: string, deviceName: string, body: unknown, pod?: number): Promise<Response>;
   webhook(body: unknown, replica?: number, token?: string): Promise<Response>;
@@ -47,12 +50,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     RRPC_API_KEYS: API_KEY,
     RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
     RRPC_SECRETS_KEY: TEST_SECRETS_KEY,
-    RRPC_DEVICE_REGISTRY: 'off',
     RRPC_SHARED_SUBSCRIPTION: String(options.sharedSubscription ?? true),
     PORT: '0',
     ...options.env,
   };
   const published: string[] = [];
+  const devices = connectTestRegistry(registryOptionsOf(env));
   const spy: MqttClient = await mqtt.connectAsync(mosquitto.url, { clientId: `spy-${process.pid}-${Date.now()}`, protocolVersion: 5 });
   await spy.subscribeAsync('#', { qos: 0 });
   spy.on('message', (topic) => published.push(topic));
@@ -77,6 +80,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     ingests,
     env,
     published,
+    devices,
     api(path, init = {}) {
       const pod = apis[init.pod ?? 0];
       if (!pod) throw new Error(`no api pod ${init.pod}`);
@@ -92,14 +96,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
         body: JSON.stringify(body),
       });
     },
-    webhook(body, replica = 0, token = WEBHOOK_TOKEN) {
+    async webhook(body, replica = 0, token = WEBHOOK_TOKEN) {
       const ingest = ingests[replica];
       if (!ingest) throw new Error(`no ingest replica ${replica}`);
-      return fetch(`${ingest.url}/hooks/emqx`, {
+      // A device connects only when it is registered: register it before the broker reports the connection.
+      const undo = await devices.registerConnected(body);
+      const res = await fetch(`${ingest.url}/hooks/emqx`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify(body),
       });
+      if (res.status !== 200) await undo(); // the broker did not accept the connection after all
+      return res;
     },
     async connectDevice(productKey, deviceName, keepalive = 60) {
       const res = await cluster.webhook(connectedEvent(productKey, deviceName, Date.now(), keepalive));
@@ -113,6 +121,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       await Promise.allSettled(apis.map((a) => a.service.stop()));
       await Promise.allSettled(ingests.map((i) => i.service.stop()));
       await spy.endAsync();
+      await devices.close();
       await Promise.allSettled([redis.stop(), mosquitto.stop()]);
     },
   };

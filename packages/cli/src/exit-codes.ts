@@ -1,4 +1,6 @@
 import {
+  DeviceDisabledError,
+  DeviceNotFoundError,
   DeviceOfflineError,
   DeviceTimeoutError,
   InvalidArgumentError,
@@ -46,6 +48,8 @@ export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof DeviceTimeoutError) return EXIT.TIMEOUT;
   if (error instanceof UnavailableError || error instanceof NetworkError || error instanceof RateLimitedError) return EXIT.UNAVAILABLE;
   if (error instanceof UnauthenticatedError) return EXIT.AUTH;
+  // Not registered, or disabled (a 403 that is not about the key): any other error.
+  if (error instanceof DeviceNotFoundError || error instanceof DeviceDisabledError) return EXIT.OTHER;
   if (error instanceof RrpcClientError && (error.code === 'PERMISSION_DENIED' || error.status === 403)) return EXIT.AUTH;
   return EXIT.OTHER;
 }

@@ -1,6 +1,7 @@
 import { RrpcClientError, DeviceTimeoutError, DeviceOfflineError, UnauthenticatedError } from '@rrpc/client';
 import { callCommand } from './commands/call.js';
 import { deviceCommand } from './commands/device.js';
+import { devicesCommand } from './commands/devices.js';
 import { outcomeCommand } from './commands/outcome.js';
 import { CONNECTION_HELP } from './connection-options.js';
 import { EXIT, EXIT_CODES_HELP, UsageError, exitCodeFor, type ExitCode } from './exit-codes.js';
@@ -13,6 +14,8 @@ Calls RRPC devices through an RRPC cluster's HTTP API.
 Commands:
   call <productKey> <deviceName>    send a request to a device and print its answer
   device <productKey> <deviceName>  print a device's presence
+  devices <subcommand>              manage the device registry: register, import, list, disable,
+                                    enable, rotate, delete
   outcome <messageId>               print the stored outcome of a call
   help [command]                    show help for a command
 
@@ -25,6 +28,7 @@ ${EXIT_CODES_HELP}`;
 const COMMANDS: Record<string, (args: string[], io: Io) => Promise<ExitCode>> = {
   call: callCommand,
   device: deviceCommand,
+  devices: devicesCommand,
   outcome: outcomeCommand,
 };
 

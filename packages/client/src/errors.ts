@@ -43,6 +43,22 @@ export class DeviceOfflineError extends RrpcClientError {
   }
 }
 
+/** 404 DEVICE_NOT_FOUND: no such device is registered (registry on). Nothing was published. */
+export class DeviceNotFoundError extends RrpcClientError {
+  constructor(message: string, status = 404) {
+    super('DEVICE_NOT_FOUND', message, { status });
+    this.name = 'DeviceNotFoundError';
+  }
+}
+
+/** 403 DEVICE_DISABLED: the device is disabled. Nothing was published. */
+export class DeviceDisabledError extends RrpcClientError {
+  constructor(message: string, status = 403) {
+    super('DEVICE_DISABLED', message, { status });
+    this.name = 'DeviceDisabledError';
+  }
+}
+
 /** 504 DEVICE_TIMEOUT: the request was published but the device did not answer in time. `messageId` names the call. */
 export class DeviceTimeoutError extends RrpcClientError {
   declare readonly messageId: string;
@@ -149,6 +165,8 @@ export async function errorFromResponse(res: Response): Promise<RrpcClientError>
   const messageId = str(body.messageId) ?? res.headers.get('x-rrpc-message-id') ?? undefined;
 
   if (code === 'DEVICE_OFFLINE') return new DeviceOfflineError(message, rrpcCode === 'HALFCONN' ? 'HALFCONN' : 'OFFLINE', status);
+  if (code === 'DEVICE_NOT_FOUND') return new DeviceNotFoundError(message, status);
+  if (code === 'DEVICE_DISABLED') return new DeviceDisabledError(message, status);
   if (code === 'DEVICE_TIMEOUT' && messageId !== undefined) return new DeviceTimeoutError(message, messageId, status);
   if (code === 'INVALID_ARGUMENT' || (code === undefined && status === 400)) return new InvalidArgumentError(message, str(body.error?.field) ?? 'body', status);
   if (code === 'UNAUTHENTICATED' || (code === undefined && status === 401)) return new UnauthenticatedError(message, status);

@@ -2,6 +2,10 @@ export {
   RrpcClient,
   type CallOptions,
   type CallResult,
+  type DevicePage,
+  type ImportResult,
+  type NewDevice,
+  type RegisteredDevice,
   type Outcome,
   type OutcomeCode,
   type Payload,
@@ -10,6 +14,8 @@ export {
   type RrpcClientOptions,
 } from './rrpc-client.js';
 export {
+  DeviceDisabledError,
+  DeviceNotFoundError,
   DeviceOfflineError,
   DeviceTimeoutError,
   InvalidArgumentError,

@@ -46,7 +46,8 @@ export interface CallResult {
   durationMs: number;
 }
 
-export type PresenceStatus = 'ONLINE' | 'OFFLINE' | 'HALFCONN';
+/** UNACTIVE: registered, never connected (Alibaba's word). */
+export type PresenceStatus = 'ONLINE' | 'OFFLINE' | 'HALFCONN' | 'UNACTIVE';
 
 export interface Presence {
   productKey: string;
@@ -57,6 +58,39 @@ export interface Presence {
   disconnectedAt?: Date | undefined;
   keepaliveSeconds?: number | undefined;
   lastDisconnectReason?: string | undefined;
+  /** Registered devices (registry on): false when disabled. */
+  enabled?: boolean | undefined;
+  /** Registered devices: when the device was registered. */
+  createdAt?: Date | undefined;
+}
+
+export interface NewDevice {
+  productKey: string;
+  /** Generated (20 letters and digits) when unset. */
+  deviceName?: string | undefined;
+  /** Generated (32 characters) when unset; else 16-128 visible ASCII characters. */
+  deviceSecret?: string | undefined;
+}
+
+export interface RegisteredDevice {
+  productKey: string;
+  deviceName: string;
+  /** The secret: shown on registration and rotation only. */
+  deviceSecret: string;
+  enabled: boolean;
+  createdAt: Date;
+}
+
+export interface ImportResult {
+  created: number;
+  existing: number;
+  failed: Array<{ index: number; error: { code: string; message: string } }>;
+}
+
+export interface DevicePage {
+  devices: Presence[];
+  /** Pass as `cursor` for the next page; null at the end. */
+  nextCursor: string | null;
 }
 
 export type OutcomeCode = 'PENDING' | 'SUCCESS' | 'TIMEOUT';
@@ -129,21 +163,61 @@ export class RrpcClient {
     };
   }
 
-  /** The device's presence, or null when the cluster has never seen it connect. */
+  /** The device (registry record and presence), or null when it is not registered (registry off: never seen). */
   async device(productKey: string, deviceName: string, options: { signal?: AbortSignal } = {}): Promise<Presence | null> {
     const res = await this.request(devicePath(productKey, deviceName), { method: 'GET', notFoundIsNull: true, signal: options.signal });
     if (res === null) return null;
+    return presenceFrom(await readJson(res));
+  }
+
+  /** Registers a device; the answer carries its secret (this once). 409 DEVICE_EXISTS when it is registered already. */
+  async registerDevice(device: NewDevice, options: { signal?: AbortSignal } = {}): Promise<RegisteredDevice> {
+    const res = await this.request('/v1/devices', { method: 'POST', ...jsonBody(device), signal: options.signal });
     const v = await readJson(res);
-    return {
-      productKey: String(v['productKey']),
-      deviceName: String(v['deviceName']),
-      status: v['status'] as PresenceStatus,
-      clientId: optionalString(v['clientId']),
-      connectedAt: optionalDate(v['connectedAt']),
-      disconnectedAt: optionalDate(v['disconnectedAt']),
-      keepaliveSeconds: typeof v['keepaliveSeconds'] === 'number' ? v['keepaliveSeconds'] : undefined,
-      lastDisconnectReason: optionalString(v['lastDisconnectReason']),
-    };
+    return { productKey: String(v['productKey']), deviceName: String(v['deviceName']), deviceSecret: String(v['deviceSecret']), enabled: v['enabled'] === true, createdAt: new Date(String(v['createdAt'])) };
+  }
+
+  /** Registers up to 10,000 devices with their existing secrets; existing devices are left as they are. */
+  async importDevices(devices: ReadonlyArray<{ productKey: string; deviceName: string; deviceSecret: string }>, options: { signal?: AbortSignal } = {}): Promise<ImportResult> {
+    const res = await this.request('/v1/devices/import', { method: 'POST', ...jsonBody({ devices }), deadlineMs: Math.max(this.requestTimeoutMs, 60_000), signal: options.signal });
+    const v = await readJson(res);
+    return { created: Number(v['created']), existing: Number(v['existing']), failed: Array.isArray(v['failed']) ? (v['failed'] as ImportResult['failed']) : [] };
+  }
+
+  /** One page of a product's devices, by name. */
+  async listDevices(
+    productKey: string,
+    query: { status?: 'ONLINE' | 'OFFLINE' | 'HALFCONN' | 'UNACTIVE' | undefined; limit?: number | undefined; cursor?: string | undefined } = {},
+    options: { signal?: AbortSignal } = {},
+  ): Promise<DevicePage> {
+    if (typeof productKey !== 'string' || productKey === '') throw new InvalidArgumentError('productKey: must be a non-empty string', 'productKey');
+    const params = new URLSearchParams();
+    if (query.status !== undefined) params.set('status', query.status);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.cursor !== undefined) params.set('cursor', query.cursor);
+    const q = params.size > 0 ? `?${params}` : '';
+    const res = await this.request(`/v1/products/${encodeURIComponent(productKey)}/devices${q}`, { method: 'GET', signal: options.signal });
+    const v = await readJson(res);
+    const list = Array.isArray(v['devices']) ? (v['devices'] as Array<Record<string, unknown>>) : [];
+    return { devices: list.map(presenceFrom), nextCursor: typeof v['nextCursor'] === 'string' ? v['nextCursor'] : null };
+  }
+
+  /** Enables or disables a device (a disabled device's calls answer 403 DEVICE_DISABLED); the device as it is now. */
+  async setDeviceEnabled(productKey: string, deviceName: string, enabled: boolean, options: { signal?: AbortSignal } = {}): Promise<Presence> {
+    const res = await this.request(devicePath(productKey, deviceName), { method: 'PATCH', ...jsonBody({ enabled }), signal: options.signal });
+    return presenceFrom(await readJson(res));
+  }
+
+  /** Replaces a device's secret with a new one (returned); the old one stops working at once. */
+  async rotateDeviceSecret(productKey: string, deviceName: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const res = await this.request(`${devicePath(productKey, deviceName)}/secret`, { method: 'POST', signal: options.signal });
+    return String((await readJson(res))['deviceSecret']);
+  }
+
+  /** Unregisters a device. */
+  async deleteDevice(productKey: string, deviceName: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const res = await this.request(devicePath(productKey, deviceName), { method: 'DELETE', signal: options.signal });
+    await res.arrayBuffer();
   }
 
   /** The stored outcome of a call by message ID, or null when it is unknown (never made, or expired). */
@@ -184,13 +258,13 @@ export class RrpcClient {
     }
     if (res.ok) return res;
     const error = await errorFromResponse(res);
-    if (init.notFoundIsNull && res.status === 404 && error.code === 'NOT_FOUND') return null;
+    if (init.notFoundIsNull && res.status === 404 && (error.code === 'NOT_FOUND' || error.code === 'DEVICE_NOT_FOUND')) return null;
     throw error;
   }
 }
 
 interface RequestOptions {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   headers?: Record<string, string>;
   body?: string;
   deadlineMs?: number;
@@ -202,6 +276,25 @@ function devicePath(productKey: string, deviceName: string): string {
     if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(`${field}: must be a non-empty string`, field);
   }
   return `/v1/devices/${encodeURIComponent(productKey)}/${encodeURIComponent(deviceName)}`;
+}
+
+function jsonBody(value: unknown): { headers: Record<string, string>; body: string } {
+  return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) };
+}
+
+function presenceFrom(v: Record<string, unknown>): Presence {
+  return {
+    productKey: String(v['productKey']),
+    deviceName: String(v['deviceName']),
+    status: v['status'] as PresenceStatus,
+    clientId: optionalString(v['clientId']),
+    connectedAt: optionalDate(v['connectedAt']),
+    disconnectedAt: optionalDate(v['disconnectedAt']),
+    keepaliveSeconds: typeof v['keepaliveSeconds'] === 'number' ? v['keepaliveSeconds'] : undefined,
+    lastDisconnectReason: optionalString(v['lastDisconnectReason']),
+    enabled: typeof v['enabled'] === 'boolean' ? v['enabled'] : undefined,
+    createdAt: optionalDate(v['createdAt']),
+  };
 }
 
 function toBuffer(payload: Payload): Buffer {

@@ -86,6 +86,43 @@ describe('DeviceRegistry', () => {
     expect(rotated.needsReseal((await redis.hget(keys.device(device), 's')) ?? '')).toBe(false);
     expect((await registry.credentials(device))?.secret).toBe('kept-secret-0123456789');
   });
+
+  it('re-sealing never undoes a rotation that lands between its read and its write (compare-and-set)', async () => {
+    const keys = fresh();
+    const oldKey = randomBytes(32);
+    const device = { productKey: 'pk5', deviceName: 'dev-0001' };
+    await new DeviceRegistry(redis, keys, new SecretBox(oldKey)).create(device, 'old-secret-0123456789');
+    const current = new SecretBox(randomBytes(32), [oldKey]);
+    let rotatedTo: string | undefined;
+    // A sealer that, while the re-seal pass opens the old secret, lets a rotation write a new one first.
+    const racing = {
+      seal: (p: string, ad: string) => current.seal(p, ad),
+      needsReseal: (s: string) => current.needsReseal(s),
+      open: (sealed: string, ad: string) => {
+        if (rotatedTo === undefined) {
+          rotatedTo = current.seal('rotated-secret-0123456789', ad);
+          void redis.hset(keys.device(device), 's', rotatedTo);
+        }
+        return current.open(sealed, ad);
+      },
+    };
+    expect(await new DeviceRegistry(redis, keys, racing).resealProduct('pk5')).toBe(0);
+    expect(await redis.hget(keys.device(device), 's')).toBe(rotatedTo);
+    expect((await new DeviceRegistry(redis, keys, current).credentials(device))?.secret).toBe('rotated-secret-0123456789');
+  });
+
+  it('finds every product with a device index by SCAN, and re-seals them all', async () => {
+    const keys = fresh();
+    const oldKey = randomBytes(32);
+    const before = new DeviceRegistry(redis, keys, new SecretBox(oldKey));
+    await before.createMany(['pkA', 'pkB', 'pkC'].flatMap((productKey) => [1, 2].map((i) => ({ device: { productKey, deviceName: `dev-000${i}` }, secret: `secret-${productKey}-${i}-0123456` }))));
+    const after = new DeviceRegistry(redis, keys, new SecretBox(randomBytes(32), [oldKey]));
+    expect(await after.products()).toEqual(['pkA', 'pkB', 'pkC']);
+    const seen: string[] = [];
+    expect(await after.resealAll((pk, n) => seen.push(`${pk}:${n}`))).toEqual({ products: 3, resealed: 6 });
+    expect(seen).toEqual(['pkA:2', 'pkB:2', 'pkC:2']);
+    expect((await after.credentials({ productKey: 'pkB', deviceName: 'dev-0002' }))?.secret).toBe('secret-pkB-2-0123456');
+  });
 });
 
 describe('call-begin with the registry (call-begin-4.lua)', () => {

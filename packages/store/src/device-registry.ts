@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import { deviceId, type DeviceRef } from '@rrpc/topics';
 import { Keys } from './keys.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
@@ -28,6 +29,9 @@ export interface DevicePage {
   nextCursor: string | null;
 }
 
+/** Devices registered per pipelined window by createMany. */
+const CREATE_WINDOW = 1000;
+
 /** The largest page `list` returns. */
 export const MAX_DEVICE_PAGE = 1000;
 
@@ -55,15 +59,28 @@ export class DeviceRegistry {
     return result ?? 'exists';
   }
 
-  /** Registers many devices in one pipelined round trip per Redis node; existing devices are left as they are. */
+  /**
+   * Registers many devices, pipelined: CREATE_WINDOW devices at a time, each window one ZADD per product and its
+   * devices' scripts sent together (a few round trips per window, never one per device, and never so many
+   * commands queued at once that the last ones outwait the command timeout). Existing devices are left as they are.
+   */
   async createMany(devices: readonly NewDevice[], now = Date.now()): Promise<Array<'created' | 'exists'>> {
-    if (devices.length === 0) return [];
-    const indexed = devices.map(({ device }) => guard(this.redis.zadd(this.keys.productDevices(device.productKey), 0, device.deviceName)));
-    await Promise.all(indexed);
-    const created = await guard(
-      Promise.all(devices.map(({ device, secret }) => this.redis.rrpcDeviceCreate(this.keys.device(device), this.sealer.seal(secret, deviceId(device)), now))),
-    );
-    return created.map((r) => (r === 1 ? 'created' : 'exists'));
+    const results: Array<'created' | 'exists'> = [];
+    for (let start = 0; start < devices.length; start += CREATE_WINDOW) {
+      const window = devices.slice(start, start + CREATE_WINDOW);
+      const byProduct = new Map<string, string[]>();
+      for (const { device } of window) {
+        const names = byProduct.get(device.productKey);
+        if (names) names.push(device.deviceName);
+        else byProduct.set(device.productKey, [device.deviceName]);
+      }
+      await guard(Promise.all([...byProduct].map(([productKey, names]) => this.redis.zadd(this.keys.productDevices(productKey), ...names.flatMap((n) => [0, n])))));
+      const created = await guard(
+        Promise.all(window.map(({ device, secret }) => this.redis.rrpcDeviceCreate(this.keys.device(device), this.sealer.seal(secret, deviceId(device)), now))),
+      );
+      for (const r of created) results.push(r === 1 ? 'created' : 'exists');
+    }
+    return results;
   }
 
   async get(device: DeviceRef): Promise<DeviceRecord | undefined> {
@@ -111,16 +128,20 @@ export class DeviceRegistry {
   async list(productKey: string, options: { cursor?: string | undefined; limit: number }): Promise<DevicePage> {
     const limit = Math.max(1, Math.min(MAX_DEVICE_PAGE, Math.floor(options.limit)));
     const start = options.cursor === undefined ? '-' : `(${options.cursor}`;
-    const names = await guard(this.redis.zrange(this.keys.productDevices(productKey), start, '+', 'BYLEX', 'LIMIT', 0, limit));
+    // One name more than the page: whether another page follows is known now (no empty last page).
+    const found = await guard(this.redis.zrange(this.keys.productDevices(productKey), start, '+', 'BYLEX', 'LIMIT', 0, limit + 1));
+    const names = found.slice(0, limit);
     const records = await this.getMany(names.map((deviceName) => ({ productKey, deviceName })));
     const devices = records.filter((r): r is DeviceRecord => r !== undefined);
     const last = names[names.length - 1];
-    return { devices, nextCursor: names.length === limit && last !== undefined ? last : null };
+    return { devices, nextCursor: found.length > limit && last !== undefined ? last : null };
   }
 
   /**
    * Re-seals, under the current secrets key, the secrets of a product's devices sealed under an older key
-   * (after RRPC_SECRETS_KEY was rotated). Returns how many were rewritten; safe to run again.
+   * (after RRPC_SECRETS_KEY was rotated), a page at a time (one pipelined read, one pipelined write per page).
+   * Each write is a compare-and-set (device-reseal-1.lua): a secret rotated or a device deleted meanwhile is
+   * left as it is. Returns how many were rewritten; safe to run again (and alongside the services).
    */
   async resealProduct(productKey: string): Promise<number> {
     let cursor: string | undefined;
@@ -128,14 +149,47 @@ export class DeviceRegistry {
     for (;;) {
       const start = cursor === undefined ? '-' : `(${cursor}`;
       const names = await guard(this.redis.zrange(this.keys.productDevices(productKey), start, '+', 'BYLEX', 'LIMIT', 0, MAX_DEVICE_PAGE));
-      for (const deviceName of names) {
-        const device = { productKey, deviceName };
-        const sealed = await guard(this.redis.hget(this.keys.device(device), 's'));
-        if (!sealed || !this.sealer.needsReseal(sealed)) continue;
-        if (await this.replaceSecret(device, this.sealer.open(sealed, deviceId(device)))) resealed++;
-      }
+      const devices = names.map((deviceName) => ({ productKey, deviceName }));
+      const sealed = await guard(Promise.all(devices.map((d) => this.redis.hget(this.keys.device(d), 's'))));
+      const writes = devices.flatMap((device, i) => {
+        const old = sealed[i];
+        if (!old || !this.sealer.needsReseal(old)) return [];
+        const id = deviceId(device);
+        return [this.redis.rrpcDeviceReseal(this.keys.device(device), old, this.sealer.seal(this.sealer.open(old, id), id))];
+      });
+      resealed += (await guard(Promise.all(writes))).filter((r) => r === 1).length;
       if (names.length < MAX_DEVICE_PAGE) return resealed;
       cursor = names[names.length - 1];
     }
+  }
+
+  /** The product keys that have a device index, found with SCAN (on a Redis Cluster, on every primary). */
+  async products(): Promise<string[]> {
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    const found = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await guard(node.scan(cursor, 'MATCH', this.keys.productDevicesPattern, 'COUNT', 1000));
+        cursor = next;
+        for (const key of keys) {
+          const productKey = this.keys.productOfDevicesKey(key);
+          if (productKey !== undefined) found.add(productKey);
+        }
+      } while (cursor !== '0');
+    }
+    return [...found].sort();
+  }
+
+  /** Re-seals every product's device secrets under the current key (see resealProduct). */
+  async resealAll(onProduct?: (productKey: string, resealed: number) => void): Promise<{ products: number; resealed: number }> {
+    const products = await this.products();
+    let resealed = 0;
+    for (const productKey of products) {
+      const n = await this.resealProduct(productKey);
+      onProduct?.(productKey, n);
+      resealed += n;
+    }
+    return { products: products.length, resealed };
   }
 }

@@ -145,4 +145,16 @@ export class Keys {
     this.apiKeyRateLimit(keyId); // checks the id
     return `${this.namespace}:{k:${keyId}}:held`;
   }
+
+  /** A SCAN pattern matching every product's device index (productDevices), for the reseal command. */
+  get productDevicesPattern(): string {
+    return `${this.namespace}:{p:*}:devices`;
+  }
+
+  /** The product key of a productDevices key, or undefined when the key is not one. */
+  productOfDevicesKey(key: string): string | undefined {
+    const prefix = `${this.namespace}:{p:`;
+    const suffix = '}:devices';
+    return key.startsWith(prefix) && key.endsWith(suffix) ? key.slice(prefix.length, key.length - suffix.length) : undefined;
+  }
 }

@@ -20,6 +20,7 @@ const SCRIPTS = {
   rrpcDeviceUpdate: 'device-update-1.lua',
   rrpcQuotaReserve: 'quota-reserve-2.lua',
   rrpcQuotaRelease: 'quota-release-2.lua',
+  rrpcDeviceReseal: 'device-reseal-1.lua',
 } as const;
 
 type Arg = string | number | Buffer;
@@ -40,6 +41,7 @@ export interface ScriptCommands {
   rrpcDeviceUpdate(deviceKey: string, ...args: Arg[]): Promise<number>;
   rrpcQuotaReserve(usageKey: string, holdingsKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
   rrpcQuotaRelease(usageKey: string, holdingsKey: string, ...args: Arg[]): Promise<number>;
+  rrpcDeviceReseal(deviceKey: string, ...args: Arg[]): Promise<number>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;

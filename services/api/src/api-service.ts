@@ -7,7 +7,8 @@ import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { PodSummarizer, createApiMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { BatchStore, CallStore, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient } from '@rrpc/store';
+import { BatchStore, CallStore, DeviceRegistry, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient } from '@rrpc/store';
+import { SecretBox } from '@rrpc/crypto';
 import { callerCalls, meteredCalls } from './call-runner.js';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
 import { CallEndpoint } from './call-endpoint.js';
@@ -57,6 +58,8 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const tracer = requestTracer(tracing);
   const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, 0);
+  // The device registry (routes/devices.ts); secrets are sealed under RRPC_SECRETS_KEY before they reach Redis.
+  const devices = config.secretsKeys ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous)) : undefined;
   const caller = new Caller({
     calls,
     broker,
@@ -131,9 +134,10 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       },
     }),
   );
+  app.use(deviceRoutes({ presence, registry: devices, registryOn: config.deviceRegistry }));
   app.use('/v1/devices/:productKey', productScope);
-  app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes }));
-  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes, callbackPolicy: new CallbackPolicy(config.callbackAllowedHosts), keyRate, quotas }));
+  app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes, registry: devices, presence }));
+  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes, callbackPolicy: new CallbackPolicy(config.callbackAllowedHosts), keyRate, quotas, registry: config.deviceRegistry ? devices : undefined }));
   app.use(
     batchRoutes({
       batches: new BatchStore(redis, keys, config.jobRetentionMs),
@@ -147,7 +151,6 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     }),
   );
   app.use(rrpcRoutes({ calls, outcomes: ownedOutcomes(keyRate) }));
-  app.use(deviceRoutes(presence));
   app.use(liveRoutes({ presenceChanges: () => presenceChanges, heartbeats, grafanaUrl: config.grafanaUrl, maxStreams: 1000 }));
   app.use(notFound);
   app.use(errorHandler(logger));

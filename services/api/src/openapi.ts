@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '@rrpc/errors';
-import { ALIYUN_TIMEOUT_MS, TIMEOUT_MS, aliyunRrpc, batchBody, batchResultsQuery, callBody, jobBody, jobListQuery, rawCallQuery } from './schemas.js';
-import { aliyunAnswer, aliyunError, callAnswer, callOutcome, errorBody, liveness, presence, readiness } from './response-schemas.js';
+import { ALIYUN_DEVICE_ACTIONS, ALIYUN_TIMEOUT_MS, REGISTRY_LIMITS, TIMEOUT_MS, aliyunRrpc, batchBody, batchResultsQuery, callBody, deviceCreateBody, deviceImportBody, deviceListQuery, deviceUpdateBody, jobBody, jobListQuery, rawCallQuery } from './schemas.js';
+import { aliyunAnswer, aliyunDeviceAnswer, aliyunError, callAnswer, callOutcome, deviceCreated, deviceImportResult, devicePage, deviceSecretAnswer, errorBody, liveness, presence, readiness } from './response-schemas.js';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, built from the zod schemas that validate requests (schemas.ts) and
@@ -92,10 +92,14 @@ const errorResponses = {
   Unauthenticated: errorResponse('UNAUTHENTICATED', 'the bearer API key is missing or not accepted.', {
     headers: { 'WWW-Authenticate': { schema: { type: 'string', const: 'Bearer' } } },
   }),
-  DeviceOffline: errorResponse('DEVICE_OFFLINE', 'the device is not connected (OFFLINE) or disconnected less than one keep-alive period ago (HALFCONN). Nothing was published.', {
+  DeviceOffline: errorResponse('DEVICE_OFFLINE', 'the device is not connected (OFFLINE) or disconnected less than one keep-alive period ago (HALFCONN); or, with the registry on, DEVICE_NOT_FOUND: the device is not registered. Nothing was published.', {
     example: { rrpcCode: 'OFFLINE', error: { code: 'DEVICE_OFFLINE', message: 'The device is not connected.' } },
     headers: rrpcCodeHeader,
   }),
+  DeviceNotFound: errorResponse('DEVICE_NOT_FOUND', 'no such device is registered.'),
+  DeviceDisabled: errorResponse('DEVICE_DISABLED', 'the device is disabled; nothing was published.'),
+  DeviceExists: errorResponse('DEVICE_EXISTS', 'a device with this name is registered already (nothing changed).'),
+  PermissionDenied: errorResponse('PERMISSION_DENIED', "the API key is scoped to other products (`products=` in the keys file)."),
   PayloadTooLarge: errorResponse('PAYLOAD_TOO_LARGE', 'the request bytes exceed RRPC_MAX_PAYLOAD_BYTES (256 KiB by default).'),
   UnsupportedMediaType: errorResponse('UNSUPPORTED_MEDIA_TYPE', 'the body is neither application/json nor application/octet-stream.'),
   NotFound: errorResponse('NOT_FOUND', 'nothing is known by that name.'),
@@ -106,7 +110,7 @@ const errorResponses = {
     headers: { ...rrpcCodeHeader, ...messageIdHeader },
   }),
   AliyunError: {
-    description: 'Any error, in Alibaba\'s shape (400 InvalidParameter, 401 InvalidAccessKeyId.NotFound, 413 iot.messagebroker.PayloadTooLarge, 503 ServiceUnavailable, 500 InternalError).',
+    description: 'Any error, in Alibaba\'s shape (400 InvalidParameter, 401 InvalidAccessKeyId.NotFound, 403 iot.common.AuthActionPermissionDeny or iot.device.DisabledDevice, 404 iot.device.NotExistedDevice, 409 iot.device.AlreadyExistedDeviceName, 413 iot.messagebroker.PayloadTooLarge, 503 ServiceUnavailable, 500 InternalError).',
     content: {
       'application/json': {
         schema: ref('AliyunError'),
@@ -142,9 +146,9 @@ export function buildOpenApi(): Json {
     security: [{ bearerAuth: [] }],
     tags: [
       { name: 'calls', description: 'Synchronous calls to devices and their stored outcomes' },
-      { name: 'devices', description: 'Device presence' },
+      { name: 'devices', description: 'The device registry (register, import, list, enable/disable, rotate, delete) and presence' },
       { name: 'jobs', description: 'Persistent calls and batches, delivered by the worker' },
-      { name: 'compat', description: "Alibaba Cloud IoT's RRpc action, answered the way Alibaba answers it" },
+      { name: 'compat', description: "Alibaba Cloud IoT's RRpc and device management actions, answered the way Alibaba answers them" },
       { name: 'operations', description: 'Liveness, readiness and metrics (no authentication)' },
     ],
     paths: {
@@ -183,6 +187,7 @@ export function buildOpenApi(): Json {
             },
             '400': responseRef('InvalidArgument'),
             '401': responseRef('Unauthenticated'),
+            '403': responseRef('DeviceDisabled'),
             '404': responseRef('DeviceOffline'),
             '413': responseRef('PayloadTooLarge'),
             '415': responseRef('UnsupportedMediaType'),
@@ -192,18 +197,117 @@ export function buildOpenApi(): Json {
           },
         },
       },
+      '/v1/devices': {
+        post: {
+          tags: ['devices'],
+          operationId: 'registerDevice',
+          summary: 'Register a device',
+          description: 'Without deviceName a name is generated (20 letters and digits); without deviceSecret a secret is generated (32 characters from a CSPRNG). The secret is stored encrypted (RRPC_SECRETS_KEY) and shown only in this answer and on rotation.',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('DeviceRegistration'), example: { productKey: 'a1B2c3D4e5F', deviceName: 'light-0001' } } } },
+          responses: {
+            '201': { description: 'Registered; the answer carries the secret (this once).', content: { 'application/json': { schema: ref('DeviceCreated') } } },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '403': responseRef('PermissionDenied'),
+            '409': responseRef('DeviceExists'),
+            '415': responseRef('UnsupportedMediaType'),
+            '503': responseRef('Unavailable'),
+          },
+        },
+      },
+      '/v1/devices/import': {
+        post: {
+          tags: ['devices'],
+          operationId: 'importDevices',
+          summary: `Register up to ${REGISTRY_LIMITS.maxImport} devices with their existing secrets`,
+          description: 'For moving devices from Alibaba Cloud IoT: each device keeps its name and secret, so it reconnects unchanged. Existing devices are left as they are (counted in existing); each refused entry is reported by its index. Pipelined: 10,000 devices take seconds.',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('DeviceImport') } } },
+          responses: {
+            '200': { description: 'What was registered.', content: { 'application/json': { schema: ref('DeviceImportResult') } } },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '415': responseRef('UnsupportedMediaType'),
+            '503': responseRef('Unavailable'),
+          },
+        },
+      },
       '/v1/devices/{productKey}/{deviceName}': {
         get: {
           tags: ['devices'],
-          operationId: 'getDevicePresence',
-          summary: "A device's presence",
+          operationId: 'getDevice',
+          summary: 'A device: its registry record and presence',
+          description: 'A registered device that never connected is UNACTIVE. With RRPC_DEVICE_REGISTRY=off an unregistered device that connected shows its presence only, and one never seen is 404 NOT_FOUND.',
           parameters: callParameters,
           responses: {
-            '200': { description: 'The presence.', content: { 'application/json': { schema: ref('Presence') } } },
+            '200': { description: 'The device.', content: { 'application/json': { schema: ref('Device') } } },
             '400': responseRef('InvalidArgument'),
             '401': responseRef('Unauthenticated'),
-            '404': { ...errorResponse('NOT_FOUND', 'the device has never connected.'), description: '404 NOT_FOUND: the device has never connected.' },
+            '403': responseRef('PermissionDenied'),
+            '404': responseRef('DeviceNotFound'),
             '500': responseRef('Internal'),
+            '503': responseRef('Unavailable'),
+          },
+        },
+        patch: {
+          tags: ['devices'],
+          operationId: 'updateDevice',
+          summary: 'Enable or disable a device',
+          parameters: callParameters,
+          requestBody: { required: true, content: { 'application/json': { schema: ref('DeviceUpdate'), example: { enabled: false } } } },
+          responses: {
+            '200': { description: 'The device, as GET shows it.', content: { 'application/json': { schema: ref('Device') } } },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '403': responseRef('PermissionDenied'),
+            '404': responseRef('DeviceNotFound'),
+            '415': responseRef('UnsupportedMediaType'),
+            '503': responseRef('Unavailable'),
+          },
+        },
+        delete: {
+          tags: ['devices'],
+          operationId: 'deleteDevice',
+          summary: 'Unregister a device',
+          parameters: callParameters,
+          responses: {
+            '204': { description: 'Unregistered: calls answer 404 DEVICE_NOT_FOUND, and the device may no longer log in.' },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '403': responseRef('PermissionDenied'),
+            '404': responseRef('DeviceNotFound'),
+            '503': responseRef('Unavailable'),
+          },
+        },
+      },
+      '/v1/devices/{productKey}/{deviceName}/secret': {
+        post: {
+          tags: ['devices'],
+          operationId: 'rotateDeviceSecret',
+          summary: "Replace a device's secret",
+          description: 'A new secret is generated and shown in the answer; the old one stops working at once.',
+          parameters: callParameters,
+          responses: {
+            '200': { description: 'The new secret.', content: { 'application/json': { schema: ref('DeviceSecret') } } },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '403': responseRef('PermissionDenied'),
+            '404': responseRef('DeviceNotFound'),
+            '503': responseRef('Unavailable'),
+          },
+        },
+      },
+      '/v1/products/{productKey}/devices': {
+        get: {
+          tags: ['devices'],
+          operationId: 'listDevices',
+          summary: "A product's devices, a page at a time",
+          description: `By device name, cursor-paged: each page costs the same whatever the product's size. A status filter reads a bounded window (at most max(limit, 1000) devices) per page.`,
+          parameters: [pathParameters.productKey, ...queryParameters(deviceListQuery)],
+          responses: {
+            '200': { description: 'One page.', content: { 'application/json': { schema: ref('DevicePage') } } },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+            '403': responseRef('PermissionDenied'),
             '503': responseRef('Unavailable'),
           },
         },
@@ -310,8 +414,8 @@ export function buildOpenApi(): Json {
         get: {
           tags: ['compat'],
           operationId: 'aliyunRRpcGet',
-          summary: "Alibaba's RRpc action (query parameters)",
-          description: `Alibaba Cloud IoT's \`Action=RRpc\` with its parameters in the query. Timeout is ${ALIYUN_TIMEOUT_MS.min}-${ALIYUN_TIMEOUT_MS.max} ms, as at Alibaba.`,
+          summary: "Alibaba's RRpc and device actions (query parameters)",
+          description: `Alibaba Cloud IoT's \`Action=RRpc\` with its parameters in the query. Timeout is ${ALIYUN_TIMEOUT_MS.min}-${ALIYUN_TIMEOUT_MS.max} ms, as at Alibaba. ${ALIYUN_DEVICES_DESCRIPTION}`,
           parameters: queryParameters(aliyunRrpc),
           responses: aliyunResponses(),
         },
@@ -319,7 +423,7 @@ export function buildOpenApi(): Json {
           tags: ['compat'],
           operationId: 'aliyunRRpcPost',
           summary: "Alibaba's RRpc action (form or JSON body)",
-          description: 'The same parameters as a form or JSON body (body fields win over query fields of the same name).',
+          description: `The same parameters as a form or JSON body (body fields win over query fields of the same name). ${ALIYUN_DEVICES_DESCRIPTION}`,
           requestBody: {
             required: true,
             content: {
@@ -429,7 +533,15 @@ export function buildOpenApi(): Json {
         CallRequest: jsonSchema(callBody, 'input'),
         CallAnswer: jsonSchema(callAnswer, 'output'),
         ErrorBody: jsonSchema(errorBody, 'output'),
-        Presence: jsonSchema(presence, 'output'),
+        Device: jsonSchema(presence, 'output'),
+        DeviceRegistration: jsonSchema(deviceCreateBody, 'input'),
+        DeviceCreated: jsonSchema(deviceCreated, 'output'),
+        DeviceImport: jsonSchema(deviceImportBody, 'input'),
+        DeviceImportResult: jsonSchema(deviceImportResult, 'output'),
+        DeviceUpdate: jsonSchema(deviceUpdateBody, 'input'),
+        DeviceSecret: jsonSchema(deviceSecretAnswer, 'output'),
+        DevicePage: jsonSchema(devicePage, 'output'),
+        AliyunDeviceAnswer: jsonSchema(aliyunDeviceAnswer, 'output'),
         CallOutcome: jsonSchema(callOutcome, 'output'),
         AliyunRRpcRequest: jsonSchema(aliyunRrpc, 'input'),
         AliyunRRpcAnswer: jsonSchema(aliyunAnswer, 'output'),
@@ -442,19 +554,24 @@ export function buildOpenApi(): Json {
   };
 }
 
+const ALIYUN_DEVICES_DESCRIPTION = `Device actions, with Alibaba's parameters: ${ALIYUN_DEVICE_ACTIONS.join(', ')} (ProductKey and DeviceName; BatchGetDeviceState takes DeviceName.1, DeviceName.2, ... up to 50; RegisterDevice's DeviceName is optional). IotId is not supported, and QueryDeviceDetail never shows the stored DeviceSecret.`;
+
 function aliyunResponses(): Json {
   return {
     '200': {
-      description: 'The outcome of the call (also OFFLINE, HALFCONN and TIMEOUT, as Alibaba answers them).',
+      description: 'The outcome of the call (also OFFLINE, HALFCONN and TIMEOUT, as Alibaba answers them), or of a device action.',
       content: {
         'application/json': {
-          schema: ref('AliyunRRpcAnswer'),
+          schema: { oneOf: [ref('AliyunRRpcAnswer'), ref('AliyunDeviceAnswer')] },
           example: { RequestId: '6f0f6a48-57b1-4b2e-9d1f-6c0e1e7a2c11', Success: true, RrpcCode: 'SUCCESS', PayloadBase64Byte: 'b2s=' },
         },
       },
     },
     '400': responseRef('AliyunError'),
     '401': responseRef('AliyunError'),
+    '403': responseRef('AliyunError'),
+    '404': responseRef('AliyunError'),
+    '409': responseRef('AliyunError'),
     '413': responseRef('AliyunError'),
     '500': responseRef('AliyunError'),
     '503': responseRef('AliyunError'),

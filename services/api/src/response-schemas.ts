@@ -51,16 +51,60 @@ export const presence = z
     productKey: z.string(),
     deviceName: z.string(),
     status: z
-      .enum(['ONLINE', 'OFFLINE', 'HALFCONN'])
-      .meta({ description: 'HALFCONN: disconnected less than one keep-alive period ago (a call answers HALFCONN).' }),
+      .enum(['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE'])
+      .meta({ description: 'HALFCONN: disconnected less than one keep-alive period ago (a call answers HALFCONN). UNACTIVE: registered, never connected.' }),
     clientId: z.string().optional().meta({ description: 'The MQTT client ID of the latest connection.' }),
     connectedAt: timestamp('When the latest connection was made.').optional(),
     disconnectedAt: timestamp('When the latest connection ended.').optional(),
     keepaliveSeconds: z.number().int().nonnegative().optional().meta({ description: "The latest connection's MQTT keep-alive." }),
     lastDisconnectReason: z.string().optional().meta({ description: "The broker's reason for the latest disconnect." }),
+    enabled: z.boolean().optional().meta({ description: 'Registered devices: false when disabled (calls answer 403 DEVICE_DISABLED).' }),
+    createdAt: timestamp('Registered devices: when the device was registered.').optional(),
   })
   .strict()
-  .meta({ description: "A device's presence, as the broker's webhooks reported it." });
+  .meta({ description: "A device: its registry record (enabled, createdAt) and its presence, as the broker's webhooks reported it. Never its secret." });
+
+export const deviceCreated = z
+  .object({
+    productKey: z.string(),
+    deviceName: z.string(),
+    deviceSecret: z.string().meta({ description: 'The device secret: shown here and on rotation only, never again.' }),
+    enabled: z.literal(true),
+    createdAt: timestamp('When the device was registered.'),
+  })
+  .strict()
+  .meta({ description: 'A registered device, with its secret (this once).' });
+
+export const deviceSecretAnswer = z
+  .object({ deviceSecret: z.string().meta({ description: 'The new secret (32 letters and digits); the old one no longer works.' }) })
+  .strict()
+  .meta({ description: "A device's new secret." });
+
+export const deviceImportResult = z
+  .object({
+    created: z.number().int().nonnegative().meta({ description: 'Devices registered now.' }),
+    existing: z.number().int().nonnegative().meta({ description: 'Devices registered already (left as they were).' }),
+    failed: z
+      .array(
+        z
+          .object({
+            index: z.number().int().nonnegative().meta({ description: 'The entry in the request.' }),
+            error: z.object({ code: z.enum(errorCodes), message: z.string() }).strict(),
+          })
+          .strict(),
+      )
+      .meta({ description: 'Entries that were refused (invalid, or a product the key may not manage).' }),
+  })
+  .strict()
+  .meta({ description: 'The outcome of an import.' });
+
+export const devicePage = z
+  .object({
+    devices: z.array(presence),
+    nextCursor: z.string().nullable().meta({ description: 'Pass as cursor for the next page; null at the end of the product.' }),
+  })
+  .strict()
+  .meta({ description: "One page of a product's devices, by name." });
 
 export const callOutcome = z
   .object({
@@ -111,3 +155,40 @@ export const readiness = z
     checks: z.record(z.string(), z.boolean()).meta({ description: 'Each dependency: redis, replyChannel, broker.' }),
   })
   .strict();
+
+export const aliyunDeviceAnswer = z
+  .object({
+    RequestId: z.string(),
+    Success: z.literal(true),
+    Data: z
+      .object({
+        ProductKey: z.string().optional(),
+        DeviceName: z.string().optional(),
+        DeviceSecret: z.string().optional().meta({ description: 'RegisterDevice only: the new secret (stored secrets are never shown).' }),
+        Status: z.enum(['ONLINE', 'OFFLINE', 'UNACTIVE', 'DISABLE']).optional(),
+        GmtCreate: z.string().optional(),
+        UtcCreate: z.string().optional(),
+        GmtOnline: z.string().optional(),
+        UtcOnline: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    DeviceStatusList: z
+      .object({
+        DeviceStatus: z.array(
+          z
+            .object({
+              DeviceName: z.string(),
+              Status: z.enum(['ONLINE', 'OFFLINE', 'UNACTIVE', 'DISABLE']),
+              LastOnlineTime: z.string().optional(),
+              Timestamp: z.number().int().optional().meta({ description: 'When the status last changed, ms since the epoch.' }),
+            })
+            .strict(),
+        ),
+      })
+      .strict()
+      .optional()
+      .meta({ description: 'BatchGetDeviceState: the registered devices among those asked for.' }),
+  })
+  .strict()
+  .meta({ description: "Alibaba Cloud IoT's answer to a device management action (RegisterDevice, QueryDeviceDetail, GetDeviceStatus, BatchGetDeviceState, DeleteDevice, DisableThing, EnableThing)." });

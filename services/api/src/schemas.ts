@@ -57,7 +57,7 @@ export const rawCallQuery = z.object({
 export const ALIYUN_TIMEOUT_MS = { min: 1000, max: 8000 } as const;
 
 export const aliyunRrpc = z.object({
-  Action: z.literal('RRpc', { message: 'must be RRpc' }),
+  Action: z.literal('RRpc', { message: 'must be RRpc, RegisterDevice, QueryDeviceDetail, GetDeviceStatus, BatchGetDeviceState, DeleteDevice, DisableThing or EnableThing' }),
   ProductKey: z.string({ message: 'is required' }),
   DeviceName: z.string({ message: 'is required' }),
   RequestBase64Byte: z
@@ -130,4 +130,77 @@ export const batchBody = z
 export const batchResultsQuery = z.object({
   cursor: z.coerce.number({ message: 'must be a number' }).int().min(0, 'must be at least 0').default(0),
   limit: z.coerce.number({ message: 'must be a number' }).int().min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100),
+});
+
+// The device registry (routes/devices.ts).
+export const REGISTRY_LIMITS = { maxImport: 10_000, defaultPage: 100, maxPage: 1000 } as const;
+
+/** A device secret given by the caller (e.g. an Alibaba device's, burnt into its firmware): 16-128 visible ASCII. */
+export const deviceSecret = z
+  .string({ message: 'must be a string' })
+  .regex(/^[\x21-\x7e]{16,128}$/, 'must be 16-128 visible ASCII characters (no spaces)')
+  .meta({ description: 'The device secret: 16-128 visible ASCII characters. Generated (32 letters and digits) when absent.' });
+
+export const deviceCreateBody = z
+  .object({
+    productKey: z.string({ message: 'is required' }),
+    deviceName: z.string({ message: 'must be a string' }).optional().meta({ description: 'Generated (20 letters and digits) when absent.' }),
+    deviceSecret: deviceSecret.optional(),
+  })
+  .strict()
+  .meta({ description: 'A device to register.' });
+
+export const deviceImportItem = z
+  .object({
+    productKey: z.string({ message: 'is required' }),
+    deviceName: z.string({ message: 'is required' }),
+    deviceSecret: deviceSecret.meta({ description: 'The device secret it has now: 16-128 visible ASCII characters.' }),
+  })
+  .strict();
+
+export const deviceImportBody = z
+  .object({
+    devices: z
+      .array(z.unknown(), { message: 'must be a list of {productKey, deviceName, deviceSecret}' })
+      .min(1, 'must name at least one device')
+      .max(REGISTRY_LIMITS.maxImport, `must name at most ${REGISTRY_LIMITS.maxImport} devices`)
+      .meta({ description: `Up to ${REGISTRY_LIMITS.maxImport} devices, each {productKey, deviceName, deviceSecret}; a bad entry fails alone.` }),
+  })
+  .strict()
+  .meta({ description: 'Devices to register with their existing secrets (e.g. exported from Alibaba Cloud IoT).' });
+
+export const deviceUpdateBody = z
+  .object({ enabled: z.boolean({ message: 'is required: true or false' }).meta({ description: 'false: calls answer 403 DEVICE_DISABLED and the device may not log in.' }) })
+  .strict()
+  .meta({ description: 'Enables or disables a device.' });
+
+export const deviceListQuery = z.object({
+  status: z
+    .enum(['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE'], { message: 'must be ONLINE, OFFLINE, HALFCONN or UNACTIVE' })
+    .optional()
+    .meta({ description: 'Only devices in this state (OFFLINE includes HALFCONN). A filtered page looks at a bounded window of devices: it may hold fewer than limit (even none) while nextCursor is not null.' }),
+  limit: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(REGISTRY_LIMITS.maxPage, `must be at most ${REGISTRY_LIMITS.maxPage}`).default(REGISTRY_LIMITS.defaultPage),
+  cursor: z.string({ message: 'must be a string' }).optional().meta({ description: 'The nextCursor of the previous page.' }),
+});
+
+/** Alibaba's device management actions on /compat/aliyun (routes/compat-aliyun-devices.ts). */
+export const ALIYUN_DEVICE_ACTIONS = ['RegisterDevice', 'QueryDeviceDetail', 'GetDeviceStatus', 'BatchGetDeviceState', 'DeleteDevice', 'DisableThing', 'EnableThing'] as const;
+export const ALIYUN_BATCH_STATE_MAX = 50;
+
+export const aliyunDevice = z.object({
+  ProductKey: z.string({ message: 'is required' }),
+  DeviceName: z.string({ message: 'is required' }),
+});
+
+export const aliyunRegisterDevice = z.object({
+  ProductKey: z.string({ message: 'is required' }),
+  DeviceName: z.string({ message: 'must be a string' }).optional().meta({ description: 'Generated (20 letters and digits) when absent.' }),
+});
+
+export const aliyunBatchGetDeviceState = z.object({
+  ProductKey: z.string({ message: 'is required' }),
+  DeviceName: z
+    .array(z.string({ message: 'must be a device name' }), { message: 'is required: DeviceName.1, DeviceName.2, ...' })
+    .min(1, 'is required: DeviceName.1, DeviceName.2, ...')
+    .max(ALIYUN_BATCH_STATE_MAX, `names at most ${ALIYUN_BATCH_STATE_MAX} devices`),
 });

@@ -8,6 +8,7 @@ import type { BatchWork, WorkQueues } from '@rrpc/jobs';
 import { SpanKind, decodeTraceHeaders, encodeTraceHeaders, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 import { storedOutcome } from './stored-outcome.js';
 import type { KeyRateSpender } from './key-rate.js';
+import { isRegistryRefusal } from './registry-refusal.js';
 
 export interface BatchRunnerDeps {
   batches: BatchStore;
@@ -135,6 +136,12 @@ export class BatchRunner {
           trace,
         });
       } catch (error) {
+        if (isRegistryRefusal(error)) {
+          // Not registered, or disabled: nothing was published; the item's result is that error.
+          this.deps.metrics.attemptsTotal.labels('refused').inc();
+          await this.record(batch, item, { rrpcCode: error.code, error: error.message });
+          return;
+        }
         if (error instanceof RrpcError && error.code === 'RATE_LIMITED') {
           // Over the device's rate (another caller is using it): wait and call again; not a failed try.
           tries--;

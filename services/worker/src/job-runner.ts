@@ -7,6 +7,7 @@ import type { JobWork, WorkQueues } from '@rrpc/jobs';
 import type { DeviceRef } from '@rrpc/topics';
 import { SpanKind, decodeTraceHeaders, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 import { storedOutcome } from './stored-outcome.js';
+import { isRegistryRefusal } from './registry-refusal.js';
 
 export interface JobRunnerDeps {
   jobs: JobStore;
@@ -124,6 +125,12 @@ export class JobRunner {
         trace,
       });
     } catch (error) {
+      if (isRegistryRefusal(error)) {
+        // Unregistered or disabled since the job was created: nothing was published, and retrying cannot help.
+        await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'FAILED', attemptsDelta: -1, fields: { rc: error.code, err: error.message } });
+        metrics.attemptsTotal.labels('refused').inc();
+        return;
+      }
       // Nothing was published (the caller throws before publishing, or when publishing failed): not an attempt.
       await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'QUEUED', attemptsDelta: -1 });
       metrics.attemptsTotal.labels('error').inc();

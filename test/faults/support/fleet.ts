@@ -6,6 +6,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { deviceRequestFilter, formatUsername, parseRequestTopic } from '@rrpc/topics';
 import { connectedEvent, disconnectedEvent } from '../../support/cluster.js';
+import type { TestRegistry } from '../../support/registry.js';
 
 export interface FleetDevice {
   readonly deviceName: string;
@@ -30,6 +31,8 @@ export interface FleetOptions {
   webhooks: () => string[];
   webhookToken: string;
   prefix?: string;
+  /** The device registry the fleet's devices are registered in before they connect (registry on). */
+  registry?: TestRegistry;
 }
 
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
@@ -50,8 +53,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     }
   };
   const devices: FleetDevice[] = [];
+  const nameOf = (i: number) => `${options.prefix ?? 'dev'}-${String(i).padStart(3, '0')}`;
+  await options.registry?.register(Array.from({ length: options.count }, (_, i) => ({ productKey: options.productKey, deviceName: nameOf(i) })));
   for (let i = 0; i < options.count; i++) {
-    const deviceName = `${options.prefix ?? 'dev'}-${String(i).padStart(3, '0')}`;
+    const deviceName = nameOf(i);
     const client = mqtt.connect(options.brokerUrl, {
       clientId: `${deviceName}|securemode=3,signmethod=hmacsha1|`,
       username: formatUsername({ productKey: options.productKey, deviceName }),

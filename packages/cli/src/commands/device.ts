@@ -7,7 +7,7 @@ import { write, type Io } from '../io.js';
 export const DEVICE_HELP = `Usage: rrpc device <productKey> <deviceName> [options]
 
 Prints the device's presence: ONLINE, HALFCONN (disconnected less than one keep-alive ago), OFFLINE,
-or "never seen". Exits 0 when the device is ONLINE and 3 otherwise, so scripts can test it.
+UNACTIVE (registered, never connected), or "never seen" (not registered). Exits 0 when the device is ONLINE and 3 otherwise, so scripts can test it.
 
 Output:
       --json           print the presence as JSON (null when never seen)
@@ -48,5 +48,7 @@ function describePresence(p: Presence): string {
   field('disconnectedAt', p.disconnectedAt);
   field('keepaliveSeconds', p.keepaliveSeconds);
   field('lastDisconnectReason', p.lastDisconnectReason);
+  if (p.enabled !== undefined) field('enabled', String(p.enabled));
+  field('createdAt', p.createdAt);
   return `${lines.join('\n')}\n`;
 }

@@ -6,6 +6,7 @@ import { callRequest, deviceFrom } from '../call-input.js';
 import type { CallRunner } from '../call-runner.js';
 import { principalOf } from '../request-principal.js';
 import { traceOf } from '../request-tracing.js';
+import { aliyunDeviceActions, isAliyunDeviceAction, type AliyunDeviceDeps } from './compat-aliyun-devices.js';
 
 /**
  * Alibaba Cloud IoT's RRpc action, answered the way Alibaba answers it, so that a backend written against
@@ -17,6 +18,11 @@ const ALIYUN_CODES: Partial<Record<ErrorCode, string>> = {
   PAYLOAD_TOO_LARGE: 'iot.messagebroker.PayloadTooLarge',
   UNAVAILABLE: 'ServiceUnavailable',
   RATE_LIMITED: 'Throttling',
+  PERMISSION_DENIED: 'iot.common.AuthActionPermissionDeny',
+  DEVICE_NOT_FOUND: 'iot.device.NotExistedDevice',
+  DEVICE_EXISTS: 'iot.device.AlreadyExistedDeviceName',
+  // Alibaba publishes no code for a call to a disabled device (it cannot connect there); this one says what happened.
+  DEVICE_DISABLED: 'iot.device.DisabledDevice',
 };
 
 export function aliyunErrorBody(error: RrpcError, requestId: string = randomUUID()): string {
@@ -28,8 +34,9 @@ export function aliyunErrorBody(error: RrpcError, requestId: string = randomUUID
   });
 }
 
-export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: number }): Router {
+export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: number } & AliyunDeviceDeps): Router {
   const router = Router();
+  const deviceActions = aliyunDeviceActions(options);
   const bodyLimit = jsonBodyLimit(options.maxPayloadBytes);
   const parsers = [express.json({ limit: bodyLimit }), express.urlencoded({ limit: bodyLimit, extended: false })];
 
@@ -37,6 +44,12 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
     const requestId = randomUUID();
     try {
       const params = { ...(req.query as Record<string, unknown>), ...(typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {}) };
+      const action = params['Action'];
+      if (isAliyunDeviceAction(action)) {
+        const fields = await deviceActions[action](params, principalOf(res));
+        res.status(200).json({ RequestId: requestId, Success: true, ...fields });
+        return;
+      }
       const parsed = aliyunRrpc.safeParse(params);
       if (!parsed.success) {
         const { field, message } = firstIssue(parsed.error);

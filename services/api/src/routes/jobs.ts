@@ -1,13 +1,14 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { RrpcError, invalidArgument } from '@rrpc/errors';
 import { ID_PATTERN, jobView, newId, type CallbackPolicy, type WorkQueues } from '@rrpc/jobs';
-import type { JobStore } from '@rrpc/store';
+import type { DeviceRegistry, JobStore } from '@rrpc/store';
 import { JOB_LIMITS, firstIssue, jobBody, jobListQuery, jsonBodyLimit } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 import { mayRead, ownerOf, principalOf } from '../request-principal.js';
 import type { KeyRate } from '../rate-limit.js';
 import type { KeyQuotas } from '../key-quotas.js';
 import { storedTrace } from '../request-tracing.js';
+import { requireCallable } from '../registered-device.js';
 
 export interface JobRoutesOptions {
   jobs: JobStore;
@@ -21,6 +22,8 @@ export interface JobRoutesOptions {
   keyRate: KeyRate;
   /** A job holds one of its key's unfinished jobs and its payload bytes until it finishes. */
   quotas: KeyQuotas;
+  /** The registry a job's device must be registered and enabled in (undefined: RRPC_DEVICE_REGISTRY=off). */
+  registry?: DeviceRegistry | undefined;
 }
 
 
@@ -53,6 +56,7 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     const expiresAt = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : now + (body.ttlMs ?? JOB_LIMITS.defaultTtlMs);
     if (expiresAt <= now) throw invalidArgument('expiresAt', 'must be in the future');
     if (expiresAt > now + JOB_LIMITS.maxTtlMs) throw invalidArgument('expiresAt', `must be at most ${JOB_LIMITS.maxTtlMs} ms away`);
+    await requireCallable(options.registry, device);
     const callbackProblem = body.callbackUrl === undefined ? undefined : options.callbackPolicy.problem(body.callbackUrl);
     if (callbackProblem !== undefined) throw invalidArgument('callbackUrl', callbackProblem);
     const principal = principalOf(res);

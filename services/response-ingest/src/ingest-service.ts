@@ -1,13 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { IngestConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
-import { createIngestMetrics, createRegistry } from '@rrpc/metrics';
+import { createAuthnMetrics, createIngestMetrics, createRegistry } from '@rrpc/metrics';
+import { SecretBox } from '@rrpc/crypto';
 import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
+import { CallStore, DeviceRegistry, Keys, PresenceStore, connectRedis, createRedis } from '@rrpc/store';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
 import { authzRoutes } from './routes/authz.js';
 import { hookRoutes } from './routes/hooks.js';
+import { authnRoutes } from './routes/authn.js';
+import { Authenticator } from './authenticator.js';
 
 export interface IngestService {
   readonly server: Server;
@@ -24,6 +27,15 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   const metrics = createIngestMetrics(registry);
   const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
+  const devices =
+    config.deviceRegistry && config.secretsKeys ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous)) : undefined;
+  const authenticator = new Authenticator({
+    registry: devices,
+    serviceUsername: config.serviceMqttUsername,
+    servicePassword: config.mqtt.password,
+    shareGroup: config.namespace,
+    onError: (err) => logger.warn({ err }, 'broker login could not be checked against the device registry'),
+  });
 
   const broker = createServiceBroker(config, logger, answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId }));
   const subscriptions = RESPONSE_FILTERS.map((filter) => ({
@@ -51,6 +63,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     }),
   );
   app.use(authzRoutes({ logger, webhookToken: config.webhookToken, authDisabled: config.authDisabled, serviceUsername: config.serviceMqttUsername }));
+  app.use(authnRoutes({ authenticator, metrics: createAuthnMetrics(registry), logger, webhookToken: config.webhookToken, authDisabled: config.authDisabled }));
   app.use(notFound);
   app.use(errorHandler(logger));
   // Slow clients: the header block and the whole webhook must arrive in time (checked every second).
@@ -63,9 +76,12 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     server,
     config,
     async start() {
-      await Promise.all([connectRedis(redis), broker.connect()]);
-      await broker.subscribe(subscriptions);
+      // Listen before connecting to the broker: the broker authenticates this service's own login through
+      // POST /authn/emqx (readiness waits for the broker connection).
+      await connectRedis(redis);
       const port = await listen(server, config.port);
+      await broker.connect();
+      await broker.subscribe(subscriptions);
       logger.info({ port, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
       return port;
     },

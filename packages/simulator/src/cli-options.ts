@@ -15,6 +15,8 @@ Devices
   --prefix TEXT           device names are TEXT0001, TEXT0002, ... (default: sim-)
   --first-index N         index of the first device (default: 1)
   --secret SECRET         device secret: sign the MQTT password the Alibaba way (securemode=3)
+  --secrets FILE          each device's own secret, CSV lines productKey,deviceName,deviceSecret
+                          (registered devices; overrides --secret for the devices it lists)
   --sign-method METHOD    hmacsha1 | hmacsha256 | hmacmd5 (default: hmacsha1)
   --protocol 4|5          MQTT 3.1.1 (4, default) or MQTT 5
   --keepalive SECONDS     MQTT keepalive (default: 60)
@@ -50,6 +52,8 @@ export interface CliOptions {
   simulation: SimulationOptions;
   statsIntervalSeconds: number;
   durationSeconds: number | undefined;
+  /** --secrets: the CSV file of device secrets to read. */
+  secretsFile: string | undefined;
 }
 
 function number(value: string | undefined, what: string, min: number, integer = true): number | undefined {
@@ -75,6 +79,7 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv = process
         prefix: { type: 'string' },
         'first-index': { type: 'string' },
         secret: { type: 'string' },
+        secrets: { type: 'string' },
         'sign-method': { type: 'string' },
         protocol: { type: 'string' },
         keepalive: { type: 'string' },
@@ -137,5 +142,6 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv = process
     simulation,
     statsIntervalSeconds: number(v['stats-interval'], 'stats-interval', 0, false) ?? 5,
     durationSeconds: number(v.duration, 'duration', 0, false),
+    secretsFile: v.secrets,
   };
 }

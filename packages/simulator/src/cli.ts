@@ -2,6 +2,8 @@
 import { SimulatorOptionError } from './behaviour.js';
 import { HELP, parseCliOptions, type CliOptions } from './cli-options.js';
 import { formatStats } from './format-stats.js';
+import { readFileSync } from 'node:fs';
+import { parseSecretsCsv } from './secrets-file.js';
 import { startSimulation, type Simulation } from './simulation.js';
 
 function fail(message: string, code: number): never {
@@ -22,6 +24,20 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const o = cli.simulation;
+  if (cli.secretsFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(cli.secretsFile, 'utf8');
+    } catch (error) {
+      fail(`--secrets: cannot read ${cli.secretsFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 2);
+    }
+    try {
+      o.deviceSecrets = parseSecretsCsv(text, o.productKey);
+    } catch (error) {
+      if (error instanceof SimulatorOptionError) fail(error.message, 2);
+      throw error;
+    }
+  }
   let errorsShown = 0;
   process.stdout.write(`rrpc-sim: connecting ${o.devices} devices of product ${o.productKey} to ${o.url} at ${o.connectRate} per second\n`);
   let simulation: Simulation;

@@ -4,6 +4,8 @@ import { HELP, parseCliOptions, type CliOptions } from './cli-options.js';
 import { formatStats } from './format-stats.js';
 import { readFileSync } from 'node:fs';
 import { parseSecretsCsv } from './secrets-file.js';
+import { registerDevices } from './register-devices.js';
+import { simulatedDeviceNames } from './simulation.js';
 import { startSimulation, type Simulation } from './simulation.js';
 
 function fail(message: string, code: number): never {
@@ -36,6 +38,17 @@ async function main(argv: string[]): Promise<void> {
     } catch (error) {
       if (error instanceof SimulatorOptionError) fail(error.message, 2);
       throw error;
+    }
+  }
+  if (cli.register) {
+    const names = simulatedDeviceNames(o.prefix ?? 'sim-', o.devices, o.firstIndex ?? 1);
+    try {
+      const r = await registerDevices({ ...cli.register, productKey: o.productKey, deviceNames: names });
+      o.deviceSecrets = new Map([...r.secrets, ...(o.deviceSecrets ?? new Map<string, string>())]);
+      process.stdout.write(`rrpc-sim: registered ${r.created} devices at ${cli.register.apiUrl}; ${r.existing} were registered already (they keep their secrets: give them with --secrets), ${r.failed} failed\n`);
+    } catch (error) {
+      if (error instanceof SimulatorOptionError) fail(error.message, 1);
+      fail(`--register: ${error instanceof Error ? error.message : String(error)}`, 1);
     }
   }
   let errorsShown = 0;

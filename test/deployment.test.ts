@@ -13,8 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as configModule from '@rrpc/config';
 import { API_ENV_VARS, COMMON_ENV_VARS, INGEST_ENV_VARS, loadApiConfig, loadIngestConfig, type Env } from '@rrpc/config';
 import * as metricsModule from '@rrpc/metrics';
-import { CALL_OUTCOMES, INGEST_RESULTS, createApiMetrics, createIngestMetrics, createRegistry } from '@rrpc/metrics';
+import { CALL_OUTCOMES, INGEST_RESULTS, createApiMetrics, createAuthnMetrics, createIngestMetrics, createRegistry } from '@rrpc/metrics';
 import { authzRoutes } from '../services/response-ingest/src/routes/authz.js';
+import { authnRoutes } from '../services/response-ingest/src/routes/authn.js';
+import { Authenticator } from '../services/response-ingest/src/authenticator.js';
 import { hookRoutes } from '../services/response-ingest/src/routes/hooks.js';
 import { createLogger, errorHandler, listen, notFound, opsRouter } from '@rrpc/runtime';
 import { RESPONSE_FILTERS, serviceMayUse, sharedFilter, systemRequestTopic, requestTopic } from '@rrpc/topics';
@@ -39,7 +41,7 @@ const PORTS = { api: 8080, 'response-ingest': 8081, worker: 8082 } as const;
 type ServiceName = keyof typeof PORTS;
 const SERVICES = Object.keys(PORTS) as ServiceName[];
 const NAMESPACE = 'rrpc';
-const SECRET_KEYS = ['api-keys', 'webhook-token', 'mqtt-password', 'secrets-key'];
+const SECRET_KEYS = ['api-keys', 'webhook-token', 'mqtt-password', 'secrets-key', 'emqx-dashboard-password'];
 /** A valid RRPC_SECRETS_KEY (32 bytes, base64) for configs the test loads. */
 const TEST_SECRETS_KEY = Buffer.alloc(32, 9).toString('base64');
 
@@ -57,6 +59,7 @@ function registeredMetricNames(): Set<string> {
   const registry = createRegistry('deployment-test');
   createApiMetrics(registry);
   createIngestMetrics(registry);
+  createAuthnMetrics(registry);
   const createWorkerMetrics = (metricsModule as Record<string, unknown>)['createWorkerMetrics'];
   if (typeof createWorkerMetrics === 'function') createWorkerMetrics(registry);
   for (const m of registry.getMetricsAsArray()) {
@@ -74,6 +77,8 @@ beforeAll(async () => {
   app.use(opsRouter({ registry: createRegistry('probe'), accepting: () => true, checks: [] }));
   app.use(hookRoutes({ presence: {} as never, metrics: createIngestMetrics(createRegistry('probe2')), logger, webhookToken: 'x'.repeat(20), authDisabled: false, maxBodyBytes: 1024 }));
   app.use(authzRoutes({ logger, webhookToken: 'x'.repeat(20), authDisabled: false, serviceUsername: undefined }));
+  const authenticator = new Authenticator({ registry: undefined, serviceUsername: 'rrpc-platform', servicePassword: undefined, shareGroup: NAMESPACE });
+  app.use(authnRoutes({ authenticator, metrics: createAuthnMetrics(createRegistry('probe3')), logger, webhookToken: 'x'.repeat(20), authDisabled: false }));
   app.use(notFound);
   app.use(errorHandler(logger));
   const server = createServer(app);
@@ -108,7 +113,15 @@ const aclConf = read('deploy/emqx/acl.conf');
 
 /** Compose's `${VAR:?msg}` / `${VAR:-default}` with test values for the secrets. */
 function interpolate(value: string): string {
-  const secrets: Record<string, string> = { RRPC_API_KEYS: 'k'.repeat(24), RRPC_WEBHOOK_TOKEN: 't'.repeat(24), EMQX_COOKIE: 'cookie', RRPC_SECRETS_KEY: TEST_SECRETS_KEY };
+  const secrets: Record<string, string> = {
+    RRPC_API_KEYS: 'k'.repeat(24),
+    RRPC_WEBHOOK_TOKEN: 't'.repeat(24),
+    EMQX_COOKIE: 'cookie',
+    RRPC_SECRETS_KEY: TEST_SECRETS_KEY,
+    RRPC_MQTT_PASSWORD: 'm'.repeat(24),
+    EMQX_DASHBOARD_PASSWORD: 'd'.repeat(16),
+    GRAFANA_ADMIN_PASSWORD: 'g'.repeat(16),
+  };
   return value.replace(/\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}/g, (_m, name: string, kind?: string, rest?: string) => secrets[name] ?? (kind === '-' ? (rest ?? '') : ''));
 }
 function composeEnv(service: string): Env {
@@ -133,6 +146,7 @@ describe('HTTP paths named in deployment files exist in the code', () => {
     ['GET', '/metrics'],
     ['POST', '/hooks/emqx'],
     ['POST', '/authz/emqx'],
+    ['POST', '/authn/emqx'],
   ] as const)('%s %s is served', async (method, path) => {
     expect(await routeExists(method, path)).toBe(true);
   });
@@ -213,7 +227,24 @@ describe('docker-compose.yml', () => {
       const env = compose.services[n]!.environment!;
       expect(env['EMQX_CONNECTORS__HTTP__RRPC_INGEST__HEADERS__AUTHORIZATION']).toBe('Bearer ${RRPC_WEBHOOK_TOKEN:?set RRPC_WEBHOOK_TOKEN}');
       expect(env['EMQX_AUTHORIZATION__SOURCES__2__HEADERS__AUTHORIZATION']).toBe('Bearer ${RRPC_WEBHOOK_TOKEN:?set RRPC_WEBHOOK_TOKEN}');
+      expect(env['EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION']).toBe('Bearer ${RRPC_WEBHOOK_TOKEN:?set RRPC_WEBHOOK_TOKEN}');
+      expect(env['EMQX_DASHBOARD__DEFAULT_PASSWORD']).toBe('${EMQX_DASHBOARD_PASSWORD:?set EMQX_DASHBOARD_PASSWORD}');
     }
+  });
+
+  it('publishes MQTT to the host only over TLS, the dashboard and Prometheus on 127.0.0.1 only, no default passwords', () => {
+    const published = Object.values(compose.services).flatMap((svc) => ((svc as { ports?: string[] }).ports ?? []).map(String));
+    expect(published.some((p) => /(^|:)1883(:|$)/.test(p)), published.join(' ')).toBe(false);
+    expect(published).toContain('8883:8883');
+    expect(published).toContain('127.0.0.1:18083:18083');
+    expect(published).toContain('127.0.0.1:9090:9090');
+    expect(compose.services['grafana']!.environment!['GF_SECURITY_ADMIN_PASSWORD']).toBe('${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}');
+    expect(compose.services['grafana']!.environment!['GF_AUTH_ANONYMOUS_ENABLED']).toBe('false');
+    // The platform's MQTT password is required, and the ingest checks the platform's logins against it.
+    for (const name of SERVICES) expect(compose.services[name]!.environment!['MQTT_PASSWORD'], name).toBe('${RRPC_MQTT_PASSWORD:?set RRPC_MQTT_PASSWORD}');
+    const ingest = loadIngestConfig(composeEnv('response-ingest'));
+    expect(ingest.mqtt.password).toBe('m'.repeat(24));
+    expect(ingest.mqtt.username).toBe(ingest.serviceMqttUsername);
   });
 
   it('balances the api replicas (nginx) and scrapes every replica (Prometheus)', () => {
@@ -257,6 +288,25 @@ function checkEmqxConfig(conf: HoconObject, label: string) {
   expect(connector['url']).toBe(ingest);
   expect(String(at(connector, 'headers.authorization'))).toMatch(/^Bearer /);
   expect(at(conf, 'mqtt.shared_subscription')).toBe(true);
+
+  // Authentication: response-ingest's POST /authn/emqx, first and only in the chain (no anonymous access).
+  const authn = at(conf, 'authentication') as HoconObject[];
+  expect(authn, label).toHaveLength(1);
+  const authenticator = authn[0]!;
+  expect(authenticator['mechanism']).toBe('password_based');
+  expect(authenticator['backend']).toBe('http');
+  expect(authenticator['enable']).toBe(true);
+  expect(authenticator['method']).toBe('post');
+  expect(authenticator['url']).toBe(`${ingest}/authn/emqx`);
+  expect(String(at(authenticator, 'headers.authorization'))).toMatch(/^Bearer override-with-EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION$/);
+  const authnBody = authenticator['body'] as Record<string, string>;
+  expect(Object.keys(authnBody).sort()).toEqual(['clientid', 'password', 'peerhost', 'username']);
+  for (const [k, v] of Object.entries(authnBody)) expect(v).toBe(`\${${k}}`);
+  // Devices: TLS on 8883. The dashboard's password comes from the environment, never "public".
+  expect(at(conf, 'listeners.ssl.default.bind'), label).toBe('0.0.0.0:8883');
+  expect(String(at(conf, 'listeners.ssl.default.ssl_options.certfile'))).toMatch(/\/certs\/tls\.crt$/);
+  expect(String(at(conf, 'listeners.ssl.default.ssl_options.keyfile'))).toMatch(/\/certs\/tls\.key$/);
+  expect(at(conf, 'dashboard.default_password')).toBe('override-with-EMQX_DASHBOARD__DEFAULT_PASSWORD');
 }
 
 describe('EMQX configuration', () => {
@@ -391,13 +441,19 @@ describe.each(K8S_DIRS)('k8s %s', (dir) => {
     expect(emqx.spec.image).toMatch(/^emqx\/emqx:5\.8\.\d+$/);
     const conf = parseHocon(emqx.spec.config.data);
     checkEmqxConfig(conf, `${dir} EMQX CR`);
-    for (const section of ['connectors', 'actions', 'rule_engine', 'mqtt']) expect(conf[section], section).toEqual(emqxConf[section]);
-    const aclPath = (at(conf, 'authorization.sources') as HoconObject[])[0]!['path'] as string;
+    for (const section of ['connectors', 'actions', 'rule_engine', 'mqtt', 'authentication']) expect(conf[section], section).toEqual(emqxConf[section]);
+    const aclPath = String((at(conf, 'authorization.sources') as HoconObject[])[0]!['path']);
     for (const tpl of ['coreTemplate', 'replicantTemplate']) {
       const spec = emqx.spec[tpl].spec;
       const names = spec.env.map((e: any) => e.name);
       expect(names).toEqual(expect.arrayContaining(['EMQX_CONNECTORS__HTTP__RRPC_INGEST__HEADERS__AUTHORIZATION', 'EMQX_AUTHORIZATION__SOURCES__2__HEADERS__AUTHORIZATION']));
       expect(spec.env.find((e: any) => e.name === 'RRPC_WEBHOOK_TOKEN').valueFrom.secretKeyRef).toEqual({ name: 'rrpc-secrets', key: 'webhook-token' });
+      expect(spec.env.find((e: any) => e.name === 'EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION').value).toBe('Bearer $(RRPC_WEBHOOK_TOKEN)');
+      expect(spec.env.find((e: any) => e.name === 'EMQX_DASHBOARD__DEFAULT_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: 'rrpc-secrets', key: 'emqx-dashboard-password' });
+      const tls = spec.extraVolumes.find((v: any) => v.name === 'emqx-tls');
+      expect(tls.secret.secretName).toBe('emqx-tls');
+      const certs = spec.extraVolumeMounts.find((m: any) => m.name === 'emqx-tls').mountPath;
+      expect(String(at(conf, 'listeners.ssl.default.ssl_options.certfile'))).toBe(`${certs}/tls.crt`);
       const mount = spec.extraVolumeMounts[0];
       expect(`${mount.mountPath}/acl.conf`).toBe(aclPath);
       expect(spec.extraVolumes[0].configMap.name).toBe('emqx-rrpc-acl');
@@ -405,6 +461,16 @@ describe.each(K8S_DIRS)('k8s %s', (dir) => {
     const acl = find(objs, 'ConfigMap', 'emqx-rrpc-acl') as any;
     expect(acl.data['acl.conf']).toBe(aclConf);
     expect(configMap.data['MQTT_URL']).toBe('mqtt://emqx-listeners:1883');
+    // Devices: TLS from outside; plain 1883 only from the platform's pods.
+    const devices = find(objs, 'Service', 'emqx-devices') as any;
+    expect(devices.spec.type).toBe('LoadBalancer');
+    expect(devices.spec.ports.map((p: any) => p.port)).toEqual([8883]);
+    expect(emqx.spec.listenersServiceTemplate.spec.type).toBe('ClusterIP');
+    const policy = find(objs, 'NetworkPolicy', 'emqx-ingress') as any;
+    const open = policy.spec.ingress.filter((r: any) => r.from === undefined);
+    expect(open.flatMap((r: any) => r.ports.map((p: any) => p.port))).toEqual([8883]);
+    const plain = policy.spec.ingress.find((r: any) => r.ports?.some((p: any) => p.port === 1883));
+    expect(plain.from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'rrpc' } } }]);
   });
 
   if (dir !== 'k8s/base') {

@@ -80,7 +80,7 @@ async function upAndCalled(run: ReturnType<typeof launch>) {
   ]);
   const output = run.output();
   const curls = output.split('\n').filter((l) => l.startsWith('  curl ')).map((l) => l.trim());
-  expect(curls).toHaveLength(2);
+  expect(curls).toHaveLength(3); // call, raw call, device registration
   const pids = [...field(output, 'Processes').matchAll(/(\S+) pid (\d+)/g)].map((m) => ({ name: m[1] as string, pid: Number(m[2]) }));
   return { output, curls, pids, apiUrl: field(output, 'API'), apiKey: field(output, 'API key') };
 }
@@ -100,6 +100,9 @@ describe('npm start (packages/local-cluster)', () => {
     expect(json.rrpcCode).toBe('SUCCESS');
     expect(Buffer.from(json.payload, 'base64').toString()).toBe('hello from curl');
     expect((await sh('sh', ['-c', up.curls[1] as string])).stdout).toBe('hello'); // custom topic, raw bytes
+    // The registration command targets the api's POST /v1/devices for the demo product.
+    expect(up.curls[2]).toBe(`curl -sS -X POST '${up.apiUrl}/v1/devices' -H 'Authorization: Bearer ${up.apiKey}' -H 'Content-Type: application/json' -d '{"productKey":"demo"}'`);
+    expect(up.output).toContain('logins checked by response-ingest POST /authn/emqx');
 
     // Presence came from the embedded broker's webhooks.
     const presence = await fetch(`${up.apiUrl}/v1/devices/demo/device-0002`, { headers: { authorization: `Bearer ${up.apiKey}` } });

@@ -175,7 +175,7 @@ export interface IngestConfig extends CommonConfig {
   sharedSubscription: boolean;
   maxWebhookBytes: number;
   presenceTtlMs: number;
-  /** MQTT username of the platform's own clients in broker authorization (default: MQTT_USERNAME). */
+  /** MQTT username of the platform's own clients in broker authentication and authorization (default: MQTT_USERNAME, else rrpc-platform); it logs in only with MQTT_PASSWORD. */
   serviceMqttUsername: string | undefined;
   /** Present whenever the device registry is on (start-up refuses otherwise). */
   secretsKeys: SecretsKeys | undefined;
@@ -289,6 +289,6 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
     sharedSubscription: e.RRPC_SHARED_SUBSCRIPTION,
     maxWebhookBytes: e.RRPC_MAX_WEBHOOK_BYTES,
     presenceTtlMs: e.RRPC_PRESENCE_TTL_MS,
-    serviceMqttUsername: e.RRPC_SERVICE_MQTT_USERNAME ?? e.MQTT_USERNAME,
+    serviceMqttUsername: e.RRPC_SERVICE_MQTT_USERNAME ?? e.MQTT_USERNAME ?? 'rrpc-platform',
   };
 }

@@ -6,13 +6,11 @@
  *   password  hex HMAC keyed by the device secret over the sorted parameters, name and value run together:
  *             `clientId${clientId}deviceName${deviceName}productKey${productKey}timestamp${timestamp}`
  */
-import { createHmac } from 'node:crypto';
+import { SIGN_METHODS, devicePassword, isSignMethod, sign, signContent, type SignMethod } from '@rrpc/crypto';
 import { formatClientId, formatUsername } from '@rrpc/topics';
 
-export const SIGN_METHODS = ['hmacsha1', 'hmacsha256', 'hmacmd5'] as const;
-export type SignMethod = (typeof SIGN_METHODS)[number];
-
-const HASH: Record<SignMethod, string> = { hmacsha1: 'sha1', hmacsha256: 'sha256', hmacmd5: 'md5' };
+// The signature itself lives in @rrpc/crypto, the one implementation the broker's verifier uses too.
+export { SIGN_METHODS, isSignMethod, sign, signContent, type SignMethod };
 
 export interface CredentialInput {
   productKey: string;
@@ -34,35 +32,16 @@ export interface MqttCredentials {
   password: string | undefined;
 }
 
-export function isSignMethod(value: unknown): value is SignMethod {
-  return typeof value === 'string' && (SIGN_METHODS as readonly string[]).includes(value);
-}
-
-/** The string Alibaba signs: the parameters sorted by name, each name followed by its value. */
-export function signContent(params: Record<string, string>): string {
-  return Object.keys(params)
-    .sort()
-    .map((name) => `${name}${params[name]}`)
-    .join('');
-}
-
-export function sign(deviceSecret: string, content: string, signMethod: SignMethod): string {
-  return createHmac(HASH[signMethod], deviceSecret).update(content, 'utf8').digest('hex');
-}
-
 export function deviceCredentials(input: CredentialInput): MqttCredentials {
   const signMethod = input.signMethod ?? 'hmacsha1';
   if (!isSignMethod(signMethod)) throw new TypeError(`signMethod must be one of ${SIGN_METHODS.join(', ')}`);
-  const params: Record<string, string> = { clientId: input.clientId, deviceName: input.deviceName, productKey: input.productKey };
+  const timestamp = input.timestamp === undefined ? undefined : String(input.timestamp);
   const block: Record<string, string> = { securemode: '3', signmethod: signMethod };
-  if (input.timestamp !== undefined) {
-    params['timestamp'] = String(input.timestamp);
-    block['timestamp'] = String(input.timestamp);
-  }
+  if (timestamp !== undefined) block['timestamp'] = timestamp;
   if (input.ext) block['ext'] = '1';
   return {
     clientId: formatClientId(input.clientId, block),
     username: formatUsername(input),
-    password: input.deviceSecret === undefined ? undefined : sign(input.deviceSecret, signContent(params), signMethod),
+    password: input.deviceSecret === undefined ? undefined : devicePassword(input.deviceSecret, { clientId: input.clientId, productKey: input.productKey, deviceName: input.deviceName, timestamp }, signMethod),
   };
 }

@@ -8,3 +8,8 @@ export function rawCurlCommand(apiUrl: string, apiKey: string, productKey: strin
   const query = topic === undefined ? '' : `?topic=${encodeURIComponent(topic)}`;
   return `curl -sS -X POST '${apiUrl}/v1/devices/${productKey}/${deviceName}/rrpc${query}' -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/octet-stream' --data-binary '${text}'`;
 }
+
+/** Registers a device (POST /v1/devices): the answer carries its generated name and secret, shown only once. */
+export function registerCurlCommand(apiUrl: string, apiKey: string, productKey: string): string {
+  return `curl -sS -X POST '${apiUrl}/v1/devices' -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' -d '${JSON.stringify({ productKey })}'`;
+}

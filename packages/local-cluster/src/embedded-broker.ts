@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type Client } from 'aedes';
 import { emqxConnected, emqxDisconnected, WebhookSender } from '@rrpc/simulator';
 import { parseUsername } from '@rrpc/topics';
+import { brokerAuthentication, type BrokerAuthenticationOptions } from './broker-authentication.js';
 
 export interface EmbeddedBrokerOptions {
   port: number;
@@ -15,6 +16,11 @@ export interface EmbeddedBrokerOptions {
   /** response-ingest's webhook endpoint and token. */
   webhook: { url: string; token: string };
   onWebhookFailure?: (error: Error) => void;
+  /**
+   * Authenticate every CONNECT at response-ingest's POST /authn/emqx and authorize publishes and subscribes
+   * by the ACL it returns (as EMQX does). Without it the broker accepts anyone: only for tests of presence.
+   */
+  authentication?: BrokerAuthenticationOptions;
 }
 
 export interface EmbeddedBroker {
@@ -46,6 +52,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   });
   const sessions = new WeakMap<Client, Session>();
   const broker = await Aedes.createBroker({
+    ...(options.authentication ? brokerAuthentication(options.authentication) : {}),
     preConnect: (client, packet, callback) => {
       if (packet.username !== undefined && parseUsername(packet.username) !== undefined) {
         sessions.set(client, { username: packet.username, keepalive: packet.keepalive ?? 0, protoVer: packet.protocolVersion ?? 4, clean: packet.clean ?? true });

@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSimulation, type Simulation } from '@rrpc/simulator';
+import { SecretBox, generateDeviceSecret, parseSecretsKey } from '@rrpc/crypto';
+import { simulatedDeviceNames, startSimulation, type Simulation } from '@rrpc/simulator';
+import { DeviceRegistry, Keys, connectRedis, createRedis } from '@rrpc/store';
 import { startChild, type Child } from './child-process.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { freePort, waitFor as waitUntil } from '@rrpc/testing';
@@ -116,6 +118,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const webhookToken = env['RRPC_WEBHOOK_TOKEN'] || `rrpc-webhook-${randomBytes(12).toString('hex')}`;
     const callbackSecret = env['RRPC_CALLBACK_SECRET'] || `rrpc-callback-${randomBytes(12).toString('hex')}`;
     const secretsKey = env['RRPC_SECRETS_KEY'] || randomBytes(32).toString('base64');
+    const mqttUsername = env['MQTT_USERNAME'] || 'rrpc-platform';
+    const mqttPassword = env['MQTT_PASSWORD'] || `rrpc-mqtt-${randomBytes(12).toString('hex')}`;
 
     // MQTT broker
     let mqttUrl = env['MQTT_URL'];
@@ -131,6 +135,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         webhookToken,
         callbackSecret,
         secretsKey,
+        mqttUsername,
+        mqttPassword,
         logLevel: env['LOG_LEVEL'] ?? 'info',
       };
       progress(`MQTT broker     ${mqttUrl} (from MQTT_URL; the simulated devices post their own presence webhooks)`);
@@ -139,16 +145,21 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         port: await freePort(),
         webhook: { url: `${ingestUrl}/hooks/emqx`, token: webhookToken },
         onWebhookFailure: (error) => options.warning?.('broker', `presence webhook failed: ${error.message}`),
+        authentication: {
+          url: `${ingestUrl}/authn/emqx`,
+          token: webhookToken,
+          onError: (error) => options.warning?.('broker', `authentication request failed: ${error.message}`),
+        },
       });
       mqttUrl = broker.url;
       // aedes speaks MQTT 3.1.1 and has no shared subscriptions.
-      ctx = { redisUrl, mqttUrl, mqttProtocolVersion: 4, sharedSubscription: false, apiKey, webhookToken, callbackSecret, secretsKey, logLevel: env['LOG_LEVEL'] ?? 'info' };
-      progress(`MQTT broker     ${mqttUrl} (embedded aedes, MQTT 3.1.1; presence webhooks to response-ingest)`);
+      ctx = { redisUrl, mqttUrl, mqttProtocolVersion: 4, sharedSubscription: false, apiKey, webhookToken, callbackSecret, secretsKey, mqttUsername, mqttPassword, logLevel: env['LOG_LEVEL'] ?? 'info' };
+      progress(`MQTT broker     ${mqttUrl} (embedded aedes, MQTT 3.1.1; logins checked by response-ingest POST /authn/emqx; presence webhooks to response-ingest)`);
     }
 
-    // Services: all at once (each needs only Redis and the broker); stopped in reverse list order.
-    const started = await Promise.allSettled(
-      CHILD_SERVICES.map((service) => {
+    // Services: response-ingest first (the broker authenticates every other login through it), then the
+    // rest at once; stopped in reverse list order.
+    const launch = (service: (typeof CHILD_SERVICES)[number]) => {
         const port = ports.get(service.name);
         return startChild({
           name: service.name,
@@ -166,8 +177,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           ...(port !== undefined ? { readyUrl: `http://127.0.0.1:${port}/readyz` } : {}),
           ...(options.warning ? { onWarning: options.warning } : {}),
         });
-      }),
-    );
+    };
+    const [leader, ...rest] = CHILD_SERVICES;
+    const started: Array<PromiseSettledResult<Child>> = [];
+    if (leader) started.push(...(await Promise.allSettled([launch(leader)])));
+    if (!started.some((r) => r.status === 'rejected')) started.push(...(await Promise.allSettled(rest.map(launch))));
     for (const [i, result] of started.entries()) {
       if (result.status !== 'fulfilled') continue;
       watch(result.value);
@@ -180,11 +194,15 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     if (apiPort === undefined) throw new Error('CHILD_SERVICES must contain api');
     const apiUrl = `http://127.0.0.1:${apiPort}`;
 
-    // Simulated devices
+    // Simulated devices: registered with secrets of their own, which they sign their logins with.
+    const deviceCount = options.devices ?? 3;
+    const deviceSecrets = await registerDevices(redisUrl, env['RRPC_NAMESPACE'] || 'rrpc', secretsKey, productKey, simulatedDeviceNames('device-', deviceCount));
+    progress(`registry        ${deviceCount} devices of product ${productKey} registered, each with its own secret`);
     simulation = await startSimulation({
+      deviceSecrets,
       url: mqttUrl,
       productKey,
-      devices: options.devices ?? 3,
+      devices: deviceCount,
       prefix: 'device-',
       protocolVersion: external ? ctx.mqttProtocolVersion : 4,
       behaviour: { reply: 'echo' },
@@ -222,5 +240,27 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/**
+ * Registers the simulated devices (in the services' namespace) with new secrets; a device
+ * registered by an earlier run (REDIS_URL reused) gets a new secret, since the old one is not known here.
+ */
+async function registerDevices(redisUrl: string, namespace: string, secretsKey: string, productKey: string, names: readonly string[]): Promise<Map<string, string>> {
+  const redis = createRedis({ url: redisUrl, commandTimeoutMs: 5000, connectionName: 'local-cluster:registry' });
+  try {
+    await connectRedis(redis);
+    const registry = new DeviceRegistry(redis, new Keys(namespace), new SecretBox(parseSecretsKey(secretsKey)));
+    const secrets = new Map(names.map((deviceName) => [deviceName, generateDeviceSecret()] as const));
+    const entries = [...secrets].map(([deviceName, secret]) => ({ device: { productKey, deviceName }, secret }));
+    const results = await registry.createMany(entries);
+    for (const [i, result] of results.entries()) {
+      const entry = entries[i];
+      if (result === 'exists' && entry) await registry.replaceSecret(entry.device, entry.secret);
+    }
+    return secrets;
+  } finally {
+    redis.disconnect();
   }
 }

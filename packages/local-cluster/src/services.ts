@@ -1,6 +1,6 @@
 /**
  * The one list of RRPC services the local cluster runs as child processes, in start order (stopped in
- * reverse). A new service (the worker, say) is one more entry here.
+ * reverse). response-ingest comes first and alone: the broker authenticates the others' logins through it. A new service (the worker, say) is one more entry here.
  */
 export interface ClusterContext {
   redisUrl: string;
@@ -12,6 +12,9 @@ export interface ClusterContext {
   callbackSecret: string;
   /** RRPC_SECRETS_KEY for api and ingest: 32 random bytes in base64, new each run unless set. */
   secretsKey: string;
+  /** The platform's MQTT login (the broker lets it in only with this password). */
+  mqttUsername: string;
+  mqttPassword: string;
   logLevel: string;
 }
 
@@ -52,8 +55,10 @@ export function commonEnv(ctx: ClusterContext): Record<string, string> {
     MQTT_URL: ctx.mqttUrl,
     MQTT_PROTOCOL_VERSION: String(ctx.mqttProtocolVersion),
     LOG_LEVEL: ctx.logLevel,
-    // Until the launcher registers its simulated devices and the embedded broker authenticates them.
-    RRPC_DEVICE_REGISTRY: 'off',
+    MQTT_USERNAME: ctx.mqttUsername,
+    MQTT_PASSWORD: ctx.mqttPassword,
+    // The launcher registers its simulated devices; the embedded broker authenticates every login.
+    RRPC_DEVICE_REGISTRY: 'on',
     // A cluster on a developer's machine answers this machine only.
     RRPC_BIND_HOST: '127.0.0.1',
   };

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAllChildren } from './child-process.js';
-import { curlCommand, rawCurlCommand } from './curl.js';
+import { curlCommand, rawCurlCommand, registerCurlCommand } from './curl.js';
 import { startLocalCluster, type LocalCluster } from './local-cluster.js';
 import { MissingDependencyError } from './redis-server.js';
 import { startTracePrinter, type TracePrinter } from './trace-printer.js';
@@ -139,6 +139,9 @@ async function main(): Promise<void> {
   out(`  ${curlCommand(cluster.apiUrl, cluster.apiKey, cluster.productKey, device, 'hello from curl')}`);
   out('or with raw bytes, on its custom topic:');
   out(`  ${rawCurlCommand(cluster.apiUrl, cluster.apiKey, cluster.productKey, device, 'hello', `/${cluster.productKey}/${device}/${cluster.customTopic}`)}`);
+  out('Register a device of your own (its secret is in the answer, shown only once; the device signs its MQTT');
+  out('login with it, the Alibaba way, and the broker checks it at POST /authn/emqx of response-ingest):');
+  out(`  ${registerCurlCommand(cluster.apiUrl, cluster.apiKey, cluster.productKey)}`);
   out();
   await demoCall(cluster, device, 'hello from npm start');
   out();

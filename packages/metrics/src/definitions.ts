@@ -139,3 +139,42 @@ export function createWorkerMetrics(registry: Registry, depth: () => Promise<Rec
 }
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+/** Why POST /authn/emqx answered as it did (bounded: never a username, a device or a secret). */
+export const AUTHN_REASONS = [
+  'device',
+  'platform',
+  'registry_off',
+  'malformed',
+  'bad_username',
+  'bad_client_id',
+  'unknown_device',
+  'disabled',
+  'bad_signature',
+  'platform_no_password',
+  'bad_password',
+  'error',
+] as const;
+export type AuthnReason = (typeof AUTHN_REASONS)[number];
+export const AUTHN_RESULTS = ['allow', 'deny', 'ignore'] as const;
+export type AuthnResult = (typeof AUTHN_RESULTS)[number];
+
+/** Broker authentication (response-ingest POST /authn/emqx). */
+export function createAuthnMetrics(registry: Registry) {
+  const authenticationsTotal = new Counter({
+    name: 'rrpc_mqtt_authentications_total',
+    help: 'Broker logins decided by POST /authn/emqx, by result and reason.',
+    labelNames: ['result', 'reason'] as const,
+    registers: [registry],
+  });
+  const authenticationDuration = new Histogram({
+    name: 'rrpc_mqtt_authentication_duration_seconds',
+    help: 'Time to decide one broker login (registry read and signature check).',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  for (const reason of ['device', 'platform'] as const) authenticationsTotal.labels('allow', reason);
+  return { authenticationsTotal, authenticationDuration };
+}
+
+export type AuthnMetrics = ReturnType<typeof createAuthnMetrics>;

@@ -15,6 +15,10 @@ Devices
   --prefix TEXT           device names are TEXT0001, TEXT0002, ... (default: sim-)
   --first-index N         index of the first device (default: 1)
   --secret SECRET         device secret: sign the MQTT password the Alibaba way (securemode=3)
+  --secrets FILE          each device's own secret, CSV lines productKey,deviceName,deviceSecret
+                          (registered devices; overrides --secret for the devices it lists)
+  --register API_URL      register the devices first (POST /v1/devices/import), each with a new secret
+  --api-key KEY           API key for --register (default: $RRPC_API_KEY)
   --sign-method METHOD    hmacsha1 | hmacsha256 | hmacmd5 (default: hmacsha1)
   --protocol 4|5          MQTT 3.1.1 (4, default) or MQTT 5
   --keepalive SECONDS     MQTT keepalive (default: 60)
@@ -50,6 +54,10 @@ export interface CliOptions {
   simulation: SimulationOptions;
   statsIntervalSeconds: number;
   durationSeconds: number | undefined;
+  /** --secrets: the CSV file of device secrets to read. */
+  secretsFile: string | undefined;
+  /** --register: the api to register the devices at first, and its API key. */
+  register: { apiUrl: string; apiKey: string } | undefined;
 }
 
 function number(value: string | undefined, what: string, min: number, integer = true): number | undefined {
@@ -75,6 +83,9 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv = process
         prefix: { type: 'string' },
         'first-index': { type: 'string' },
         secret: { type: 'string' },
+        secrets: { type: 'string' },
+        register: { type: 'string' },
+        'api-key': { type: 'string' },
         'sign-method': { type: 'string' },
         protocol: { type: 'string' },
         keepalive: { type: 'string' },
@@ -137,5 +148,14 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv = process
     simulation,
     statsIntervalSeconds: number(v['stats-interval'], 'stats-interval', 0, false) ?? 5,
     durationSeconds: number(v.duration, 'duration', 0, false),
+    secretsFile: v.secrets,
+    register: registerOption(v.register, v['api-key'] ?? env['RRPC_API_KEY']),
   };
+}
+
+function registerOption(apiUrl: string | undefined, apiKey: string | undefined): CliOptions['register'] {
+  if (apiUrl === undefined) return undefined;
+  if (!/^https?:\/\//.test(apiUrl)) throw new SimulatorOptionError(`--register: "${apiUrl}" must start with http:// or https://`);
+  if (!apiKey) throw new SimulatorOptionError('--register needs an API key: --api-key KEY or $RRPC_API_KEY');
+  return { apiUrl, apiKey };
 }

@@ -2,6 +2,10 @@
 import { SimulatorOptionError } from './behaviour.js';
 import { HELP, parseCliOptions, type CliOptions } from './cli-options.js';
 import { formatStats } from './format-stats.js';
+import { readFileSync } from 'node:fs';
+import { parseSecretsCsv } from './secrets-file.js';
+import { registerDevices } from './register-devices.js';
+import { simulatedDeviceNames } from './simulation.js';
 import { startSimulation, type Simulation } from './simulation.js';
 
 function fail(message: string, code: number): never {
@@ -22,6 +26,31 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const o = cli.simulation;
+  if (cli.secretsFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(cli.secretsFile, 'utf8');
+    } catch (error) {
+      fail(`--secrets: cannot read ${cli.secretsFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 2);
+    }
+    try {
+      o.deviceSecrets = parseSecretsCsv(text, o.productKey);
+    } catch (error) {
+      if (error instanceof SimulatorOptionError) fail(error.message, 2);
+      throw error;
+    }
+  }
+  if (cli.register) {
+    const names = simulatedDeviceNames(o.prefix ?? 'sim-', o.devices, o.firstIndex ?? 1);
+    try {
+      const r = await registerDevices({ ...cli.register, productKey: o.productKey, deviceNames: names });
+      o.deviceSecrets = new Map([...r.secrets, ...(o.deviceSecrets ?? new Map<string, string>())]);
+      process.stdout.write(`rrpc-sim: registered ${r.created} devices at ${cli.register.apiUrl}; ${r.existing} were registered already (they keep their secrets: give them with --secrets), ${r.failed} failed\n`);
+    } catch (error) {
+      if (error instanceof SimulatorOptionError) fail(error.message, 1);
+      fail(`--register: ${error instanceof Error ? error.message : String(error)}`, 1);
+    }
+  }
   let errorsShown = 0;
   process.stdout.write(`rrpc-sim: connecting ${o.devices} devices of product ${o.productKey} to ${o.url} at ${o.connectRate} per second\n`);
   let simulation: Simulation;

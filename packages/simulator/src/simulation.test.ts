@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@rrpc/testing';
-import { startCluster, WEBHOOK_TOKEN, type TestCluster } from '../../../test/support/cluster.js';
+import { API_KEY, startCluster, WEBHOOK_TOKEN, type TestCluster } from '../../../test/support/cluster.js';
+import { registerDevices } from './register-devices.js';
 import { DEFAULT_ERROR_PAYLOAD } from './behaviour.js';
 import { simulatedDeviceNames, startSimulation, type Simulation } from './simulation.js';
 
@@ -20,6 +21,9 @@ afterAll(async () => {
 });
 
 async function simulate(options: Omit<Parameters<typeof startSimulation>[0], 'url' | 'productKey' | 'webhook'>) {
+  // A device connects only when it is registered: through the api's import route, as `rrpc-sim --register` does.
+  const registration = await registerDevices({ apiUrl: cluster.apis[0]!.url, apiKey: API_KEY, productKey: PK, deviceNames: simulatedDeviceNames(options.prefix ?? 'sim-', options.devices ?? 1) });
+  expect(registration.failed).toBe(0);
   const simulation = await startSimulation({
     url: cluster.mosquitto.url,
     productKey: PK,
@@ -107,7 +111,7 @@ describe('rrpc-sim command', () => {
   });
 
   it('runs devices until SIGINT, then disconnects them and reports them offline', async () => {
-    const sim = run(['--url', cluster.mosquitto.url, '--product-key', PK, '-n', '3', '--prefix', 'cli-', '--reply-payload', 'from-cli', '--webhook-url', `${cluster.ingests[0]?.url}/hooks/emqx`, '--webhook-token', WEBHOOK_TOKEN, '--stats-interval', '0']);
+    const sim = run(['--url', cluster.mosquitto.url, '--product-key', PK, '-n', '3', '--prefix', 'cli-', '--reply-payload', 'from-cli', '--webhook-url', `${cluster.ingests[0]?.url}/hooks/emqx`, '--webhook-token', WEBHOOK_TOKEN, '--stats-interval', '0', '--register', cluster.apis[0]!.url, '--api-key', API_KEY]);
     await waitFor(() => sim.output().includes('3 of 3 devices online'), 10_000, `rrpc-sim to connect:\n${sim.output()}`);
     await waitFor(async () => (await presence('cli-0003')) === 'ONLINE', 5000, 'presence from the played webhook');
     expect(await call('cli-0003')).toMatchObject({ status: 200, text: 'from-cli' });

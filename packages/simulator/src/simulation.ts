@@ -20,6 +20,8 @@ export interface SimulationOptions {
   /** Index of the first device (default 1). */
   firstIndex?: number;
   deviceSecret?: string;
+  /** Each device's own secret, by device name (registered devices); overrides deviceSecret. */
+  deviceSecrets?: ReadonlyMap<string, string>;
   signMethod?: SignMethod;
   protocolVersion?: 4 | 5;
   /** MQTT keepalive in seconds (default 60). */
@@ -120,11 +122,12 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
 
   const states: DeviceState[] = [];
   for (const [index, deviceName] of names.entries()) {
+    const deviceSecret = options.deviceSecrets?.get(deviceName) ?? options.deviceSecret;
     const device = createDevice({
       url: options.url,
       productKey: options.productKey,
       deviceName,
-      ...(options.deviceSecret !== undefined ? { deviceSecret: options.deviceSecret } : {}),
+      ...(deviceSecret !== undefined ? { deviceSecret } : {}),
       ...(options.signMethod !== undefined ? { signMethod: options.signMethod } : {}),
       protocolVersion: protoVer,
       keepalive,

@@ -2,13 +2,16 @@ import { createServer, type Server } from 'node:http';
 import type { IngestConfig } from '@rrpc/config';
 import { createServiceBroker, serviceClientId } from '@rrpc/broker';
 import { startTracing } from '@rrpc/tracing';
-import { PodSummarizer, createIngestMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
+import { PodSummarizer, createAuthnMetrics, createIngestMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, connectRedis, createRedis, respondsWithin } from '@rrpc/store';
+import { CallStore, DeviceRegistry, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, connectRedis, createRedis, respondsWithin } from '@rrpc/store';
+import { SecretBox } from '@rrpc/crypto';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
 import { authzRoutes } from './routes/authz.js';
 import { hookRoutes } from './routes/hooks.js';
+import { authnRoutes } from './routes/authn.js';
+import { Authenticator } from './authenticator.js';
 
 export interface IngestService {
   readonly server: Server;
@@ -26,6 +29,15 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   const metrics = createIngestMetrics(registry);
   const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
+  const devices =
+    config.deviceRegistry && config.secretsKeys ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous)) : undefined;
+  const authenticator = new Authenticator({
+    registry: devices,
+    serviceUsername: config.serviceMqttUsername,
+    servicePassword: config.mqtt.password,
+    shareGroup: config.namespace,
+    onError: (err) => logger.warn({ err }, 'broker login could not be checked against the device registry'),
+  });
 
   const answers = answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId, tracing, clientId: serviceClientId(config) });
   const broker = createServiceBroker(config, logger, answers);
@@ -57,6 +69,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     }),
   );
   app.use(authzRoutes({ logger, webhookToken: config.webhookToken, authDisabled: config.authDisabled, serviceUsername: config.serviceMqttUsername }));
+  app.use(authnRoutes({ authenticator, metrics: createAuthnMetrics(registry), logger, webhookToken: config.webhookToken, authDisabled: config.authDisabled }));
   app.use(notFound);
   app.use(errorHandler(logger));
   // Slow clients: the header block and the whole webhook must arrive in time (checked every second).
@@ -69,13 +82,16 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     server,
     config,
     async start() {
-      await Promise.all([connectRedis(redis), broker.connect()]);
+      // Listen before connecting to the broker: the broker authenticates this service's own login through
+      // POST /authn/emqx (readiness waits for the broker connection).
+      await connectRedis(redis);
+      const port = await listen(server, config.port, config.bindHost);
+      const boundOpsPort = await opsPort.listen(config.bindHost);
+      await broker.connect();
       await broker.subscribe(subscriptions);
       const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
       const summarizer = new PodSummarizer(registry, { counter: 'rrpc_responses_ingested_total', label: 'result' });
       stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('response-ingest', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
-      const port = await listen(server, config.port, config.bindHost);
-      const boundOpsPort = await opsPort.listen(config.bindHost);
       logger.info({ port, opsPort: boundOpsPort, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
       return port;
     },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { int, optionalString } from './env-schema.js';
-import { ConfigError, common, describe, secretProblems, toCommon, type CommonConfig, type Env } from './load-config.js';
+import { ConfigError, common, subscriptionTracking, describe, secretProblems, toCommon, type CommonConfig, type Env } from './load-config.js';
 
 const workerSchema = z.object({
   ...common,
@@ -17,6 +17,7 @@ const workerSchema = z.object({
   /** A work item whose worker stops renewing its lock for this long is taken over by another worker. */
   RRPC_WORKER_LOCK_MS: int(30_000, 1000, 600_000),
   RRPC_JOB_RETENTION_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+  ...subscriptionTracking,
 });
 
 export const WORKER_ENV_VARS: readonly string[] = Object.keys(workerSchema.shape);
@@ -30,6 +31,9 @@ export interface WorkerConfig extends CommonConfig {
   batchConcurrency: number;
   lockMs: number;
   jobRetentionMs: number;
+  /** RRPC_TRACK_SUBSCRIPTIONS / RRPC_SUBSCRIBE_GRACE_MS: jobs wait for a device's subscription like for its connection. */
+  trackSubscriptions: boolean;
+  subscribeGraceMs: number;
 }
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
@@ -48,5 +52,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     batchConcurrency: e.RRPC_WORKER_BATCH_CONCURRENCY,
     lockMs: e.RRPC_WORKER_LOCK_MS,
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
+    trackSubscriptions: e.RRPC_TRACK_SUBSCRIPTIONS,
+    subscribeGraceMs: e.RRPC_SUBSCRIBE_GRACE_MS,
   };
 }

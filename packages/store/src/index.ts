@@ -5,6 +5,10 @@ export { clusterNodesOf, credentialsOf, createRedis, createSubscriber, connectRe
 export { CallStore, type BeginCall, type BeginResult, type CallRecord, type CallState, type ClaimAnswer, type ClaimResult, type ExpireResult } from './call-store.js';
 export {
   PresenceStore,
+  CLEAN_DISCONNECT_REASONS,
+  hearsTopic,
+  type SubscriptionEvent,
+  type SubscriptionResult,
   type ConnectResult,
   type ConnectedEvent,
   type DisconnectResult,

@@ -18,6 +18,7 @@ const SCRIPTS = {
   rrpcIdempotencyBegin: 'idempotency-begin-1.lua',
   rrpcDeviceCreate: 'device-create-1.lua',
   rrpcDeviceUpdate: 'device-update-1.lua',
+  rrpcPresenceSubscribe: 'presence-subscribe-1.lua',
 } as const;
 
 type Arg = string | number | Buffer;
@@ -36,6 +37,7 @@ export interface ScriptCommands {
   rrpcIdempotencyBeginBuffer(idemKey: string, ...args: Arg[]): Promise<Buffer[]>;
   rrpcDeviceCreate(deviceKey: string, ...args: Arg[]): Promise<number>;
   rrpcDeviceUpdate(deviceKey: string, ...args: Arg[]): Promise<number>;
+  rrpcPresenceSubscribe(presenceKey: string, ...args: Arg[]): Promise<string>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;

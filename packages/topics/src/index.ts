@@ -1,3 +1,4 @@
 export * from './identifiers.js';
 export * from './rrpc-topics.js';
 export * from './authorization.js';
+export * from './topic-filters.js';

@@ -48,7 +48,11 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
 
   const registry = createRegistry('api');
   const metrics = createApiMetrics(registry);
-  const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
+  const calls = new CallStore(redis, keys, config.resultTtlMs, {
+    deviceRegistry: config.deviceRegistry,
+    trackSubscriptions: config.trackSubscriptions,
+    subscribeGraceMs: config.subscribeGraceMs,
+  });
   const presence = new PresenceStore(redis, keys, 0);
   const caller = new Caller({
     calls,
@@ -61,6 +65,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       logger.info('reply channel re-subscribed; re-reading pending outcomes');
     },
     onRecovered: (via, count) => metrics.answersRecovered.labels(via).inc(count),
+    presenceEvents: () => presenceEvents,
   });
   // Every route's calls: counted, scoped to the key's products, shed above the pod's in-flight cap,
   // rate-limited per key (leased) and per device (inside call-begin), then made.

@@ -12,6 +12,7 @@ const LABEL: Record<CallOutcome['rrpcCode'], OutcomeLabel> = {
   TIMEOUT: 'timeout',
   OFFLINE: 'offline',
   HALFCONN: 'halfconn',
+  NOT_SUBSCRIBED: 'not_subscribed',
 };
 
 /** Error codes with an outcome label of their own; every other failure counts as "error". */

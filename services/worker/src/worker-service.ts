@@ -52,13 +52,17 @@ export function createWorkerService(config: WorkerConfig, logger: Logger): Worke
     );
     return Object.fromEntries(entries);
   });
-  const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
+  const calls = new CallStore(redis, keys, config.resultTtlMs, {
+    deviceRegistry: config.deviceRegistry,
+    trackSubscriptions: config.trackSubscriptions,
+    subscribeGraceMs: config.subscribeGraceMs,
+  });
   const presence = new PresenceStore(redis, keys, 0);
   const jobs = new JobStore(redis, keys, config.jobRetentionMs);
   const batches = new BatchStore(redis, keys, config.jobRetentionMs);
-  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger });
+  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger, presenceEvents: () => events });
 
-  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger });
+  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, trackSubscriptions: config.trackSubscriptions });
   const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger });
   const callbackSender = new CallbackSender({ jobs, metrics, logger, secret: config.callbackSecret, timeoutMs: config.callbackTimeoutMs });
 

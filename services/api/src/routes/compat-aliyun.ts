@@ -5,6 +5,7 @@ import { aliyunRrpc, firstIssue } from '../schemas.js';
 import { callRequest, deviceFrom } from '../call-input.js';
 import type { CallRunner } from '../call-runner.js';
 import { principalOf } from '../request-principal.js';
+import { NOT_SUBSCRIBED_MESSAGE } from '../call-endpoint.js';
 
 /**
  * Alibaba Cloud IoT's RRpc action, answered the way Alibaba answers it, so that a backend written against
@@ -52,7 +53,10 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
         topicField: 'Topic',
       });
       const outcome = await options.run(request, principalOf(res));
-      const fields: string[] = [`"RequestId":${JSON.stringify(requestId)}`, '"Success":true', `"RrpcCode":"${outcome.rrpcCode}"`];
+      // NOT_SUBSCRIBED is not one of Alibaba's codes: UNKNOW, which Alibaba clients treat as a failure, and why.
+      const rrpcCode = outcome.rrpcCode === 'NOT_SUBSCRIBED' ? 'UNKNOW' : outcome.rrpcCode;
+      const fields: string[] = [`"RequestId":${JSON.stringify(requestId)}`, '"Success":true', `"RrpcCode":"${rrpcCode}"`];
+      if (outcome.rrpcCode === 'NOT_SUBSCRIBED') fields.push(`"ErrorMessage":${JSON.stringify(NOT_SUBSCRIBED_MESSAGE)}`);
       if (outcome.rrpcCode === 'SUCCESS') fields.push(`"PayloadBase64Byte":${JSON.stringify(outcome.payload.toString('base64'))}`);
       // The message ID is digits only (checked where it is made): written as a bare JSON integer.
       if ('messageId' in outcome) fields.push(`"MessageId":${outcome.messageId}`);

@@ -20,6 +20,7 @@ export function deviceRoutes(presence: PresenceStore): Router {
       disconnectedAt: iso(view.disconnectedAt),
       keepaliveSeconds: view.keepaliveSeconds,
       lastDisconnectReason: view.lastDisconnectReason,
+      subscriptions: view.subscriptions,
     });
   });
   return router;

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSimulation, type Simulation } from '@rrpc/simulator';
+import { connectForgetfulDevice, type ForgetfulDevice } from './forgetful-device.js';
 import { startChild, type Child } from './child-process.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { freePort, waitFor as waitUntil } from '@rrpc/testing';
@@ -42,8 +43,13 @@ export interface LocalCluster {
   customTopic: string;
   processes: Array<{ name: string; pid: number }>;
   simulation: Simulation;
+  /** A device that is connected but never subscribed (embedded broker only): calls to it end NOT_SUBSCRIBED. */
+  forgetfulDevice: string | undefined;
   stop(): Promise<void>;
 }
+
+/** The name of the device that connects and forgets to subscribe. */
+export const FORGETFUL_DEVICE = 'forgetful-1';
 
 export const DEMO_PRODUCT_KEY = 'demo';
 export const DEMO_CUSTOM_TOPIC = 'user/echo';
@@ -61,10 +67,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const children: Child[] = [];
   let broker: EmbeddedBroker | undefined;
   let simulation: Simulation | undefined;
+  let forgetful: ForgetfulDevice | undefined;
   let stopping = false;
   const stop = async () => {
     stopping = true;
     await simulation?.stop();
+    await forgetful?.close().catch(() => undefined);
     for (const child of [...children].reverse().filter((c) => c.name !== 'redis-server')) await child.stop();
     await broker?.close();
     for (const child of children.filter((c) => c.name === 'redis-server')) await child.stop();
@@ -162,6 +170,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     if (apiPort === undefined) throw new Error('CHILD_SERVICES must contain api');
     const apiUrl = `http://127.0.0.1:${apiPort}`;
 
+    // A device that connects and never subscribes (its presence comes from the embedded broker's webhooks).
+    if (!external) forgetful = await connectForgetfulDevice(mqttUrl, { productKey, deviceName: FORGETFUL_DEVICE });
+
     // Simulated devices
     simulation = await startSimulation({
       url: mqttUrl,
@@ -199,6 +210,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       customTopic: DEMO_CUSTOM_TOPIC,
       processes: children.map((c) => ({ name: c.name, pid: c.pid })),
       simulation,
+      forgetfulDevice: forgetful?.deviceName,
       stop,
     };
   } catch (error) {

@@ -54,5 +54,7 @@ export function commonEnv(ctx: ClusterContext): Record<string, string> {
     LOG_LEVEL: ctx.logLevel,
     // Until the launcher registers its simulated devices and the embedded broker authenticates them.
     RRPC_DEVICE_REGISTRY: 'off',
+    // api and worker: calls consult the subscriptions the broker reports (the ingest does not read it).
+    RRPC_TRACK_SUBSCRIPTIONS: 'true',
   };
 }

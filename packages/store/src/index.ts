@@ -6,6 +6,7 @@ export { CallStore, type BeginCall, type BeginResult, type CallRecord, type Call
 export {
   PresenceStore,
   CLEAN_DISCONNECT_REASONS,
+  RECONCILED_REASON,
   hearsTopic,
   type SubscriptionEvent,
   type SubscriptionResult,
@@ -24,3 +25,4 @@ export { BatchStore, type NewBatch, type BatchRecord, type BatchItem, type Batch
 export { IdempotencyStore, type IdempotencyClaim, type StoredAnswer } from './idempotency-store.js';
 export { PresenceEvents } from './presence-events.js';
 export { DeviceRegistry, MAX_DEVICE_PAGE, type DevicePage, type DeviceRecord, type NewDevice, type SecretSealer } from './device-registry.js';
+export { ReconcileStore } from './reconcile-store.js';

@@ -47,7 +47,10 @@ export type SubscriptionResult = 'subscribed' | 'unsubscribed' | 'repeat' | 'sta
  * tcp_closed, ...) is an abnormal end: HALFCONN for one keep-alive period, the device is likely to come back.
  * (takenover and discarded never reach this: a newer session of the same client exists.)
  */
-export const CLEAN_DISCONNECT_REASONS: ReadonlySet<string> = new Set(['normal', 'kicked', 'discarded', 'takenover', 'not_authorized', 'banned', 'auth_failure', 'server_shutdown']);
+/** The reason recorded when reconciliation finds that the broker no longer has the device's session. */
+export const RECONCILED_REASON = 'reconciled';
+
+export const CLEAN_DISCONNECT_REASONS: ReadonlySet<string> = new Set(['normal', 'kicked', 'discarded', 'takenover', 'not_authorized', 'banned', 'auth_failure', 'server_shutdown', RECONCILED_REASON]);
 
 export interface PresenceView extends DeviceRef {
   status: PresenceStatus;

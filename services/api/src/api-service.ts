@@ -8,7 +8,8 @@ import { RrpcError } from '@rrpc/errors';
 import { createApiMetrics, createRegistry } from '@rrpc/metrics';
 import { closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
 import { CallStore, Keys, PresenceStore, connectRedis, createRedis, createSubscriber, type RedisClient } from '@rrpc/store';
-import { callerCalls, meteredCalls } from './call-runner.js';
+import { callerCalls, meteredCalls, timeoutReports } from './call-runner.js';
+import { ReconcileStore } from '@rrpc/store';
 import { RateLimiter } from '@rrpc/store';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
 import { CallEndpoint } from './call-endpoint.js';
@@ -71,7 +72,9 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   // rate-limited per key (leased) and per device (inside call-begin), then made.
   const keyRing = new ApiKeyRing({ keys: config.apiKeys, file: config.apiKeysFile, logger });
   const limits = { limiter: new RateLimiter(redis), keys, perKey: config.rateLimitPerKey, perDevice: config.rateLimitPerDevice };
-  const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(callerCalls(caller), limits), config.maxInFlight)), metrics);
+  const reconcile = new ReconcileStore(redis, keys);
+  const reported = timeoutReports(callerCalls(caller), (device) => reconcile.reportTimeout(device), (err) => logger.debug({ err }, 'could not report a timed-out call'));
+  const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(reported, limits), config.maxInFlight)), metrics);
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
   const queueRedis = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: true });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));

@@ -51,6 +51,18 @@ export function meteredCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
   };
 }
 
+/**
+ * Reports every call that ended TIMEOUT (the device was marked ONLINE, or the call would not have been
+ * sent) for the ingest to check against the broker; the successful path costs nothing more.
+ */
+export function timeoutReports(run: CallRunner, report: (device: CallRequest['device']) => Promise<void>, onError: (error: unknown) => void): CallRunner {
+  const seen = (device: CallRequest['device']) => (outcome: CallOutcome): CallOutcome => {
+    if (outcome.rrpcCode === 'TIMEOUT') report(device).catch(onError);
+    return outcome;
+  };
+  return (request, principal) => run(request, principal).then(seen(request.device));
+}
+
 /** The innermost runner: the caller itself. */
 export function callerCalls(caller: Caller): CallRunner {
   return (request) => caller.call(request);

@@ -1,7 +1,7 @@
 /**
  * MQTT topic filters as devices subscribe to them: limits on what presence keeps, the shared-subscription
  * prefix taken off, and MQTT matching ('+' one level, '#' the rest, last level only). The same matching
- * runs inside call-begin-4.lua (packages/store); topic-filters.test.ts and the store's tests check both.
+ * runs inside call-begin-4.lua (packages/store): topic-filters.test.ts checks this one, test/subscriptions.test.ts both.
  */
 
 /** Most filters presence keeps per device (unsubscribed ones included until they are pushed out). */

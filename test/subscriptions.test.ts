@@ -127,6 +127,16 @@ describe('a connected device that is not subscribed', () => {
     expect((await view('share-1'))['subscriptions']).toEqual([sysFilter('share-1')]);
   });
 
+  it('with connectTimeoutMs, waits for the subscription like for a connect', async () => {
+    await device('ctm-1');
+    const pending = call('ctm-1', { connectTimeoutMs: 10_000 });
+    await new Promise((res) => setTimeout(res, 300));
+    await cluster.subscribeDevice(PK, 'ctm-1');
+    const r = await pending;
+    expect(r.status).toBe(200);
+    expect(Buffer.from(r.body['payload'], 'base64').toString()).toBe('ack:hi');
+  });
+
   it('answers /compat/aliyun with Success true, RrpcCode UNKNOW and a message naming the cause', async () => {
     await device('compat-1');
     const res = await fetch(`${cluster.apis[0]!.url}/compat/aliyun`, {

@@ -87,7 +87,7 @@ export class CallEndpoint {
     return { request, connectTimeoutMs: parsed.data.connectTimeoutMs, raw: false };
   }
 
-  /** Makes the call; with connectTimeoutMs, waits for an offline device's presence event and tries again. */
+  /** Makes the call; with connectTimeoutMs, waits for an offline (or unsubscribed) device's presence event and tries again. */
   run(call: ParsedCall, principal: Principal | undefined): Promise<CallOutcome> {
     const events = this.options.presenceEvents?.();
     if (call.connectTimeoutMs <= 0 || events === undefined) return this.options.run(call.request, principal);
@@ -101,7 +101,8 @@ export class CallEndpoint {
     try {
       for (;;) {
         const outcome = await this.options.run(call.request, principal);
-        if (outcome.rrpcCode !== 'OFFLINE' && outcome.rrpcCode !== 'HALFCONN') return outcome;
+        // Not subscribed (RRPC_TRACK_SUBSCRIPTIONS) waits like offline: a subscription event wakes the watch too.
+        if (outcome.rrpcCode !== 'OFFLINE' && outcome.rrpcCode !== 'HALFCONN' && outcome.rrpcCode !== 'NOT_SUBSCRIBED') return outcome;
         const left = until - Date.now();
         if (left <= 0 || !(await watch.wait(left))) return outcome;
       }

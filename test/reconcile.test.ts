@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@rrpc/testing';
+import { Redis } from 'ioredis';
+import { Keys, ReconcileStore } from '@rrpc/store';
 import { deviceRequestFilter } from '@rrpc/topics';
 import { deviceClientId, startCluster, type TestCluster } from './support/cluster.js';
 import { startDevice, type TestDevice } from './support/device.js';
@@ -158,6 +160,25 @@ describe('reconciliation with the broker', () => {
     await reconciler().sweep();
     expect(await view('adopt-1')).toMatchObject({ status: 'ONLINE', clientId: deviceClientId('adopt-1'), subscriptions: [deviceRequestFilter({ productKey: PK, deviceName: 'adopt-1' })] });
     expect(await corrections('online')).toBeGreaterThan(0);
+  });
+
+  it('keeps the timeout reports bounded and expiring, and the lease to one replica', async () => {
+    const redis = new Redis(cluster.redis.url);
+    try {
+      const store = new ReconcileStore(redis, new Keys('rrpc'));
+      reconciler().stop(); // nothing drains the list meanwhile
+      for (let i = 0; i < 1100; i++) await store.reportTimeout({ productKey: PK, deviceName: `bulk-${i}` });
+      expect(await redis.llen('rrpc:reconcile:timeouts')).toBe(1000);
+      expect(await redis.pttl('rrpc:reconcile:timeouts')).toBeGreaterThan(0);
+      const taken = await store.takeTimeouts(50);
+      expect(taken).toHaveLength(50);
+      expect(taken[0]).toEqual({ productKey: PK, deviceName: 'bulk-100' }); // the oldest kept
+      expect(await store.acquireLease('ingest-other', 60_000)).toBe(false); // held by ingest-0 since its sweeps
+      expect(await redis.pttl('rrpc:reconcile:lease')).toBeGreaterThan(0);
+      await redis.del('rrpc:reconcile:timeouts');
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('sends the API key and secret as basic auth', () => {

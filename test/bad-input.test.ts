@@ -169,7 +169,7 @@ describe('wrong methods', () => {
   it.each([
     ['GET', rrpcPath(PK, DN), 'POST'],
     ['PUT', rrpcPath(PK, DN), 'POST'],
-    ['DELETE', `/v1/devices/${PK}/${DN}`, 'GET, HEAD'],
+    ['PUT', `/v1/devices/${PK}/${DN}`, 'GET, PATCH, DELETE, HEAD'],
     ['POST', '/v1/rrpc/123', 'GET, HEAD'],
   ])('%s %s → 405 METHOD_NOT_ALLOWED, Allow: %s', async (method, path, allow) => {
     const before = cluster.published.length;

@@ -27,10 +27,12 @@ const compose = parseYaml(readFileSync(join(repoRoot, 'docker-compose.yml'), 'ut
 const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
 const SERVICES = ['api', 'response-ingest', 'worker'] as const;
 
+/** A secret an operator must set, as a test value of the form that secret takes (the secrets key is 32 bytes in base64). */
+const testSecret = (name: string) => (name === 'RRPC_SECRETS_KEY' ? Buffer.alloc(32, 3).toString('base64') : `replay-${name.toLowerCase()}`.padEnd(40, 'x'));
 /** Compose's `${VAR:?msg}` (a value the operator must set: a generated test secret) and `${VAR:-default}`. */
 const interpolate = (value: string) =>
   value.replace(/\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}/g, (_m, name: string, kind?: string, rest?: string) =>
-    kind === '?' ? `replay-${name.toLowerCase()}`.padEnd(40, 'x') : kind === '-' ? (rest ?? '') : '',
+    kind === '?' ? testSecret(name) : kind === '-' ? (rest ?? '') : '',
   );
 
 describe('the replay reads Docker files as Docker does', () => {

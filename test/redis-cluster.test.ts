@@ -5,10 +5,10 @@ import { createApiService, type ApiService } from '@rrpc/api';
 import { createWorkerService, type WorkerService } from '@rrpc/worker';
 import { createIngestService, type IngestService } from '@rrpc/response-ingest';
 import { createLogger } from '@rrpc/runtime';
-import { Keys, MessageIds, slotOf } from '@rrpc/store';
+import { Keys, MessageIds, ReconcileStore, slotOf } from '@rrpc/store';
 import { TEST_SECRETS_KEY, startMosquitto, startRedisCluster, waitFor, type ManagedRedisCluster, type ManagedServer } from '@rrpc/testing';
 import { connectTestRegistry, registryOptionsOf, type TestRegistry } from './support/registry.js';
-import { API_KEY, WEBHOOK_TOKEN, connectedEvent } from './support/cluster.js';
+import { API_KEY, WEBHOOK_TOKEN, connectedEvent, subscriptionEvent } from './support/cluster.js';
 import { startDevice, type TestDevice } from './support/device.js';
 import { WORKER_ENV } from './support/worker-cluster.js';
 
@@ -155,6 +155,36 @@ describe('Redis Cluster (3 primaries)', () => {
     // One on the online channel (wakes waiting jobs and calls), one on the changes channel (live views).
     expect(after.spublish - before.spublish).toBe(2);
     expect(after.publish - before.publish).toBe(0);
+  });
+
+  it('records a subscription in the device\'s slot and wakes waiters with one SPUBLISH; the reconcile walk covers every primary', async () => {
+    const before = await commandStats();
+    const res = await fetch(`${ingests[0]!.url}/hooks/emqx`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
+      body: JSON.stringify(subscriptionEvent('subscribed', PK, 'spare-01', `/sys/${PK}/spare-01/rrpc/request/+`, Date.now())),
+    });
+    expect(await res.json()).toMatchObject({ result: 'subscribed' });
+    const after = await commandStats();
+    expect(after.spublish - before.spublish).toBe(1);
+    expect(after.publish - before.publish).toBe(0);
+    const shown = await fetch(`${apis[0]!.url}/v1/devices/${PK}/spare-01`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(await shown.json()).toMatchObject({ subscriptions: [`/sys/${PK}/spare-01/rrpc/request/+`] });
+
+    const client = new Cluster(redis.nodes.map((n) => ({ host: n.split(':')[0]!, port: Number(n.split(':')[1]) })));
+    await new Promise((resolve) => client.once('ready', resolve));
+    try {
+      const store = new ReconcileStore(client, new Keys('rrpc'));
+      const seen = new Set<string>();
+      for (let page = 0; page < 1000; page++) {
+        const { devices, done } = await store.presencePage(5);
+        for (const d of devices) seen.add(d.deviceName);
+        if (done) break;
+      }
+      for (const name of [...names, 'spare-01']) expect(seen.has(name), name).toBe(true);
+    } finally {
+      await client.quit();
+    }
   });
 
   it('runs persistent calls and batches with BullMQ on the cluster', async () => {

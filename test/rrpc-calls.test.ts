@@ -219,7 +219,7 @@ describe('presence API', () => {
     expect(Date.parse(String(body['connectedAt']))).toBeGreaterThan(Date.now() - 60_000);
     await cluster.disconnectDevice(PK, 'shown-1');
     const after = (await (await cluster.api(`/v1/devices/${PK}/shown-1`)).json()) as Record<string, unknown>;
-    expect(after['status']).toBe('HALFCONN');
+    expect(after['status']).toBe('OFFLINE'); // a clean disconnect (normal): OFFLINE at once
     expect(after['lastDisconnectReason']).toBe('normal');
     expect((await cluster.api(`/v1/devices/${PK}/nobody-1`)).status).toBe(404);
   });

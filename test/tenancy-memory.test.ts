@@ -43,7 +43,9 @@ async function keysWithoutTtl(): Promise<string[]> {
     cursor = next;
     const ttls = await Promise.all(keys.map((k) => redis.pttl(k)));
     keys.forEach((k, i) => {
-      if (ttls[i] === -1 && !k.includes(':{bull}:') && k !== 'rrpc:jobs:devices') missing.push(k);
+      // The device registry's records and product indexes have an owner that deletes them (DELETE /v1/devices), no TTL.
+      const registry = k.endsWith(':device') || /^rrpc:\{p:[^}]+\}:devices$/.test(k);
+      if (ttls[i] === -1 && !registry && !k.includes(':{bull}:') && k !== 'rrpc:jobs:devices') missing.push(k);
     });
   } while (cursor !== '0');
   return missing;
@@ -55,6 +57,7 @@ describe('Redis memory per job and per batch device', () => {
   it(`a maximal-payload persistent batch to ${DEVICES} never-connected devices stores its payload once`, async () => {
     const payload = Buffer.alloc(MAX_PAYLOAD, 7).toString('base64');
     const devices = Array.from({ length: DEVICES }, (_, i) => ({ productKey: PK, deviceName: `never-${i}` }));
+    await cluster.devices.register(devices);
     const before = await usedMemory();
     const created = await post('/v1/rrpc/batches', { devices, payload, persistent: true, ttlMs: 3_600_000, concurrency: 200 });
     expect(created.status).toBe(202);
@@ -91,6 +94,7 @@ describe('Redis memory per job and per batch device', () => {
 
   it('a job adds a bounded record, with a TTL from the moment it is written', async () => {
     const count = 200;
+    await cluster.devices.register(Array.from({ length: count }, (_, i) => ({ productKey: PK, deviceName: `job-${i}` })));
     const before = await usedMemory();
     for (let i = 0; i < count; i++) {
       const res = await post(`/v1/devices/${PK}/job-${i}/rrpc/jobs`, { payload: b64('x'.repeat(64)), ttlMs: 3_600_000 });

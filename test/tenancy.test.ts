@@ -48,6 +48,8 @@ beforeAll(async () => {
   cluster = await startWorkerCluster({ env: { RRPC_API_KEYS: '', RRPC_API_KEYS_FILE: file, RRPC_MAX_IN_FLIGHT_PER_KEY: String(PER_KEY_IN_FLIGHT) } });
   group = await startDeviceGroup(cluster.mosquitto.url, PK, 20, (dn) => !silent.has(dn));
   for (const dn of ['dev-1', 'dev-2', 'quiet-1', ...Array.from({ length: 10 }, (_, i) => `slow-${i}`)]) await cluster.connectDevice(PK, dn);
+  // Devices that never connect in these tests are registered all the same (calls and jobs to them are about keys, not the registry).
+  await cluster.devices.register(['late-1', 'offline-cap', 'offline-cap-2', 'offline-idem', 'offline-jobs', 'offline-rate', 'offline-wait', ...Array.from({ length: 6 }, (_, i) => `never-${i}`)].map((deviceName) => ({ productKey: PK, deviceName })));
 });
 afterAll(async () => {
   await group?.close();

@@ -23,6 +23,8 @@ export function servicesEnv(urls: { redis: string; mqtt: string }): Record<strin
     RRPC_SHARED_SUBSCRIPTION: 'true',
     RRPC_RATE_LIMIT_PER_KEY: '0',
     RRPC_RATE_LIMIT_PER_DEVICE: '0',
+    // As deployed (compose, k8s): call-begin checks the request topic against the device's subscriptions.
+    RRPC_TRACK_SUBSCRIPTIONS: 'true',
   };
 }
 
@@ -61,23 +63,26 @@ export async function registerDevices(apiUrl: string, deviceNames: string[]): Pr
 
 /**
  * Marks the devices online, as EMQX would: registers them (a device connects only when it is registered),
- * then a client.connected webhook each, to the ingest.
+ * then a client.connected webhook each, to the ingest, then a session.subscribed for its system and custom
+ * request filters (RRPC_TRACK_SUBSCRIPTIONS is on).
  */
 export async function postPresence(ingestUrl: string, deviceNames: string[], apiUrl: string): Promise<void> {
   await registerDevices(apiUrl, deviceNames);
-  for (const name of deviceNames) {
-    const now = Date.now();
+  const post = async (name: string, body: Record<string, unknown>) => {
     const res = await fetch(`${ingestUrl}/hooks/emqx`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
-      body: JSON.stringify({
-        event: 'client.connected',
-        clientid: `${name}|securemode=3,signmethod=hmacsha1,timestamp=${now}|`,
-        username: `${name}&${PRODUCT_KEY}`,
-        connected_at: now,
-        keepalive: 60,
-      }),
+      body: JSON.stringify(body),
     });
     if (res.status !== 200) throw new Error(`presence webhook for ${name}: ${res.status} ${await res.text()}`);
+  };
+  for (const name of deviceNames) {
+    const now = Date.now();
+    const clientid = `${name}|securemode=3,signmethod=hmacsha1,timestamp=${now}|`;
+    const username = `${name}&${PRODUCT_KEY}`;
+    await post(name, { event: 'client.connected', clientid, username, connected_at: now, keepalive: 60 });
+    for (const topic of [`/sys/${PRODUCT_KEY}/${name}/rrpc/request/+`, `/ext/rrpc/+/${PRODUCT_KEY}/${name}/user/#`]) {
+      await post(name, { event: 'session.subscribed', clientid, username, topic, qos: 0, timestamp: now });
+    }
   }
 }

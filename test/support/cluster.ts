@@ -7,6 +7,7 @@ import { loadApiConfig, loadIngestConfig, type Env } from '@rrpc/config';
 import { createApiService, type ApiService } from '@rrpc/api';
 import { createIngestService, type IngestService } from '@rrpc/response-ingest';
 import { createLogger } from '@rrpc/runtime';
+import { deviceRequestFilter } from '@rrpc/topics';
 import { TEST_SECRETS_KEY, startMosquitto, startRedis, type ManagedServer } from '@rrpc/testing';
 import { connectTestRegistry, registryOptionsOf, type TestRegistry } from './registry.js';
 
@@ -36,6 +37,11 @@ export interface TestCluster {
   webhook(body: unknown, replica?: number, token?: string): Promise<Response>;
   connectDevice(productKey: string, deviceName: string, keepalive?: number): Promise<void>;
   disconnectDevice(productKey: string, deviceName: string, reason?: string): Promise<void>;
+  /**
+   * The broker's session.subscribed webhook for each filter (default: the device's system request filter),
+   * as EMQX sends it right after the device subscribes; `unsubscribe: true` sends session.unsubscribed.
+   */
+  subscribeDevice(productKey: string, deviceName: string, filters?: string[], options?: { unsubscribe?: boolean; clientId?: string }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -113,6 +119,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       const res = await cluster.webhook(connectedEvent(productKey, deviceName, Date.now(), keepalive));
       if (res.status !== 200) throw new Error(`connect webhook: ${res.status} ${await res.text()}`);
     },
+    async subscribeDevice(productKey, deviceName, filters = [deviceRequestFilter({ productKey, deviceName })], options = {}) {
+      for (const filter of filters) {
+        const body = subscriptionEvent(options.unsubscribe ? 'unsubscribed' : 'subscribed', productKey, deviceName, filter, Date.now(), options.clientId);
+        const res = await cluster.webhook(body);
+        if (res.status !== 200) throw new Error(`subscription webhook: ${res.status} ${await res.text()}`);
+      }
+    },
     async disconnectDevice(productKey, deviceName, reason = 'normal') {
       const res = await cluster.webhook(disconnectedEvent(productKey, deviceName, Date.now(), reason));
       if (res.status !== 200) throw new Error(`disconnect webhook: ${res.status} ${await res.text()}`);
@@ -129,7 +142,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
 }
 
 /** EMQX 5 rule-engine `client.connected` body (fields as EMQX sends them). */
-export function connectedEvent(productKey: string, deviceName: string, connectedAt: number, keepalive = 60, clientId = `${deviceName}|securemode=3,signmethod=hmacsha1,timestamp=${connectedAt}|`) {
+export function connectedEvent(productKey: string, deviceName: string, connectedAt: number, keepalive = 60, clientId = deviceClientId(deviceName)) {
   return {
     event: 'client.connected',
     clientid: clientId,
@@ -149,11 +162,32 @@ export function connectedEvent(productKey: string, deviceName: string, connected
   };
 }
 
+/** The client ID the webhook helpers give a device's session unless told otherwise. */
+export function deviceClientId(deviceName: string): string {
+  return `${deviceName}|securemode=3,signmethod=hmacsha1|`;
+}
+
+/** EMQX 5 rule-engine `session.subscribed` / `session.unsubscribed` body (fields as EMQX documents them). */
+export function subscriptionEvent(kind: 'subscribed' | 'unsubscribed', productKey: string, deviceName: string, topic: string, at: number, clientId = deviceClientId(deviceName)) {
+  return {
+    event: `session.${kind}`,
+    clientid: clientId,
+    username: `${deviceName}&${productKey}`,
+    topic,
+    qos: 0,
+    ...(kind === 'subscribed' ? { sub_props: { 'User-Property': {} } } : { unsub_props: { 'User-Property': {} } }),
+    peerhost: '127.0.0.1',
+    node: 'emqx@127.0.0.1',
+    timestamp: at,
+    metadata: { rule_id: 'rrpc-presence' },
+  };
+}
+
 /** EMQX 5 rule-engine `client.disconnected` body. */
-export function disconnectedEvent(productKey: string, deviceName: string, disconnectedAt: number, reason = 'normal', connectedAt?: number) {
+export function disconnectedEvent(productKey: string, deviceName: string, disconnectedAt: number, reason = 'normal', connectedAt?: number, clientId = deviceClientId(deviceName)) {
   return {
     event: 'client.disconnected',
-    clientid: `${deviceName}|securemode=3,signmethod=hmacsha1|`,
+    clientid: clientId,
     username: `${deviceName}&${productKey}`,
     reason,
     disconnected_at: disconnectedAt,

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BrokerClient } from '@rrpc/broker';
 import { RrpcError, UnavailableError } from '@rrpc/errors';
-import { CallStore, ReplyChannel } from '@rrpc/store';
+import { CallStore, ReplyChannel, type BeginCall, type BeginResult, type PresenceEvents } from '@rrpc/store';
 import { ORIGIN_PROPERTY, requestTopic, type DeviceRef } from '@rrpc/topics';
 import { SpanKind, TRACEPARENT, TRACESTATE, encodeTraceHeaders, mqttAttributes, type Span, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 
@@ -32,7 +32,9 @@ export interface CallRequest {
 export type CallOutcome =
   | { rrpcCode: 'SUCCESS'; messageId: string; payload: Buffer; durationMs: number }
   | { rrpcCode: 'TIMEOUT'; messageId: string; durationMs: number }
-  | { rrpcCode: 'OFFLINE' | 'HALFCONN'; durationMs: number };
+  | { rrpcCode: 'OFFLINE' | 'HALFCONN'; durationMs: number }
+  /** RRPC_TRACK_SUBSCRIPTIONS: the device is connected but not subscribed to the request topic; nothing was sent. */
+  | { rrpcCode: 'NOT_SUBSCRIBED'; durationMs: number };
 
 interface Waiter {
   resolve(outcome: CallOutcome): void;
@@ -51,6 +53,11 @@ export interface CallerOptions {
   onRecovered?: (via: 'resubscribe' | 'timeout', count: number) => void;
   /** OpenTelemetry (docs/tracing.md); undefined: no spans (the request's trace context is still passed on). */
   tracing?: Tracing | undefined;
+  /**
+   * Presence events (device online / subscribed), to wait for a device that connected less than
+   * RRPC_SUBSCRIBE_GRACE_MS ago and has not subscribed yet; absent: one plain wait, then one more check.
+   */
+  presenceEvents?: (() => PresenceEvents | undefined) | undefined;
 }
 
 /**
@@ -130,7 +137,7 @@ export class Caller {
   private async begin(request: CallRequest, resolve: (outcome: CallOutcome) => void, trace: TraceHeaders | undefined, span: Span | undefined): Promise<void> {
     const started = performance.now();
     if (!this.options.broker.connected) throw new UnavailableError('The MQTT broker');
-    const begun = await this.options.calls.begin({
+    const call: BeginCall = {
       device: request.device,
       instanceId: this.options.instanceId,
       timeoutMs: request.timeoutMs,
@@ -138,7 +145,14 @@ export class Caller {
       deviceRate: request.deviceRate,
       trace: span?.isRecording() && trace !== undefined ? encodeTraceHeaders(trace) : undefined,
       owner: request.owner,
-    });
+      topic: request.topic,
+    };
+    let begun = await this.options.calls.begin(call);
+    if (begun.status === 'awaitSubscription') begun = await this.awaitSubscription(call, begun.waitMs);
+    if (begun.status === 'unsubscribed' || begun.status === 'awaitSubscription') {
+      span?.setAttribute('rrpc.code', 'NOT_SUBSCRIBED');
+      return resolve({ rrpcCode: 'NOT_SUBSCRIBED', durationMs: performance.now() - started });
+    }
     if (begun.status === 'offline') {
       span?.setAttribute('rrpc.code', begun.rrpcCode);
       return resolve({ rrpcCode: begun.rrpcCode, durationMs: performance.now() - started });
@@ -190,6 +204,30 @@ export class Caller {
     const properties: Record<string, string> = { [ORIGIN_PROPERTY]: this.options.instanceId, [TRACEPARENT]: trace.traceparent };
     if (trace.tracestate !== undefined) properties[TRACESTATE] = trace.tracestate;
     return properties;
+  }
+
+  /**
+   * The device connected moments ago and has not subscribed yet (devices subscribe right after CONNACK):
+   * wait for its subscription event, at most until its grace ends, then begin once more.
+   */
+  private async awaitSubscription(call: BeginCall, waitMs: number): Promise<BeginResult> {
+    const events = this.options.presenceEvents?.();
+    if (events === undefined) {
+      await new Promise((r) => setTimeout(r, waitMs));
+      return this.options.calls.begin(call);
+    }
+    await events.start(); // subscribed before the next check, so no subscription event is missed
+    const watch = events.watch(call.device);
+    try {
+      for (let round = 0; round < 100; round++) {
+        const begun = await this.options.calls.begin(call);
+        if (begun.status !== 'awaitSubscription') return begun;
+        await watch.wait(begun.waitMs);
+      }
+      return { status: 'unsubscribed' };
+    } finally {
+      watch.cancel();
+    }
   }
 
   private static onTimer(this: void, caller: Caller, messageId: string): void {

@@ -4,7 +4,7 @@
  */
 
 /** The RRPC outcome codes an error can carry (Alibaba's names). */
-export type ErrorRrpcCode = 'TIMEOUT' | 'OFFLINE' | 'HALFCONN' | 'UNKNOW';
+export type ErrorRrpcCode = 'TIMEOUT' | 'OFFLINE' | 'HALFCONN' | 'UNKNOW' | 'NOT_SUBSCRIBED';
 
 export interface RrpcClientErrorOptions {
   /** HTTP status of the answer; undefined when no HTTP answer arrived. */
@@ -175,7 +175,7 @@ export async function errorFromResponse(res: Response): Promise<RrpcClientError>
   if (code === 'UNAVAILABLE' || (code === undefined && (status === 502 || status === 503 || status === 504))) return new UnavailableError(message, status, parseRetryAfter(res.headers.get('retry-after')));
   return new RrpcClientError(code ?? `HTTP_${status}`, message, {
     status,
-    rrpcCode: rrpcCode === 'TIMEOUT' || rrpcCode === 'OFFLINE' || rrpcCode === 'HALFCONN' || rrpcCode === 'UNKNOW' ? rrpcCode : undefined,
+    rrpcCode: rrpcCode === 'TIMEOUT' || rrpcCode === 'OFFLINE' || rrpcCode === 'HALFCONN' || rrpcCode === 'UNKNOW' || rrpcCode === 'NOT_SUBSCRIBED' ? rrpcCode : undefined,
     messageId,
     field: str(body.error?.field),
   });

@@ -137,3 +137,21 @@ describe('device registry and secrets key', () => {
     expect(() => loadApiConfig({ RRPC_API_KEYS: key, RRPC_DEVICE_REGISTRY: 'maybe' })).toThrow(/RRPC_DEVICE_REGISTRY/);
   });
 });
+
+describe('subscriptions and reconciliation (issue 14)', () => {
+  const token = { RRPC_WEBHOOK_TOKEN: 't'.repeat(24) };
+  it('tracks subscriptions only when told (false when unset), with a 2 s grace by default', () => {
+    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: key })).toMatchObject({ trackSubscriptions: false, subscribeGraceMs: 2000 });
+    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_TRACK_SUBSCRIPTIONS: 'true', RRPC_SUBSCRIBE_GRACE_MS: '500' })).toMatchObject({ trackSubscriptions: true, subscribeGraceMs: 500 });
+    expect(() => loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_SUBSCRIBE_GRACE_MS: '-1' })).toThrow(/RRPC_SUBSCRIBE_GRACE_MS/);
+  });
+
+  it('reconciles only with EMQX_API_URL, and then needs the API key and secret', () => {
+    expect(loadIngestConfig({ ...sealed, ...token }).emqxApi).toBeUndefined();
+    const c = loadIngestConfig({ ...sealed, ...token, EMQX_API_URL: 'http://emqx:18083/', EMQX_API_KEY: 'k1', EMQX_API_SECRET: 's1' });
+    expect(c.emqxApi).toEqual({ url: 'http://emqx:18083', key: 'k1', secret: 's1' });
+    expect(c.reconcileIntervalMs).toBe(60_000);
+    expect(() => loadIngestConfig({ ...sealed, ...token, EMQX_API_URL: 'http://emqx:18083' })).toThrow(/EMQX_API_KEY/);
+    expect(() => loadIngestConfig({ ...sealed, ...token, EMQX_API_URL: 'ftp://emqx' })).toThrow(/EMQX_API_URL/);
+  });
+});

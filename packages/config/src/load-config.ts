@@ -70,6 +70,32 @@ export const common = {
   RRPC_OPS_PORT: int(-1, 0, 65_535),
 };
 
+/** Calls consult the subscriptions presence records (api and worker; issue 14). */
+export const subscriptionTracking = {
+  RRPC_TRACK_SUBSCRIPTIONS: bool(false),
+  RRPC_SUBSCRIBE_GRACE_MS: int(2000, 0, 60_000),
+};
+
+/** The EMQX 5 REST API the ingest reconciles presence against (API key and secret: basic auth). */
+const emqxApi = {
+  EMQX_API_URL: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return undefined;
+      try {
+        if (['http:', 'https:'].includes(new URL(v).protocol)) return v.replace(/\/+$/, '');
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as http://emqx:18083' });
+      return z.NEVER;
+    }),
+  EMQX_API_KEY: optionalString(),
+  EMQX_API_SECRET: optionalString(),
+  RRPC_RECONCILE_INTERVAL_MS: int(60_000, 1000, 86_400_000),
+};
+
 /** The secrets key seals device secrets at rest (api: registration, rotation; ingest: authentication). */
 const secretsKeys = {
   RRPC_SECRETS_KEY: optionalString(),
@@ -93,6 +119,7 @@ const apiSchema = z.object({
   RRPC_MAX_JOBS_PER_KEY: int(10_000, 0, 100_000_000),
   RRPC_MAX_BATCH_DEVICES_PER_KEY: int(50_000, 0, 100_000_000),
   RRPC_MAX_BYTES_PER_KEY: int(64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+  ...subscriptionTracking,
 });
 
 const ingestSchema = z.object({
@@ -104,6 +131,7 @@ const ingestSchema = z.object({
   RRPC_PRESENCE_TTL_MS: int(30 * 86_400_000, 60_000, 365 * 86_400_000),
   RRPC_SERVICE_MQTT_USERNAME: optionalString(),
   ...secretsKeys,
+  ...emqxApi,
 });
 
 /** The environment variables each service reads (deployment manifests are checked against these). */
@@ -168,6 +196,9 @@ export interface ApiConfig extends CommonConfig {
   maxJobsPerKey: number;
   maxBatchDevicesPerKey: number;
   maxBytesPerKey: number;
+  /** RRPC_TRACK_SUBSCRIPTIONS / RRPC_SUBSCRIBE_GRACE_MS. */
+  trackSubscriptions: boolean;
+  subscribeGraceMs: number;
 }
 
 export interface IngestConfig extends CommonConfig {
@@ -179,6 +210,9 @@ export interface IngestConfig extends CommonConfig {
   serviceMqttUsername: string | undefined;
   /** Present whenever the device registry is on (start-up refuses otherwise). */
   secretsKeys: SecretsKeys | undefined;
+  /** EMQX_API_URL (+ key and secret): reconcile presence with the broker every reconcileIntervalMs; absent: no reconciliation. */
+  emqxApi: { url: string; key: string; secret: string } | undefined;
+  reconcileIntervalMs: number;
 }
 
 /** A secret every service of its kind must have unless authentication is disabled explicitly (≥16 chars). */
@@ -272,6 +306,8 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     maxJobsPerKey: e.RRPC_MAX_JOBS_PER_KEY,
     maxBatchDevicesPerKey: e.RRPC_MAX_BATCH_DEVICES_PER_KEY,
     maxBytesPerKey: e.RRPC_MAX_BYTES_PER_KEY,
+    trackSubscriptions: e.RRPC_TRACK_SUBSCRIPTIONS,
+    subscribeGraceMs: e.RRPC_SUBSCRIBE_GRACE_MS,
   };
 }
 
@@ -281,6 +317,9 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
   const e = parsed.data;
   const problems = secretProblems('RRPC_WEBHOOK_TOKEN', e.RRPC_WEBHOOK_TOKEN, e.RRPC_AUTH_DISABLED, 'the bearer token the broker sends with its webhooks');
   const secretsKeys = secretsKeysOf(e, problems);
+  if (e.EMQX_API_URL !== undefined && (e.EMQX_API_KEY === undefined || e.EMQX_API_SECRET === undefined)) {
+    problems.push('EMQX_API_KEY, EMQX_API_SECRET: set both (an EMQX 5 API key and its secret) with EMQX_API_URL');
+  }
   if (problems.length > 0) throw new ConfigError('response-ingest', problems);
   return {
     ...toCommon('ingest', e),
@@ -290,5 +329,7 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
     maxWebhookBytes: e.RRPC_MAX_WEBHOOK_BYTES,
     presenceTtlMs: e.RRPC_PRESENCE_TTL_MS,
     serviceMqttUsername: e.RRPC_SERVICE_MQTT_USERNAME ?? e.MQTT_USERNAME ?? 'rrpc-platform',
+    emqxApi: e.EMQX_API_URL !== undefined && e.EMQX_API_KEY !== undefined && e.EMQX_API_SECRET !== undefined ? { url: e.EMQX_API_URL, key: e.EMQX_API_KEY, secret: e.EMQX_API_SECRET } : undefined,
+    reconcileIntervalMs: e.RRPC_RECONCILE_INTERVAL_MS,
   };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { hostList, int, optionalString } from './env-schema.js';
-import { ConfigError, common, describe, secretProblems, toCommon, type CommonConfig, type Env } from './load-config.js';
+import { ConfigError, common, subscriptionTracking, describe, secretProblems, toCommon, type CommonConfig, type Env } from './load-config.js';
 
 const workerSchema = z.object({
   ...common,
@@ -23,6 +23,7 @@ const workerSchema = z.object({
   RRPC_CALLBACK_ALLOWED_HOSTS: hostList(),
   /** As on the api: the worker's calls (jobs, batches) respect each device's downlink rate too. */
   RRPC_RATE_LIMIT_PER_DEVICE: int(50, 0, 100_000),
+  ...subscriptionTracking,
 });
 
 export const WORKER_ENV_VARS: readonly string[] = Object.keys(workerSchema.shape);
@@ -41,6 +42,9 @@ export interface WorkerConfig extends CommonConfig {
   callbackAllowedHosts: Array<{ hostname: string; port: number | undefined }>;
   /** Calls per second per device for the worker's calls (the same limit as the api's). */
   rateLimitPerDevice: number;
+  /** RRPC_TRACK_SUBSCRIPTIONS / RRPC_SUBSCRIBE_GRACE_MS: jobs wait for a device's subscription like for its connection. */
+  trackSubscriptions: boolean;
+  subscribeGraceMs: number;
 }
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
@@ -66,5 +70,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     callbackMasterSecret: e.RRPC_CALLBACK_MASTER_SECRET,
     callbackAllowedHosts: e.RRPC_CALLBACK_ALLOWED_HOSTS,
     rateLimitPerDevice: e.RRPC_RATE_LIMIT_PER_DEVICE,
+    trackSubscriptions: e.RRPC_TRACK_SUBSCRIPTIONS,
+    subscribeGraceMs: e.RRPC_SUBSCRIBE_GRACE_MS,
   };
 }

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   DEVICE_NOT_FOUND: { status: 404, message: 'No such device is registered.' },
   DEVICE_DISABLED: { status: 403, message: 'The device is disabled.' },
   DEVICE_EXISTS: { status: 409, message: 'A device with this name is registered already.' },
+  DEVICE_NOT_SUBSCRIBED: { status: 404, message: 'The device is connected but not subscribed to the request topic.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

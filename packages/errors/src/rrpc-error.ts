@@ -1,7 +1,7 @@
 import { ERROR_CODES, type ErrorCode } from './codes.js';
 
 /** RRPC outcome codes, as Alibaba's RRpc API names them. */
-export type RrpcCode = 'SUCCESS' | 'TIMEOUT' | 'OFFLINE' | 'HALFCONN' | 'UNKNOW';
+export type RrpcCode = 'SUCCESS' | 'TIMEOUT' | 'OFFLINE' | 'HALFCONN' | 'UNKNOW' | 'NOT_SUBSCRIBED';
 
 export interface ErrorBody {
   rrpcCode?: RrpcCode;

@@ -30,7 +30,8 @@ afterAll(async () => {
   await new Promise((resolve) => receiver.close(resolve));
 });
 
-const forClient = (clientId: string) => hooks.filter((h) => h.body['clientid'] === clientId);
+const forClient = (clientId: string) => hooks.filter((h) => h.body['clientid'] === clientId && String(h.body['event']).startsWith('client.'));
+const sessionEvents = (clientId: string) => hooks.filter((h) => h.body['clientid'] === clientId && String(h.body['event']).startsWith('session.'));
 
 describe('embedded broker presence webhooks', () => {
   it('posts EMQX 5 client.connected and client.disconnected bodies with the bearer token', async () => {
@@ -76,5 +77,26 @@ describe('embedded broker presence webhooks', () => {
     await device.endAsync(true);
     await new Promise((r) => setTimeout(r, 100));
     expect(forClient('api-pod-1')).toEqual([]);
+  });
+});
+
+describe('embedded broker subscription webhooks', () => {
+  it('posts EMQX 5 session.subscribed per filter and session.unsubscribed, after the connect', async () => {
+    const clientId = 'sub-0001|securemode=3|';
+    const device = await mqtt.connectAsync(broker.url, { clientId, username: 'sub-0001&pkEmb', protocolVersion: 4, reconnectPeriod: 0 });
+    await device.subscribeAsync(['/sys/pkEmb/sub-0001/rrpc/request/+', '/ext/rrpc/+/pkEmb/sub-0001/user/get'], { qos: 0 });
+    await waitFor(() => sessionEvents(clientId).length === 2, 5000, 'the subscribed webhooks');
+    expect(sessionEvents(clientId).map((h) => h.body)).toEqual([
+      expect.objectContaining({ event: 'session.subscribed', clientid: clientId, username: 'sub-0001&pkEmb', topic: '/sys/pkEmb/sub-0001/rrpc/request/+', qos: 0, peerhost: '127.0.0.1', timestamp: expect.any(Number), node: expect.any(String) }),
+      expect.objectContaining({ event: 'session.subscribed', topic: '/ext/rrpc/+/pkEmb/sub-0001/user/get' }),
+    ]);
+    const connectIndex = hooks.findIndex((h) => h.body['clientid'] === clientId && h.body['event'] === 'client.connected');
+    const firstSub = hooks.findIndex((h) => h.body['clientid'] === clientId && h.body['event'] === 'session.subscribed');
+    expect(connectIndex).toBeGreaterThanOrEqual(0);
+    expect(connectIndex).toBeLessThan(firstSub);
+    await device.unsubscribeAsync('/sys/pkEmb/sub-0001/rrpc/request/+');
+    await waitFor(() => sessionEvents(clientId).length === 3, 5000, 'the unsubscribed webhook');
+    expect(sessionEvents(clientId)[2]?.body).toMatchObject({ event: 'session.unsubscribed', clientid: clientId, topic: '/sys/pkEmb/sub-0001/rrpc/request/+' });
+    await device.endAsync();
   });
 });

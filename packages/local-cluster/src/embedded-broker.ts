@@ -2,11 +2,12 @@
  * The local cluster's MQTT broker: aedes (MQTT 3.1.1, no shared subscriptions) in this process, on a free
  * port. Like EMQX in production, it reports device connects and disconnects to response-ingest as EMQX 5
  * webhooks, so presence takes the same road. Clients whose username is not `deviceName&productKey` (the
- * services themselves) are not reported: the ingest would ignore them.
+ * services themselves) are not reported: the ingest would ignore them. Subscriptions too: aedes's subscribe
+ * and unsubscribe events become EMQX 5 `session.subscribed` / `session.unsubscribed` webhooks (one per filter).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type Client } from 'aedes';
-import { emqxConnected, emqxDisconnected, WebhookSender } from '@rrpc/simulator';
+import { emqxConnected, emqxDisconnected, emqxSubscription, WebhookSender } from '@rrpc/simulator';
 import { parseUsername } from '@rrpc/topics';
 import { brokerAuthentication, type BrokerAuthenticationOptions } from './broker-authentication.js';
 
@@ -73,6 +74,17 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       emqxConnected({ clientId: client.id, username: session.username, connectedAt: session.connectedAt, keepalive: session.keepalive, protoVer: session.protoVer, cleanStart: session.clean, node: 'aedes@127.0.0.1', ...names(client) }),
     );
   });
+  // Subscriptions, in order with the client's connect and disconnect (same sender key).
+  const subscription = (kind: 'subscribed' | 'unsubscribed', client: Client | null, filters: Array<{ topic: string; qos: number }>) => {
+    const session = client ? sessions.get(client) : undefined;
+    if (!client || !session) return;
+    const peerhost = names(client).peername.replace(/:[0-9]+$/, '');
+    for (const f of filters) {
+      void webhooks.send(client.id, emqxSubscription(kind, { clientId: client.id, username: session.username, topic: f.topic, qos: f.qos, at: Date.now(), peerhost, node: 'aedes@127.0.0.1' }));
+    }
+  };
+  broker.on('subscribe', (subscriptions, client) => subscription('subscribed', client, subscriptions.map((s) => ({ topic: s.topic, qos: s.qos }))));
+  broker.on('unsubscribe', (topics, client) => subscription('unsubscribed', client, topics.map((topic) => ({ topic, qos: 0 }))));
   broker.on('keepaliveTimeout', (client) => {
     const session = sessions.get(client);
     if (session) session.reason = 'keepalive_timeout';

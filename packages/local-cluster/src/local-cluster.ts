@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { SecretBox, generateDeviceSecret, parseSecretsKey } from '@rrpc/crypto';
 import { simulatedDeviceNames, startSimulation, type Simulation } from '@rrpc/simulator';
 import { DeviceRegistry, Keys, connectRedis, createRedis } from '@rrpc/store';
+import { connectForgetfulDevice, type ForgetfulDevice } from './forgetful-device.js';
 import { startChild, type Child } from './child-process.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { freePort, waitFor as waitUntil } from '@rrpc/testing';
@@ -44,12 +45,17 @@ export interface LocalCluster {
   customTopic: string;
   processes: Array<{ name: string; pid: number }>;
   simulation: Simulation;
+  /** A device that is connected but never subscribed (embedded broker only): calls to it end NOT_SUBSCRIBED. */
+  forgetfulDevice: string | undefined;
   /**
    * Stops everything, services in reverse start order. With `graceMs` (after a child died: Redis, say,
    * so the services cannot finish cleanly), the services are stopped together, each killed after graceMs.
    */
   stop(options?: { graceMs?: number }): Promise<void>;
 }
+
+/** The name of the device that connects and forgets to subscribe. */
+export const FORGETFUL_DEVICE = 'forgetful-1';
 
 export const DEMO_PRODUCT_KEY = 'demo';
 
@@ -75,10 +81,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const children: Child[] = [];
   let broker: EmbeddedBroker | undefined;
   let simulation: Simulation | undefined;
+  let forgetful: ForgetfulDevice | undefined;
   let stopping = false;
   const stop = async (stopOptions: { graceMs?: number } = {}) => {
     stopping = true;
     await simulation?.stop();
+    await forgetful?.close().catch(() => undefined);
     const services = [...children].reverse().filter((c) => c.name !== 'redis-server');
     if (stopOptions.graceMs !== undefined) await Promise.all(services.map((c) => c.stop(stopOptions.graceMs)));
     else for (const child of services) await child.stop();
@@ -194,10 +202,13 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     if (apiPort === undefined) throw new Error('CHILD_SERVICES must contain api');
     const apiUrl = `http://127.0.0.1:${apiPort}`;
 
-    // Simulated devices: registered with secrets of their own, which they sign their logins with.
+    // Simulated devices: registered with secrets of their own, which they sign their logins with; and a
+    // device that connects and never subscribes (its presence comes from the embedded broker's webhooks).
     const deviceCount = options.devices ?? 3;
-    const deviceSecrets = await registerDevices(redisUrl, env['RRPC_NAMESPACE'] || 'rrpc', secretsKey, productKey, simulatedDeviceNames('device-', deviceCount));
-    progress(`registry        ${deviceCount} devices of product ${productKey} registered, each with its own secret`);
+    const deviceSecrets = await registerDevices(redisUrl, env['RRPC_NAMESPACE'] || 'rrpc', secretsKey, productKey, [...simulatedDeviceNames('device-', deviceCount), FORGETFUL_DEVICE]);
+    progress(`registry        ${deviceCount + 1} devices of product ${productKey} registered, each with its own secret`);
+    const forgetfulSecret = deviceSecrets.get(FORGETFUL_DEVICE);
+    if (!external && forgetfulSecret !== undefined) forgetful = await connectForgetfulDevice(mqttUrl, { productKey, deviceName: FORGETFUL_DEVICE }, forgetfulSecret);
     simulation = await startSimulation({
       deviceSecrets,
       url: mqttUrl,
@@ -235,6 +246,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       customTopic: DEMO_CUSTOM_TOPIC,
       processes: children.map((c) => ({ name: c.name, pid: c.pid })),
       simulation,
+      forgetfulDevice: forgetful?.deviceName,
       stop,
     };
   } catch (error) {

@@ -61,5 +61,7 @@ export function commonEnv(ctx: ClusterContext): Record<string, string> {
     RRPC_DEVICE_REGISTRY: 'on',
     // A cluster on a developer's machine answers this machine only.
     RRPC_BIND_HOST: '127.0.0.1',
+    // api and worker: calls consult the subscriptions the broker reports (the ingest does not read it).
+    RRPC_TRACK_SUBSCRIPTIONS: 'true',
   };
 }

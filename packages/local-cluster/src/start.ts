@@ -145,6 +145,13 @@ async function main(): Promise<void> {
   out();
   await demoCall(cluster, device, 'hello from npm start');
   out();
+  if (cluster.forgetfulDevice !== undefined) {
+    out(`${cluster.productKey}/${cluster.forgetfulDevice} is connected but never subscribed to its request topic (RRPC_TRACK_SUBSCRIPTIONS=true):`);
+    const started = Date.now();
+    await demoCall(cluster, cluster.forgetfulDevice, 'are you listening?');
+    out(`  answered in ${Date.now() - started} ms, nothing published (without the check it would wait out its 5000 ms timeout)`);
+    out();
+  }
   out('Press Ctrl-C to stop everything.');
 }
 

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Regist
  * Every metric the services expose, named by the Prometheus conventions. Labels carry outcomes and
  * results only: never device names or message IDs (unbounded cardinality).
  */
-export const CALL_OUTCOMES = ['success', 'timeout', 'offline', 'halfconn', 'unavailable', 'rate_limited', 'error'] as const;
+export const CALL_OUTCOMES = ['success', 'timeout', 'offline', 'halfconn', 'unavailable', 'rate_limited', 'error', 'not_subscribed'] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
 export const INGEST_RESULTS = ['matched', 'late', 'rejected', 'malformed', 'duplicate', 'unknown', 'own', 'error'] as const;
@@ -84,7 +84,13 @@ export function createIngestMetrics(registry: Registry) {
     registers: [registry],
   });
   for (const result of INGEST_RESULTS) responsesTotal.labels(result);
-  return { responsesTotal, presenceEventsTotal, webhookRejectsTotal };
+  const presenceCorrectionsTotal = new Counter({
+    name: 'rrpc_presence_corrections_total',
+    help: 'Presence records corrected by reconciliation with the broker, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  return { responsesTotal, presenceEventsTotal, webhookRejectsTotal, presenceCorrectionsTotal };
 }
 
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;

@@ -74,6 +74,34 @@ export function emqxDisconnected(e: DisconnectedEventInput): Record<string, unkn
   };
 }
 
+export interface SubscriptionEventInput {
+  clientId: string;
+  username: string;
+  /** The topic filter as the client gave it. */
+  topic: string;
+  qos: number;
+  at: number;
+  /** The client's IP address. */
+  peerhost: string;
+  node?: string;
+}
+
+/** EMQX 5 `session.subscribed` (one per filter of a SUBSCRIBE) / `session.unsubscribed` rule-engine bodies. */
+export function emqxSubscription(kind: 'subscribed' | 'unsubscribed', e: SubscriptionEventInput): Record<string, unknown> {
+  return {
+    event: `session.${kind}`,
+    clientid: e.clientId,
+    username: e.username,
+    topic: e.topic,
+    qos: e.qos,
+    ...(kind === 'subscribed' ? { sub_props: {} } : { unsub_props: {} }),
+    peerhost: e.peerhost,
+    node: e.node ?? NODE,
+    timestamp: e.at,
+    metadata: { rule_id: 'rrpc-presence' },
+  };
+}
+
 export interface WebhookSenderOptions {
   url: string;
   /** Sent as `Authorization: Bearer <token>` (response-ingest's RRPC_WEBHOOK_TOKEN). */

@@ -13,6 +13,6 @@ export {
   type HandlerCounters,
   type ReplyMode,
 } from './behaviour.js';
-export { emqxConnected, emqxDisconnected, WebhookSender, type ConnectedEventInput, type DisconnectedEventInput, type WebhookSenderOptions } from './emqx-webhooks.js';
+export { emqxConnected, emqxDisconnected, emqxSubscription, type SubscriptionEventInput, WebhookSender, type ConnectedEventInput, type DisconnectedEventInput, type WebhookSenderOptions } from './emqx-webhooks.js';
 export { formatStats } from './format-stats.js';
 export { HELP, parseCliOptions, type CliOptions } from './cli-options.js';

@@ -54,17 +54,18 @@ describe('startSimulation', () => {
   it('connects echo devices, plays their connected webhooks, and they answer calls', async () => {
     const sim = await simulate({ devices: 20, prefix: 'echo-', behaviour: { reply: 'echo' }, connectRate: 1000, customTopics: ['user/get'] });
     expect(sim.stats()).toMatchObject({ devices: 20, connected: 20, connects: 20, connectFailures: 0 });
-    await waitFor(() => sim.stats().webhooksSent === 20, 5000, 'the connected webhooks');
+    // Per device: client.connected, then session.subscribed for its system and its custom request filter.
+    await waitFor(() => sim.stats().webhooksSent === 60, 5000, 'the connected and subscribed webhooks');
     expect(await presence('echo-0007')).toBe('ONLINE');
     expect(await call('echo-0007')).toMatchObject({ status: 200, text: 'hello' });
     expect(await call('echo-0020', { topic: `/${PK}/echo-0020/user/get`, payload: b64('custom') })).toMatchObject({ status: 200, text: 'custom' });
     expect(sim.stats()).toMatchObject({ requests: 2, answers: 2 });
 
     await sim.stop();
-    expect(sim.stats()).toMatchObject({ connected: 0, disconnects: 20, webhooksSent: 40, webhooksFailed: 0 });
-    // Disconnected less than one keepalive ago: HALFCONN (Alibaba's word), after that OFFLINE.
-    expect(await presence('echo-0007')).toBe('HALFCONN');
-    expect(await call('echo-0007')).toMatchObject({ status: 404, rrpcCode: 'HALFCONN' });
+    expect(sim.stats()).toMatchObject({ connected: 0, disconnects: 20, webhooksSent: 80, webhooksFailed: 0 });
+    // A clean disconnect (reason normal) is OFFLINE at once; HALFCONN is for abnormal ends (docs/presence.md).
+    expect(await presence('echo-0007')).toBe('OFFLINE');
+    expect(await call('echo-0007')).toMatchObject({ status: 404, rrpcCode: 'OFFLINE' });
   });
 
   it('answers with a fixed reply after a delay, with error payloads, or not at all', async () => {
@@ -85,7 +86,8 @@ describe('startSimulation', () => {
     await sim.stop();
     expect(stats.connectFailures).toBe(0);
     expect(sim.stats().webhooksFailed).toBe(0);
-    expect(sim.stats().webhooksSent).toBe(sim.stats().connects + sim.stats().disconnects);
+    // Each connect is followed by a session.subscribed of the device's request filter.
+    expect(sim.stats().webhooksSent).toBe(2 * sim.stats().connects + sim.stats().disconnects);
   });
 });
 
@@ -117,7 +119,7 @@ describe('rrpc-sim command', () => {
     expect(await call('cli-0003')).toMatchObject({ status: 200, text: 'from-cli' });
     sim.child.kill('SIGINT');
     expect(await sim.exited).toBe(0);
-    expect(sim.output()).toMatch(/stopped\. online 0\/3, .*answered 1.*webhooks 6 sent, 0 failed/);
-    expect(await presence('cli-0003')).toBe('HALFCONN');
+    expect(sim.output()).toMatch(/stopped\. online 0\/3, .*answered 1.*webhooks 9 sent, 0 failed/);
+    expect(await presence('cli-0003')).toBe('OFFLINE'); // a clean disconnect
   });
 });

@@ -5,9 +5,9 @@
  */
 import type { Socket } from 'node:net';
 import { createDevice, type RrpcDevice, type SignMethod } from '@rrpc/device-sdk';
-import { formatUsername, isDeviceName, isProductKey } from '@rrpc/topics';
+import { deviceCustomRequestFilter, deviceRequestFilter, formatUsername, isDeviceName, isProductKey } from '@rrpc/topics';
 import { behaviourHandler, checkBehaviour, SimulatorOptionError, type Behaviour, type HandlerCounters } from './behaviour.js';
-import { emqxConnected, emqxDisconnected, WebhookSender } from './emqx-webhooks.js';
+import { emqxConnected, emqxDisconnected, emqxSubscription, WebhookSender } from './emqx-webhooks.js';
 
 export interface SimulationOptions {
   /** Broker URL. */
@@ -151,6 +151,12 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       if (webhooks) {
         const username = formatUsername({ productKey: options.productKey, deviceName });
         void webhooks.send(deviceName, emqxConnected({ ...state.session, username, keepalive, protoVer }));
+        // The device subscribes its request filters right after CONNACK (EMQX: one session.subscribed each).
+        const filters = [deviceRequestFilter({ productKey: options.productKey, deviceName }), ...(options.customTopics ?? []).map((t) => deviceCustomRequestFilter(t.startsWith('/') ? t : `/${options.productKey}/${deviceName}/${t}`))];
+        const peerhost = state.session.peername.replace(/:[0-9]+$/, '');
+        for (const topic of filters) {
+          void webhooks.send(deviceName, emqxSubscription('subscribed', { clientId: state.session.clientId, username, topic, qos: 0, at: Date.now(), peerhost }));
+        }
       }
     });
     device.on('offline', () => wentOffline(state, 'sock_closed'));

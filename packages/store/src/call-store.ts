@@ -1,5 +1,5 @@
 import { Cluster } from 'ioredis';
-import { deviceId, type DeviceRef, type TopicKind } from '@rrpc/topics';
+import { deviceId, requestTopic, type DeviceRef, type TopicKind } from '@rrpc/topics';
 import { Keys } from './keys.js';
 import { MessageIds, timeOfMessageId } from './message-ids.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
@@ -9,7 +9,11 @@ export type BeginResult =
   | { status: 'pending'; messageId: string; deadline: number; startedAt: number }
   | { status: 'offline'; rrpcCode: 'OFFLINE' | 'HALFCONN' }
   | { status: 'limited'; retryAfterMs: number }
-  | { status: 'refused'; code: 'DEVICE_NOT_FOUND' | 'DEVICE_DISABLED' };
+  | { status: 'refused'; code: 'DEVICE_NOT_FOUND' | 'DEVICE_DISABLED' }
+  /** Subscriptions tracked: the device's session has no filter for the request topic (after the grace). */
+  | { status: 'unsubscribed' }
+  /** Subscriptions tracked: no filter yet, but the device connected less than the grace ago; try again within waitMs. */
+  | { status: 'awaitSubscription'; waitMs: number };
 
 export type ClaimResult = 'matched' | 'unknown' | 'rejected' | 'own' | 'duplicate' | 'late';
 
@@ -39,6 +43,16 @@ export interface BeginCall {
   trace?: string | undefined;
   /** The id of the API key the call is made for (written into the pending record); absent: "". */
   owner?: string | undefined;
+  /** The custom topic (kind "ext"), to check the device's subscriptions against the request topic. */
+  topic?: string | undefined;
+}
+
+export interface CallStoreOptions {
+  deviceRegistry: boolean;
+  /** RRPC_TRACK_SUBSCRIPTIONS: call-begin requires a subscription that matches the request topic. */
+  trackSubscriptions?: boolean | undefined;
+  /** RRPC_SUBSCRIBE_GRACE_MS: how long after connecting a device without a matching filter is waited for. */
+  subscribeGraceMs?: number | undefined;
 }
 
 export interface ClaimAnswer {
@@ -66,16 +80,20 @@ export class CallStore {
 
   /** "1": call-begin requires a registered, enabled device (RRPC_DEVICE_REGISTRY=on). */
   private readonly registryArg: '1' | '0';
+  private readonly trackArg: '1' | '0';
+  private readonly graceMs: number;
 
   constructor(
     redis: RedisClient,
     readonly keys: Keys,
     private readonly resultTtlMs: number,
-    options: { deviceRegistry: boolean } = { deviceRegistry: true },
+    options: CallStoreOptions = { deviceRegistry: true },
   ) {
     this.redis = withScripts(redis);
     this.sharded = redis instanceof Cluster;
     this.registryArg = options.deviceRegistry ? '1' : '0';
+    this.trackArg = options.trackSubscriptions ? '1' : '0';
+    this.graceMs = options.subscribeGraceMs ?? 2000;
   }
 
   /** Registry check, presence check, the device's rate limit and the pending record in one round trip. */
@@ -106,11 +124,15 @@ export class CallStore {
           this.registryArg,
           call.trace !== undefined && call.trace.length <= MAX_TRACE_CONTEXT ? call.trace : '',
           call.owner ?? '',
+          this.trackArg,
+          this.graceMs,
+          this.trackArg === '1' ? requestTopic(call.device, messageId, call.kind === 'ext' ? call.topic : undefined) : '',
         ),
       );
       if (reply[0] === 1) return { status: 'pending', messageId, deadline: Number(reply[1]), startedAt: Number(reply[2]) };
       if (reply[0] === 2) return { status: 'offline', rrpcCode: reply[1] === 'HALFCONN' ? 'HALFCONN' : 'OFFLINE' };
       if (reply[0] === 4) return { status: 'limited', retryAfterMs: Number(reply[1]) };
+      if (reply[0] === 6) return reply[1] === 'WAIT' ? { status: 'awaitSubscription', waitMs: Number(reply[2]) } : { status: 'unsubscribed' };
       if (reply[0] === 5) return { status: 'refused', code: reply[1] === 'DEVICE_DISABLED' ? 'DEVICE_DISABLED' : 'DEVICE_NOT_FOUND' };
     }
     throw new Error('could not draw an unused message ID in 8 attempts');

@@ -5,6 +5,11 @@ export { clusterNodesOf, credentialsOf, createRedis, createSubscriber, connectRe
 export { CallStore, type BeginCall, type BeginResult, type CallRecord, type CallState, type ClaimAnswer, type ClaimResult, type ExpireResult, type TracedClaim } from './call-store.js';
 export {
   PresenceStore,
+  CLEAN_DISCONNECT_REASONS,
+  RECONCILED_REASON,
+  hearsTopic,
+  type SubscriptionEvent,
+  type SubscriptionResult,
   type ConnectResult,
   type ConnectedEvent,
   type DisconnectResult,
@@ -22,3 +27,4 @@ export { PresenceEvents } from './presence-events.js';
 export { DeviceRegistry, MAX_DEVICE_PAGE, type DevicePage, type DeviceRecord, type NewDevice, type SecretSealer } from './device-registry.js';
 export { POD_REPORT_INTERVAL_MS, PodHeartbeats, type PodReport } from './pod-heartbeats.js';
 export { QuotaStore, type Holding, type QuotaCaps, type QuotaDecision } from './quota-store.js';
+export { ReconcileStore } from './reconcile-store.js';

@@ -129,6 +129,29 @@ export class Keys {
     return `${this.namespace}:{pods}:pod:${member}`;
   }
 
+  /**
+   * Devices whose calls timed out while they were marked ONLINE (list of "<pk>/<dn>", newest first), for the
+   * ingest to check against the broker. Bounded (LTRIM) and expiring; owner: the ingest's reconciler (RPOP).
+   */
+  get reconcileTimeouts(): string {
+    return `${this.namespace}:reconcile:timeouts`;
+  }
+
+  /** The reconciliation sweep's lease (one replica at a time; value: its instance id; expires by itself). */
+  get reconcileLease(): string {
+    return `${this.namespace}:reconcile:lease`;
+  }
+
+  /** Where the reconciliation sweep's walk over presence records stands (expires by itself). */
+  get reconcileCursor(): string {
+    return `${this.namespace}:reconcile:cursor`;
+  }
+
+  /** The MATCH pattern of every presence record (for the reconciliation sweep's SCAN). */
+  get presencePattern(): string {
+    return `${this.namespace}:{*}:presence`;
+  }
+
   /** The prefix of the BullMQ queues (one hash tag, as BullMQ needs on a Redis Cluster). */
   get queuePrefix(): string {
     return `${this.namespace}:{bull}`;

@@ -1,5 +1,5 @@
 import { Cluster } from 'ioredis';
-import { deviceId, type DeviceRef } from '@rrpc/topics';
+import { MAX_TRACKED_FILTERS, deviceId, topicMatchesFilter, type DeviceRef } from '@rrpc/topics';
 import { Keys } from './keys.js';
 import { withScripts, type ScriptCommands } from './scripts.js';
 import { guard, type RedisClient } from './connection.js';
@@ -13,6 +13,8 @@ export interface ConnectedEvent {
   keepaliveSeconds: number;
   node?: string | undefined;
   peer?: string | undefined;
+  /** false: the connection resumed its session (MQTT clean_start false), keeping its subscriptions. */
+  cleanStart?: boolean | undefined;
 }
 
 export interface DisconnectedEvent {
@@ -25,7 +27,30 @@ export interface DisconnectedEvent {
 }
 
 export type ConnectResult = 'online' | 'repeat' | 'stale';
-export type DisconnectResult = 'offline' | 'repeat' | 'stale' | 'superseded';
+export type DisconnectResult = 'offline' | 'repeat' | 'stale' | 'superseded' | 'foreign';
+
+/** A session subscribed to, or unsubscribed from, a topic filter (EMQX 5 session.subscribed / session.unsubscribed). */
+export interface SubscriptionEvent {
+  device: DeviceRef;
+  clientId: string;
+  /** The event's time, ms. */
+  at: number;
+  /** The filter, $share/<group>/ taken off (see effectiveFilter in @rrpc/topics). */
+  filter: string;
+}
+
+export type SubscriptionResult = 'subscribed' | 'unsubscribed' | 'repeat' | 'stale' | 'full';
+
+/**
+ * Disconnect reasons after which the device is OFFLINE at once: it ended the connection itself (normal), or
+ * the broker did (kicked, not_authorized, banned, ...). Every other reason (keepalive_timeout, sock_closed,
+ * tcp_closed, ...) is an abnormal end: HALFCONN for one keep-alive period, the device is likely to come back.
+ * (takenover and discarded never reach this: a newer session of the same client exists.)
+ */
+/** The reason recorded when reconciliation finds that the broker no longer has the device's session. */
+export const RECONCILED_REASON = 'reconciled';
+
+export const CLEAN_DISCONNECT_REASONS: ReadonlySet<string> = new Set(['normal', 'kicked', 'discarded', 'takenover', 'not_authorized', 'banned', 'auth_failure', 'server_shutdown', RECONCILED_REASON]);
 
 export interface PresenceView extends DeviceRef {
   status: PresenceStatus;
@@ -34,6 +59,27 @@ export interface PresenceView extends DeviceRef {
   disconnectedAt: number | undefined;
   keepaliveSeconds: number | undefined;
   lastDisconnectReason: string | undefined;
+  /** The topic filters the current session is subscribed to (sorted). */
+  subscriptions: string[];
+}
+
+/** The filters of the session on record (field sf, see presence-subscribe-1.lua). */
+function sessionFilters(sf: string | undefined, clientId: string | undefined): string[] {
+  if (sf === undefined || clientId === undefined) return [];
+  try {
+    const entries = JSON.parse(sf) as Record<string, [number, string, number]>;
+    return Object.entries(entries)
+      .filter(([, [, cid, on]]) => on === 1 && cid === clientId)
+      .map(([filter]) => filter)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Whether a device's session (as shown by PresenceStore.get) hears the request topic. */
+export function hearsTopic(view: Pick<PresenceView, 'subscriptions'>, topic: string): boolean {
+  return view.subscriptions.some((filter) => topicMatchesFilter(filter, topic));
 }
 
 /** Device presence, kept from broker webhooks; every change is one atomic script. */
@@ -65,6 +111,7 @@ export class PresenceStore {
         e.peer ?? '',
         this.sharded ? '' : this.keys.presenceOnlineChannel,
         deviceId(e.device),
+        e.cleanStart === false ? '0' : '1',
       ),
     )) as ConnectResult;
     if (this.sharded && result === 'online') await guard(this.redis.spublish(this.keys.presenceOnlineChannel, deviceId(e.device)));
@@ -110,8 +157,37 @@ export class PresenceStore {
         e.connectedAt ?? '',
         e.reason,
         this.offlineTtlMs,
+        CLEAN_DISCONNECT_REASONS.has(e.reason) ? '1' : '0',
       ),
     )) as DisconnectResult;
+  }
+
+  /** A session subscribed to a filter: recorded in order; wakes calls and jobs waiting for it. */
+  subscribed(e: SubscriptionEvent): Promise<SubscriptionResult> {
+    return this.subscription(e, 's');
+  }
+
+  /** A session unsubscribed from a filter. */
+  unsubscribed(e: SubscriptionEvent): Promise<SubscriptionResult> {
+    return this.subscription(e, 'u');
+  }
+
+  private async subscription(e: SubscriptionEvent, op: 's' | 'u'): Promise<SubscriptionResult> {
+    const result = (await guard(
+      this.redis.rrpcPresenceSubscribe(
+        this.keys.presence(e.device),
+        e.clientId,
+        e.at,
+        op,
+        e.filter,
+        MAX_TRACKED_FILTERS,
+        this.sharded ? '' : this.keys.presenceOnlineChannel,
+        deviceId(e.device),
+        Math.max(1, this.offlineTtlMs),
+      ),
+    )) as SubscriptionResult;
+    if (this.sharded && result === 'subscribed') await guard(this.redis.spublish(this.keys.presenceOnlineChannel, deviceId(e.device)));
+    return result;
   }
 
   async get(device: DeviceRef, now = Date.now()): Promise<PresenceView | undefined> {
@@ -122,7 +198,7 @@ export class PresenceStore {
     const keepaliveSeconds = num(h['ka']);
     let status: PresenceStatus = h['st'] === '1' ? 'ONLINE' : 'OFFLINE';
     // Same rule as call-begin-4.lua: disconnected less than one keep-alive period ago is HALFCONN.
-    if (status === 'OFFLINE' && disconnectedAt !== undefined && keepaliveSeconds !== undefined && now - disconnectedAt < keepaliveSeconds * 1000) {
+    if (status === 'OFFLINE' && h['cl'] !== '1' && disconnectedAt !== undefined && keepaliveSeconds !== undefined && now - disconnectedAt < keepaliveSeconds * 1000) {
       status = 'HALFCONN';
     }
     return {
@@ -133,6 +209,7 @@ export class PresenceStore {
       disconnectedAt,
       keepaliveSeconds,
       lastDisconnectReason: h['r'],
+      subscriptions: sessionFilters(h['sf'], h['c']),
     };
   }
 }

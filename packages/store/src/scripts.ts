@@ -21,6 +21,7 @@ const SCRIPTS = {
   rrpcQuotaReserve: 'quota-reserve-2.lua',
   rrpcQuotaRelease: 'quota-release-2.lua',
   rrpcDeviceReseal: 'device-reseal-1.lua',
+  rrpcPresenceSubscribe: 'presence-subscribe-1.lua',
 } as const;
 
 type Arg = string | number | Buffer;
@@ -42,6 +43,7 @@ export interface ScriptCommands {
   rrpcQuotaReserve(usageKey: string, holdingsKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
   rrpcQuotaRelease(usageKey: string, holdingsKey: string, ...args: Arg[]): Promise<number>;
   rrpcDeviceReseal(deviceKey: string, ...args: Arg[]): Promise<number>;
+  rrpcPresenceSubscribe(presenceKey: string, ...args: Arg[]): Promise<string>;
 }
 
 let sources: Array<{ name: string; numberOfKeys: number; lua: string }> | undefined;

@@ -7,9 +7,9 @@ import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { PodSummarizer, createApiMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { BatchStore, CallStore, DeviceRegistry, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient } from '@rrpc/store';
+import { BatchStore, CallStore, DeviceRegistry, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, ReconcileStore, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient } from '@rrpc/store';
 import { SecretBox } from '@rrpc/crypto';
-import { callerCalls, meteredCalls } from './call-runner.js';
+import { callerCalls, meteredCalls, timeoutReports } from './call-runner.js';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
 import { CallEndpoint } from './call-endpoint.js';
 import { fastCallRoute } from './fast-call-route.js';
@@ -56,7 +56,11 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const registry = createRegistry('api', { exemplars: tracing !== undefined });
   const metrics = createApiMetrics(registry, { exemplars: tracing !== undefined });
   const tracer = requestTracer(tracing);
-  const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
+  const calls = new CallStore(redis, keys, config.resultTtlMs, {
+    deviceRegistry: config.deviceRegistry,
+    trackSubscriptions: config.trackSubscriptions,
+    subscribeGraceMs: config.subscribeGraceMs,
+  });
   const presence = new PresenceStore(redis, keys, 0);
   // The device registry (routes/devices.ts); secrets are sealed under RRPC_SECRETS_KEY before they reach Redis.
   const devices = config.secretsKeys ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous)) : undefined;
@@ -72,6 +76,7 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
     },
     onRecovered: (via, count) => metrics.answersRecovered.labels(via).inc(count),
     tracing,
+    presenceEvents: () => presenceEvents,
   });
   // Every route's calls: counted, scoped to the key's products, shed above the pod's in-flight cap,
   // rate-limited per key (leased) and per device (inside call-begin), then made.
@@ -79,7 +84,10 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const limits = { limiter: new RateLimiter(redis), keys, perKey: config.rateLimitPerKey, perDevice: config.rateLimitPerDevice };
   // connectTimeoutMs waits inside the limits and the metering: one HTTP call, one token, one metered call, in flight throughout.
   const keyRate = keyRateLimits(limits);
-  const connectWaiting = connectWaitingCalls(callerCalls(caller), () => presenceEvents);
+  // A call that ends TIMEOUT for a device marked ONLINE is reported for the ingest to check against the broker.
+  const reconcile = new ReconcileStore(redis, keys);
+  const reported = timeoutReports(callerCalls(caller), (device) => reconcile.reportTimeout(device), (err) => logger.debug({ err }, 'could not report a timed-out call'));
+  const connectWaiting = connectWaitingCalls(reported, () => presenceEvents);
   const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(connectWaiting, { ...limits, keyRate }), config.maxInFlight, config.maxInFlightPerKey)), metrics);
   const quotas = new KeyQuotas(new QuotaStore(redis, keys), { jobs: config.maxJobsPerKey, devices: config.maxBatchDevicesPerKey, bytes: config.maxBytesPerKey });
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
@@ -182,8 +190,8 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       presenceEvents = new PresenceEvents(presenceSub.connection, keys.presenceOnlineChannel, undefined, presenceSub.sharded);
       const changesSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:changes` }, redis, keys.presenceChangesChannel);
       changesSub.connection.on('error', (err: Error) => logger.debug({ err }, 'redis presence-changes connection error'));
+      // Subscribed when the first browser asks for live presence (GET /v1/events), not before.
       presenceChanges = new PresenceEvents(changesSub.connection, keys.presenceChangesChannel, undefined, changesSub.sharded);
-      await presenceChanges.start();
       const summarizer = new PodSummarizer(registry, { counter: 'rrpc_calls_total', label: 'outcome', histogram: 'rrpc_call_duration_seconds', gauge: 'rrpc_calls_in_flight' });
       stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('api', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
       const port = await listen(server, config.port, config.bindHost);

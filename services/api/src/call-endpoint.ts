@@ -25,9 +25,15 @@ export interface HttpAnswer {
 
 export type CallBody = { kind: 'json'; value: unknown } | { kind: 'raw'; bytes: Buffer; query: Record<string, unknown> };
 
+/** Why a NOT_SUBSCRIBED call ended (also the message /compat/aliyun gives with RrpcCode UNKNOW). */
+export const NOT_SUBSCRIBED_MESSAGE = 'The device is connected but not subscribed to the request topic; nothing was sent.';
+
 export function outcomeError(outcome: Exclude<CallOutcome, { rrpcCode: 'SUCCESS' }>): RrpcError {
   if (outcome.rrpcCode === 'TIMEOUT') {
     return new RrpcError('DEVICE_TIMEOUT', { rrpcCode: 'TIMEOUT', messageId: outcome.messageId });
+  }
+  if (outcome.rrpcCode === 'NOT_SUBSCRIBED') {
+    return new RrpcError('DEVICE_NOT_SUBSCRIBED', { rrpcCode: 'NOT_SUBSCRIBED', message: NOT_SUBSCRIBED_MESSAGE });
   }
   return new RrpcError('DEVICE_OFFLINE', {
     rrpcCode: outcome.rrpcCode,

@@ -19,6 +19,7 @@ const LABEL: Record<CallOutcome['rrpcCode'], OutcomeLabel> = {
   TIMEOUT: 'timeout',
   OFFLINE: 'offline',
   HALFCONN: 'halfconn',
+  NOT_SUBSCRIBED: 'not_subscribed',
 };
 
 /** Error codes with an outcome label of their own; every other failure counts as "error". */
@@ -88,6 +89,18 @@ function exemplarCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
       return Promise.reject(error).catch(failed);
     }
   };
+}
+
+/**
+ * Reports every call that ended TIMEOUT (the device was marked ONLINE, or the call would not have been
+ * sent) for the ingest to check against the broker; the successful path costs nothing more.
+ */
+export function timeoutReports(run: CallRunner, report: (device: CallRequest['device']) => Promise<void>, onError: (error: unknown) => void): CallRunner {
+  const seen = (device: CallRequest['device']) => (outcome: CallOutcome): CallOutcome => {
+    if (outcome.rrpcCode === 'TIMEOUT') report(device).catch(onError);
+    return outcome;
+  };
+  return (request, principal) => run(request, principal).then(seen(request.device));
 }
 
 /** The innermost runner: the caller itself. The call's record is owned by the principal's key. */

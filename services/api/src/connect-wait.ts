@@ -21,7 +21,8 @@ export function connectWaitingCalls(run: CallRunner, presenceEvents: () => Prese
       try {
         for (;;) {
           const outcome = await run(request, principal);
-          const offline = outcome.rrpcCode === 'OFFLINE' || outcome.rrpcCode === 'HALFCONN';
+          // Not subscribed (RRPC_TRACK_SUBSCRIPTIONS) waits like offline: a subscription event wakes the watch too.
+          const offline = outcome.rrpcCode === 'OFFLINE' || outcome.rrpcCode === 'HALFCONN' || outcome.rrpcCode === 'NOT_SUBSCRIBED';
           const left = until - Date.now();
           if (!offline || left <= 0 || !(await watch.wait(left))) return { ...outcome, durationMs: performance.now() - started };
         }

@@ -79,7 +79,7 @@ function errorResponse(code: ErrorCode, description: string, extra: { example?: 
 }
 
 const rrpcCodeHeader = {
-  'X-Rrpc-Code': { description: 'Octet-stream form: the outcome (SUCCESS, OFFLINE, HALFCONN, TIMEOUT).', schema: { type: 'string' } },
+  'X-Rrpc-Code': { description: 'Octet-stream form: the outcome (SUCCESS, OFFLINE, HALFCONN, NOT_SUBSCRIBED, TIMEOUT).', schema: { type: 'string' } },
 };
 const messageIdHeader = {
   'X-Rrpc-Message-Id': { description: "Octet-stream form: the call's message ID (absent when nothing was published).", schema: { type: 'string' } },
@@ -92,7 +92,7 @@ const errorResponses = {
   Unauthenticated: errorResponse('UNAUTHENTICATED', 'the bearer API key is missing or not accepted.', {
     headers: { 'WWW-Authenticate': { schema: { type: 'string', const: 'Bearer' } } },
   }),
-  DeviceOffline: errorResponse('DEVICE_OFFLINE', 'the device is not connected (OFFLINE) or disconnected less than one keep-alive period ago (HALFCONN); or, with the registry on, DEVICE_NOT_FOUND: the device is not registered. Nothing was published.', {
+  DeviceOffline: errorResponse('DEVICE_OFFLINE', 'the device is not connected (OFFLINE) or disconnected less than one keep-alive period ago (HALFCONN); or, with the registry on, DEVICE_NOT_FOUND: the device is not registered; or, with RRPC_TRACK_SUBSCRIPTIONS, 404 DEVICE_NOT_SUBSCRIBED (rrpcCode NOT_SUBSCRIBED): connected, but none of its subscriptions matches the request topic. Nothing was published.', {
     example: { rrpcCode: 'OFFLINE', error: { code: 'DEVICE_OFFLINE', message: 'The device is not connected.' } },
     headers: rrpcCodeHeader,
   }),

@@ -31,9 +31,9 @@ const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
 export const errorBody = z
   .object({
     rrpcCode: z
-      .enum(['TIMEOUT', 'OFFLINE', 'HALFCONN'])
+      .enum(['TIMEOUT', 'OFFLINE', 'HALFCONN', 'NOT_SUBSCRIBED'])
       .optional()
-      .meta({ description: 'On a failed call: OFFLINE or HALFCONN (DEVICE_OFFLINE, nothing was published) or TIMEOUT (DEVICE_TIMEOUT).' }),
+      .meta({ description: 'On a failed call: OFFLINE or HALFCONN (DEVICE_OFFLINE, nothing was published), NOT_SUBSCRIBED (DEVICE_NOT_SUBSCRIBED: connected but not subscribed to the request topic, nothing was published) or TIMEOUT (DEVICE_TIMEOUT).' }),
     messageId: messageIdString.optional().meta({ description: 'On DEVICE_TIMEOUT: the message ID of the call that was published.' }),
     error: z
       .object({
@@ -60,6 +60,9 @@ export const presence = z
     lastDisconnectReason: z.string().optional().meta({ description: "The broker's reason for the latest disconnect." }),
     enabled: z.boolean().optional().meta({ description: 'Registered devices: false when disabled (calls answer 403 DEVICE_DISABLED).' }),
     createdAt: timestamp('Registered devices: when the device was registered.').optional(),
+    subscriptions: z
+      .array(z.string())
+      .meta({ description: "The topic filters the device's current session subscribed to (from the broker's session.subscribed / session.unsubscribed events; $share/<group>/ taken off)." }),
   })
   .strict()
   .meta({ description: "A device: its registry record (enabled, createdAt) and its presence, as the broker's webhooks reported it. Never its secret." });
@@ -126,7 +129,8 @@ export const aliyunAnswer = z
     Success: z.literal(true),
     RrpcCode: z
       .enum(['SUCCESS', 'TIMEOUT', 'OFFLINE', 'HALFCONN', 'UNKNOW'])
-      .meta({ description: "The call's outcome, as Alibaba names it (OFFLINE, HALFCONN and TIMEOUT answer 200 with Success true, like Alibaba)." }),
+      .meta({ description: "The call's outcome, as Alibaba names it (OFFLINE, HALFCONN and TIMEOUT answer 200 with Success true, like Alibaba). UNKNOW: the device is connected but not subscribed to the request topic (ErrorMessage says so); nothing was published." }),
+    ErrorMessage: z.string().optional().meta({ description: 'With RrpcCode UNKNOW: why the call failed.' }),
     PayloadBase64Byte: base64("On SUCCESS: the device's answer in base64.").optional(),
     // A 64-bit integer: beyond JS's safe integers, so no int() check here; the document says type integer.
     MessageId: z

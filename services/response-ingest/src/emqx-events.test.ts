@@ -10,7 +10,7 @@ describe('EMQX webhook bodies', () => {
     const body = fixture('v5-client-connected');
     expect(parseEmqxWebhook(body)).toEqual({
       ok: true,
-      event: { kind: 'connected', device, clientId: body['clientid'], connectedAt: 1694681417714, keepaliveSeconds: 30, node: 'emqx@127.0.0.1', peer: '127.0.0.1:61003' },
+      event: { kind: 'connected', device, clientId: body['clientid'], connectedAt: 1694681417714, keepaliveSeconds: 30, node: 'emqx@127.0.0.1', peer: '127.0.0.1:61003', cleanStart: body['clean_start'] },
     });
   });
 
@@ -41,5 +41,22 @@ describe('EMQX webhook bodies', () => {
     for (const bad of [null, [], 'x', {}, { event: 'client.connected' }, { event: 'client.connected', clientid: '' }]) {
       expect(parseEmqxWebhook(bad).ok).toBe(false);
     }
+  });
+});
+
+describe('EMQX subscription webhook bodies', () => {
+  const sub = { event: 'session.subscribed', clientid: 'c1|securemode=3|', username: 'light1983432&a14Xib5kdYd', topic: '$share/g//sys/a14Xib5kdYd/light1983432/rrpc/request/+', qos: 1, sub_props: {}, peerhost: '127.0.0.1', node: 'emqx@127.0.0.1', timestamp: 1694681417800 };
+  it('reads session.subscribed / session.unsubscribed, $share/<group>/ taken off', () => {
+    expect(parseEmqxWebhook(sub)).toEqual({ ok: true, event: { kind: 'subscribed', device, clientId: 'c1|securemode=3|', at: 1694681417800, filter: '/sys/a14Xib5kdYd/light1983432/rrpc/request/+' } });
+    const { sub_props: _p, ...rest } = sub;
+    expect(parseEmqxWebhook({ ...rest, event: 'session.unsubscribed', unsub_props: {}, topic: '/x/#' })).toMatchObject({ ok: true, event: { kind: 'unsubscribed', filter: '/x/#' } });
+    expect(parseEmqxWebhook({ ...sub, event: undefined, action: 'session_subscribed' })).toMatchObject({ ok: true, event: { kind: 'subscribed' } });
+  });
+
+  it('refuses a missing topic, ignores filters it cannot keep', () => {
+    expect(parseEmqxWebhook({ ...sub, topic: undefined })).toMatchObject({ ok: false });
+    expect(parseEmqxWebhook({ ...sub, topic: 7 })).toMatchObject({ ok: false });
+    expect(parseEmqxWebhook({ ...sub, topic: `/a/${'x'.repeat(600)}` })).toMatchObject({ ok: true, event: undefined });
+    expect(parseEmqxWebhook({ ...sub, topic: '/a/#/b' })).toMatchObject({ ok: true, event: undefined });
   });
 });

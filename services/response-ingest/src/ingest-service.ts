@@ -4,7 +4,7 @@ import { createServiceBroker, serviceClientId } from '@rrpc/broker';
 import { startTracing } from '@rrpc/tracing';
 import { PodSummarizer, createAuthnMetrics, createIngestMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, DeviceRegistry, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, connectRedis, createRedis, respondsWithin } from '@rrpc/store';
+import { CallStore, DeviceRegistry, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, ReconcileStore, connectRedis, createRedis, respondsWithin } from '@rrpc/store';
 import { SecretBox } from '@rrpc/crypto';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
@@ -12,10 +12,14 @@ import { authzRoutes } from './routes/authz.js';
 import { hookRoutes } from './routes/hooks.js';
 import { authnRoutes } from './routes/authn.js';
 import { Authenticator } from './authenticator.js';
+import { EmqxApi } from './emqx-api.js';
+import { PresenceReconciler } from './reconciler.js';
 
 export interface IngestService {
   readonly server: Server;
   readonly config: IngestConfig;
+  /** Present with EMQX_API_URL: presence reconciliation with the broker. */
+  readonly reconciler: PresenceReconciler | undefined;
   start(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -38,6 +42,17 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
     shareGroup: config.namespace,
     onError: (err) => logger.warn({ err }, 'broker login could not be checked against the device registry'),
   });
+  const reconciler = config.emqxApi
+    ? new PresenceReconciler({
+        api: new EmqxApi(config.emqxApi),
+        presence,
+        store: new ReconcileStore(redis, keys),
+        metrics,
+        logger,
+        instanceId: config.instanceId,
+        intervalMs: config.reconcileIntervalMs,
+      })
+    : undefined;
 
   const answers = answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId, tracing, clientId: serviceClientId(config) });
   const broker = createServiceBroker(config, logger, answers);
@@ -81,6 +96,7 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   return {
     server,
     config,
+    reconciler,
     async start() {
       // Listen before connecting to the broker: the broker authenticates this service's own login through
       // POST /authn/emqx (readiness waits for the broker connection).
@@ -92,12 +108,14 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
       const summarizer = new PodSummarizer(registry, { counter: 'rrpc_responses_ingested_total', label: 'result' });
       stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('response-ingest', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
+      reconciler?.start();
       logger.info({ port, opsPort: boundOpsPort, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
       return port;
     },
     async stop() {
       accepting = false;
       stopReports?.();
+      reconciler?.stop();
       // Stop taking answers first (the broker hands the shared subscription to the other replicas),
       // then let claims in flight finish before Redis closes (each is bounded by the command timeout).
       await broker.close();

@@ -2,9 +2,9 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Caller, CallOutcome } from '@rrpc/caller';
 import type { WorkerMetrics } from '@rrpc/metrics';
 import type { Logger } from '@rrpc/runtime';
-import { FINAL_JOB_STATES, type BatchStore, type CallStore, type JobRecord, type JobStore, type PresenceStore, type QuotaStore } from '@rrpc/store';
+import { FINAL_JOB_STATES, hearsTopic, type BatchStore, type CallStore, type JobRecord, type JobStore, type PresenceStore, type QuotaStore } from '@rrpc/store';
 import type { JobWork, WorkQueues } from '@rrpc/jobs';
-import type { DeviceRef } from '@rrpc/topics';
+import { requestTopic, type DeviceRef } from '@rrpc/topics';
 import { SpanKind, decodeTraceHeaders, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 import { storedOutcome } from './stored-outcome.js';
 import { isRegistryRefusal } from './registry-refusal.js';
@@ -23,6 +23,8 @@ export interface JobRunnerDeps {
   quotas: QuotaStore;
   /** Calls per second per device (RRPC_RATE_LIMIT_PER_DEVICE, as on the api); 0: no limit. */
   perDevice: number;
+  /** RRPC_TRACK_SUBSCRIPTIONS: a job waits until its device is subscribed to the request topic, as for a connection. */
+  trackSubscriptions?: boolean | undefined;
 }
 
 /** After a failure to reach Redis or the broker, a job is looked at again this much later. */
@@ -57,8 +59,9 @@ export class JobRunner {
         await jobs.transition(device, id, { from: ['QUEUED'], to: 'EXPIRED' });
       } else {
         const head = await jobs.head(device);
-        if (head !== id || !(await this.online(device))) {
-          await this.park(work, token, job.expiresAt, async () => (await jobs.head(device)) === id && (await this.online(device)));
+        const topic = job.topic;
+        if (head !== id || !(await this.online(device, topic))) {
+          await this.park(work, token, job.expiresAt, async () => (await jobs.head(device)) === id && (await this.online(device, topic)));
         }
         try {
           await this.attempt(job);
@@ -74,8 +77,12 @@ export class JobRunner {
     throw new Error(`job ${id} did not settle`);
   };
 
-  private async online(device: DeviceRef): Promise<boolean> {
-    return (await this.deps.presence.get(device))?.status === 'ONLINE';
+  /** Connected and (RRPC_TRACK_SUBSCRIPTIONS) subscribed to the job's request topic; subscribing wakes the job like connecting. */
+  private async online(device: DeviceRef, topic: string | undefined): Promise<boolean> {
+    const view = await this.deps.presence.get(device);
+    if (view?.status !== 'ONLINE') return false;
+    // Any message ID stands for the call's: filters name the topic's levels, not one message.
+    return !this.deps.trackSubscriptions || hearsTopic(view, requestTopic(device, '1', topic));
   }
 
   /**
@@ -137,8 +144,8 @@ export class JobRunner {
       throw error;
     }
     metrics.attemptsTotal.labels(outcome.rrpcCode.toLowerCase()).inc();
-    if (outcome.rrpcCode === 'OFFLINE' || outcome.rrpcCode === 'HALFCONN') {
-      // The device left between the presence check and the call: wait for it again; not an attempt.
+    if (outcome.rrpcCode === 'OFFLINE' || outcome.rrpcCode === 'HALFCONN' || outcome.rrpcCode === 'NOT_SUBSCRIBED') {
+      // The device left (or unsubscribed) between the presence check and the call: wait for it again; not an attempt.
       await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'QUEUED', attemptsDelta: -1, fields: { rc: outcome.rrpcCode } });
       return;
     }

@@ -49,15 +49,19 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
     );
     return Object.fromEntries(entries);
   });
-  const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
+  const calls = new CallStore(redis, keys, config.resultTtlMs, {
+    deviceRegistry: config.deviceRegistry,
+    trackSubscriptions: config.trackSubscriptions,
+    subscribeGraceMs: config.subscribeGraceMs,
+  });
   const presence = new PresenceStore(redis, keys, 0);
   const jobs = new JobStore(redis, keys, config.jobRetentionMs);
   const batches = new BatchStore(redis, keys, config.jobRetentionMs);
-  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger, tracing });
+  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger, tracing, presenceEvents: () => events });
 
   const quotas = new QuotaStore(redis, keys);
   const perDevice = config.rateLimitPerDevice;
-  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, quotas, perDevice, tracing });
+  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, quotas, perDevice, tracing, trackSubscriptions: config.trackSubscriptions });
   const keyRate = new KeyRateSpender(new RateLimiter(redis), keys);
   const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger, quotas, keyRate, perDevice, tracing });
   const callbackSender = new CallbackSender({

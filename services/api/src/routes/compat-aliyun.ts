@@ -7,6 +7,7 @@ import type { CallRunner } from '../call-runner.js';
 import { principalOf } from '../request-principal.js';
 import { traceOf } from '../request-tracing.js';
 import { aliyunDeviceActions, isAliyunDeviceAction, type AliyunDeviceDeps } from './compat-aliyun-devices.js';
+import { NOT_SUBSCRIBED_MESSAGE } from '../call-endpoint.js';
 
 /**
  * Alibaba Cloud IoT's RRpc action, answered the way Alibaba answers it, so that a backend written against
@@ -67,7 +68,10 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
       });
       request.trace = traceOf(res);
       const outcome = await options.run(request, principalOf(res));
-      const fields: string[] = [`"RequestId":${JSON.stringify(requestId)}`, '"Success":true', `"RrpcCode":"${outcome.rrpcCode}"`];
+      // NOT_SUBSCRIBED is not one of Alibaba's codes: UNKNOW, which Alibaba clients treat as a failure, and why.
+      const rrpcCode = outcome.rrpcCode === 'NOT_SUBSCRIBED' ? 'UNKNOW' : outcome.rrpcCode;
+      const fields: string[] = [`"RequestId":${JSON.stringify(requestId)}`, '"Success":true', `"RrpcCode":"${rrpcCode}"`];
+      if (outcome.rrpcCode === 'NOT_SUBSCRIBED') fields.push(`"ErrorMessage":${JSON.stringify(NOT_SUBSCRIBED_MESSAGE)}`);
       if (outcome.rrpcCode === 'SUCCESS') fields.push(`"PayloadBase64Byte":${JSON.stringify(outcome.payload.toString('base64'))}`);
       // The message ID is digits only (checked where it is made): written as a bare JSON integer.
       if ('messageId' in outcome) fields.push(`"MessageId":${outcome.messageId}`);

@@ -32,6 +32,7 @@ export function deviceView(record: DeviceRecord | undefined, view: PresenceView 
     disconnectedAt: iso(view?.disconnectedAt),
     keepaliveSeconds: view?.keepaliveSeconds,
     lastDisconnectReason: view?.lastDisconnectReason,
+    ...(view ? { subscriptions: view.subscriptions } : {}),
     ...(record ? { enabled: record.enabled, createdAt: iso(record.createdAt) } : {}),
   };
 }

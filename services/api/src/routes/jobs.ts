@@ -56,9 +56,9 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     const expiresAt = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : now + (body.ttlMs ?? JOB_LIMITS.defaultTtlMs);
     if (expiresAt <= now) throw invalidArgument('expiresAt', 'must be in the future');
     if (expiresAt > now + JOB_LIMITS.maxTtlMs) throw invalidArgument('expiresAt', `must be at most ${JOB_LIMITS.maxTtlMs} ms away`);
-    await requireCallable(options.registry, device);
     const callbackProblem = body.callbackUrl === undefined ? undefined : options.callbackPolicy.problem(body.callbackUrl);
     if (callbackProblem !== undefined) throw invalidArgument('callbackUrl', callbackProblem);
+    await requireCallable(options.registry, device);
     const principal = principalOf(res);
     const callbackKey = principal?.callback && body.callbackUrl !== undefined ? { keyId: principal.keyId, ...principal.callback } : undefined;
     await options.keyRate.take(principal);

@@ -24,13 +24,14 @@ export function liveRoutes(options: LiveRoutesOptions): Router {
   const router = Router();
   let streams = 0;
 
-  router.get('/v1/events', (req: Request, res: Response) => {
+  router.get('/v1/events', async (req: Request, res: Response) => {
     const productKey = req.query['productKey'];
     if (!isProductKey(productKey)) throw invalidArgument('productKey', 'is required: the product whose devices to watch (letters, digits, "_" or "-", 1-32)');
     if (!mayUseProduct(principalOf(res), productKey)) throw new RrpcError('PERMISSION_DENIED', { message: `This API key may not see devices of product ${productKey}.` });
     const changes = options.presenceChanges();
     if (!changes) throw new RrpcError('UNAVAILABLE', { message: 'Presence events are not available yet; retry.' });
     if (streams >= options.maxStreams) throw new RrpcError('UNAVAILABLE', { message: 'This pod serves as many event streams as it may; retry on another.', headers: { 'Retry-After': '5' } });
+    await changes.start(); // the pod's one subscription, made for its first stream
     streams++;
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write(': presence changes of one product\n\n');

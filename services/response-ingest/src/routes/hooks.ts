@@ -15,7 +15,7 @@ export interface HookRoutesOptions {
   maxBodyBytes: number;
 }
 
-/** POST /hooks/emqx: EMQX presence webhooks → one atomic presence script each. */
+/** POST /hooks/emqx: EMQX presence and subscription webhooks → one atomic presence script each. */
 export function hookRoutes(options: HookRoutesOptions): Router {
   const router = Router();
   const tokens = new BearerTokens(options.webhookToken === undefined ? [] : [options.webhookToken]);
@@ -39,7 +39,14 @@ export function hookRoutes(options: HookRoutesOptions): Router {
         res.status(200).json({ result: 'ignored', reason: parsed.ignored });
         return;
       }
-      const result = event.kind === 'connected' ? await options.presence.connected(event) : await options.presence.disconnected(event);
+      const result =
+        event.kind === 'connected'
+          ? await options.presence.connected(event)
+          : event.kind === 'disconnected'
+            ? await options.presence.disconnected(event)
+            : event.kind === 'subscribed'
+              ? await options.presence.subscribed(event)
+              : await options.presence.unsubscribed(event);
       options.metrics.presenceEventsTotal.labels(event.kind, result).inc();
       options.logger.debug({ productKey: event.device.productKey, deviceName: event.device.deviceName, event: event.kind, result }, 'presence event');
       res.status(200).json({ result });

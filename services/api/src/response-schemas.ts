@@ -62,7 +62,8 @@ export const presence = z
     createdAt: timestamp('Registered devices: when the device was registered.').optional(),
     subscriptions: z
       .array(z.string())
-      .meta({ description: "The topic filters the device's current session subscribed to (from the broker's session.subscribed / session.unsubscribed events; $share/<group>/ taken off)." }),
+      .optional()
+      .meta({ description: "The topic filters the device's current session subscribed to (from the broker's session.subscribed / session.unsubscribed events; $share/<group>/ taken off). Absent for a device that never connected (UNACTIVE)." }),
   })
   .strict()
   .meta({ description: "A device: its registry record (enabled, createdAt) and its presence, as the broker's webhooks reported it. Never its secret." });

@@ -33,11 +33,11 @@ const DNS: Record<string, string[]> = {
   'mixed.evil.example.test': ['93.184.215.14', '127.0.0.1'],
 };
 const asked: string[] = [];
-const resolveHost: HostResolver = async (host) => {
+const resolveHost: HostResolver = (host) => {
   asked.push(host);
   const answers = DNS[host];
-  if (!answers) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-  return answers.map((address) => ({ address, family: address.includes(':') ? (6 as const) : (4 as const) }));
+  if (!answers) return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }));
+  return Promise.resolve(answers.map((address) => ({ address, family: address.includes(':') ? (6 as const) : (4 as const) })));
 };
 
 let dir: string;

@@ -26,7 +26,7 @@ async function form(params: Record<string, string>, key = API_KEY): Promise<{ st
   return { status: res.status, body: JSON.parse(text) as Json, text };
 }
 const query = async (params: Record<string, string>) => {
-  const res = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params)}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+  const res = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params).toString()}`, { headers: { authorization: `Bearer ${API_KEY}` } });
   return { status: res.status, body: (await res.json()) as Json };
 };
 

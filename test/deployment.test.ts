@@ -442,7 +442,8 @@ describe.each(K8S_DIRS)('k8s %s', (dir) => {
     const conf = parseHocon(emqx.spec.config.data);
     checkEmqxConfig(conf, `${dir} EMQX CR`);
     for (const section of ['connectors', 'actions', 'rule_engine', 'mqtt', 'authentication']) expect(conf[section], section).toEqual(emqxConf[section]);
-    const aclPath = String((at(conf, 'authorization.sources') as HoconObject[])[0]!['path']);
+    const aclSource = (at(conf, 'authorization.sources') as HoconObject[])[0]!['path'];
+    const aclPath = typeof aclSource === 'string' ? aclSource : JSON.stringify(aclSource);
     for (const tpl of ['coreTemplate', 'replicantTemplate']) {
       const spec = emqx.spec[tpl].spec;
       const names = spec.env.map((e: any) => e.name);

@@ -87,7 +87,7 @@ describe('POST /v1/devices', () => {
       [{ productKey: PK, deviceName: 'bad-secret-2', deviceSecret: 'x'.repeat(129) }, 'deviceSecret'],
       [{ productKey: PK, deviceName: 'bad-secret-3', deviceSecret: 'has a space 0123456789' }, 'deviceSecret'],
       [{ productKey: PK, deviceName: 'bad-secret-4', deviceSecret: 'ünïcödé-0123456789' }, 'deviceSecret'],
-      [{ productKey: PK, deviceName: 'bad-secret-5', deviceSecret: 12345678901234567 }, 'deviceSecret'],
+      [{ productKey: PK, deviceName: 'bad-secret-5', deviceSecret: 1234567890123456 }, 'deviceSecret'],
       [{ productKey: 'a/b', deviceName: 'bad-pk-1' }, 'productKey'],
       [{ productKey: PK, deviceName: 'a' }, 'deviceName'],
       [{ productKey: PK, deviceName: 'x/../y-1' }, 'deviceName'],

@@ -130,8 +130,8 @@ describe('Dockerfile replayed without Docker', () => {
     let output = '';
     const child = spawn(image.cmd[0]!, image.cmd.slice(1), { cwd: join(image.roots['runtime']!, image.workdir), env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     // compose's healthcheck command, pointed at the port this run listens on, retried as Docker retries it.
     const [kind, ...healthcheck] = spec.healthcheck!.test;
     expect(kind).toBe('CMD');

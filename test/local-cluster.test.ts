@@ -110,7 +110,7 @@ describe('npm start (packages/local-cluster)', () => {
     // Subscriptions too (aedes's subscribe hook), and the device that forgot to subscribe gets NOT_SUBSCRIBED at once.
     const subscribed = (await (await fetch(`${up.apiUrl}/v1/devices/demo/device-0002`, { headers: { authorization: `Bearer ${up.apiKey}` } })).json()) as { subscriptions: string[] };
     expect(subscribed.subscriptions).toContain('/sys/demo/device-0002/rrpc/request/+');
-    const refused = /Calling demo\/forgetful-1 .*\n  HTTP 404 (.+)\n/.exec(up.output)?.[1];
+    const refused = /Calling demo\/forgetful-1 .*\n {2}HTTP 404 (.+)\n/.exec(up.output)?.[1];
     expect(JSON.parse(refused ?? '{}')).toMatchObject({ rrpcCode: 'NOT_SUBSCRIBED', error: { code: 'DEVICE_NOT_SUBSCRIBED' } });
 
     run.child.kill('SIGINT');

@@ -52,7 +52,7 @@ export function connectTestRegistry(options: TestRegistryOptions): TestRegistry 
       }
     },
     async registerConnected(body) {
-      const none = async () => undefined;
+      const none = () => Promise.resolve(undefined);
       if (typeof body !== 'object' || body === null) return none;
       const event = body as { event?: unknown; action?: unknown; username?: unknown };
       if (event.event !== 'client.connected' && event.action !== 'client_connected') return none;

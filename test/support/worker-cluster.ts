@@ -177,7 +177,7 @@ export async function startReceiver(
       res.end();
     });
   };
-  const server: Server = options.tls ? (createHttpsServer(options.tls, handler) as unknown as Server) : createServer(handler);
+  const server: Server = options.tls ? createHttpsServer(options.tls, handler) : createServer(handler);
   const receiver: Receiver = { url: '', port: 0, received, connections: 0, server, close: () => new Promise((r) => server.close(() => r())) };
   server.on(options.tls ? 'secureConnection' : 'connection', () => receiver.connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

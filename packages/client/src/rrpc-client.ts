@@ -195,7 +195,7 @@ export class RrpcClient {
     if (query.status !== undefined) params.set('status', query.status);
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     if (query.cursor !== undefined) params.set('cursor', query.cursor);
-    const q = params.size > 0 ? `?${params}` : '';
+    const q = params.size > 0 ? `?${params.toString()}` : '';
     const res = await this.request(`/v1/products/${encodeURIComponent(productKey)}/devices${q}`, { method: 'GET', signal: options.signal });
     const v = await readJson(res);
     const list = Array.isArray(v['devices']) ? (v['devices'] as Array<Record<string, unknown>>) : [];

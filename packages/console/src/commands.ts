@@ -42,6 +42,7 @@ function utf8(base64: string): string | undefined {
   const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this check looks for
     return /[\u0000-\u0008\u000b-\u001f\u007f]/.test(text) ? undefined : text;
   } catch {
     return undefined;

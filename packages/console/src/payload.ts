@@ -66,3 +66,10 @@ export function prettyJson(bytes: Uint8Array): string | undefined {
     return undefined;
   }
 }
+
+/** A JSON field shown as text: strings as they are, numbers and booleans written out, anything else undefined. */
+export function textOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}

@@ -3,11 +3,11 @@ import { CallbackPolicy, CallbackRefused, type HostResolver } from './callback-p
 
 const resolver = (answers: Record<string, string[]>): HostResolver & { asked: string[] } => {
   const asked: string[] = [];
-  const fn = async (host: string) => {
+  const fn = (host: string) => {
     asked.push(host);
     const list = answers[host];
-    if (!list) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    return list.map((address) => ({ address, family: address.includes(':') ? (6 as const) : (4 as const) }));
+    if (!list) return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }));
+    return Promise.resolve(list.map((address) => ({ address, family: address.includes(':') ? (6 as const) : (4 as const) })));
   };
   return Object.assign(fn, { asked });
 };

@@ -25,7 +25,7 @@ const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
 function refused(returnCode: 3 | 4 | 5, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as unknown as AuthenticateError;
+  return Object.assign(new Error(message), { returnCode });
 }
 
 export function brokerAuthentication(options: BrokerAuthenticationOptions): Hooks {

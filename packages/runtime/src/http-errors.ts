@@ -77,7 +77,7 @@ export function declaredMethods(handler: unknown): readonly string[] | undefined
 interface LayerLike {
   match(path: string): { path: string } | false;
   route?: { methods: Record<string, boolean>; stack: Array<{ handle: unknown }> };
-  handle?: RouterLike | unknown;
+  handle?: unknown;
 }
 interface RouterLike {
   stack?: LayerLike[];

@@ -5,8 +5,7 @@ import { formatStats } from './format-stats.js';
 import { readFileSync } from 'node:fs';
 import { parseSecretsCsv } from './secrets-file.js';
 import { registerDevices } from './register-devices.js';
-import { simulatedDeviceNames } from './simulation.js';
-import { startSimulation, type Simulation } from './simulation.js';
+import { simulatedDeviceNames, startSimulation, type Simulation } from './simulation.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`rrpc-sim: ${message}\n`);

@@ -52,7 +52,8 @@ export class ReconcileStore {
   async presencePage(count: number): Promise<{ devices: DeviceRef[]; done: boolean }> {
     const nodes: Redis[] = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
     const saved = (await guard(this.redis.get(this.keys.reconcileCursor))) ?? '0:0';
-    let [nodeIndex = 0, cursor = '0'] = saved.split(':').map((v, i) => (i === 0 ? Number(v) : v)) as [number, string];
+    const [first = '0', cursor = '0'] = saved.split(':');
+    let nodeIndex = Number(first);
     if (!Number.isInteger(nodeIndex) || nodeIndex >= nodes.length) nodeIndex = 0;
     const node = nodes[nodeIndex] as Redis;
     const [next, keys] = await guard(node.scan(cursor, 'MATCH', this.keys.presencePattern, 'COUNT', count));

@@ -64,7 +64,7 @@ export function parseTracestate(value: unknown): string | undefined {
  * when the traceparent is missing or malformed (never an error); an invalid tracestate is dropped alone.
  */
 export function traceHeadersFrom(traceparent: unknown, tracestate: unknown): TraceHeaders | undefined {
-  const first = (v: unknown) => (Array.isArray(v) ? (v.length === 1 ? v[0] : undefined) : v);
+  const first = (v: unknown): unknown => (Array.isArray(v) ? (v.length === 1 ? (v as unknown[])[0] : undefined) : v);
   const parent = first(traceparent);
   const parsed = parseTraceparent(parent);
   if (parsed === undefined) return undefined;

@@ -68,7 +68,7 @@ function samplerOf(settings: TracingSettings): Sampler {
       return new ParentBasedSampler({ root: new AlwaysOffSampler() });
     case 'parentbased_traceidratio':
       return new ParentBasedSampler({ root: ratio() });
-    default:
+    case 'parentbased_always_on':
       return new ParentBasedSampler({ root: new AlwaysOnSampler() });
   }
 }
@@ -139,7 +139,7 @@ export class Tracing {
   /** Ends a span, marking it failed when `error` is given. */
   end(span: Span, error?: unknown): void {
     if (error !== undefined) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error) });
     }
     span.end();
   }

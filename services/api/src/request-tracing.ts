@@ -1,6 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import type { ServerResponse } from 'node:http';
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { RequestHandler, Response } from 'express';
 import { SpanKind, SpanStatusCode, encodeTraceHeaders, traceHeadersFrom, type Span, type TraceHeaders, type Tracing } from '@rrpc/tracing';
 
 /**
@@ -71,7 +70,8 @@ export function traceRequests(tracer: RequestTracer): RequestHandler {
     res.locals['trace'] = traced.trace;
     // 'close' comes after the answer, or when the client went away without one: the span always ends.
     res.once('close', () => {
-      const route = (req as Request & { route?: { path?: unknown } }).route?.path;
+      const layer: unknown = req.route;
+      const route = typeof layer === 'object' && layer !== null ? (layer as { path?: unknown }).path : undefined;
       traced.end(answeredStatus(res), typeof route === 'string' ? route : undefined);
     });
     traced.run(() => next());

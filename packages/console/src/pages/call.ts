@@ -1,7 +1,7 @@
 import { api, apiBase, describeError, session } from '../api.js';
 import { cliCommand, curlCommand, type CallSpec } from '../commands.js';
 import { copy, field, h, replace, statusBadge } from '../dom.js';
-import { encodePayload, fromBase64, hex, prettyJson, text, toBase64, type PayloadFormat } from '../payload.js';
+import { encodePayload, fromBase64, hex, prettyJson, text, textOf, toBase64, type PayloadFormat } from '../payload.js';
 import { lastProduct, type Page } from '../page.js';
 
 export interface RecentCall {
@@ -44,7 +44,7 @@ export const callPage: Page = (main, ctx) => {
   };
 
   const show = (spec: CallSpec, status: number, body: Record<string, unknown>) => {
-    const code = String(body['rrpcCode'] ?? (body['error'] as { code?: string } | undefined)?.code ?? `HTTP ${status}`);
+    const code = textOf(body['rrpcCode']) ?? textOf((body['error'] as { code?: unknown } | undefined)?.code) ?? `HTTP ${status}`;
     const bytes = typeof body['payload'] === 'string' ? fromBase64(body['payload']) : undefined;
     const curl = h('pre', { 'data-testid': 'curl' }, curlCommand(apiBase, spec));
     const cli = h('pre', { 'data-testid': 'cli' }, cliCommand(apiBase, spec));
@@ -55,7 +55,7 @@ export const callPage: Page = (main, ctx) => {
       h(
         'div',
         { class: 'panel' },
-        h('p', { class: 'row' }, statusBadge(code), h('span', {}, `HTTP ${status}`), body['messageId'] ? h('span', {}, 'message ID ', h('code', { 'data-testid': 'message-id' }, String(body['messageId']))) : null, typeof body['durationMs'] === 'number' ? h('span', {}, `${body['durationMs']} ms`) : null),
+        h('p', { class: 'row' }, statusBadge(code), h('span', {}, `HTTP ${status}`), textOf(body['messageId']) ? h('span', {}, 'message ID ', h('code', { 'data-testid': 'message-id' }, textOf(body['messageId']) ?? '')) : null, typeof body['durationMs'] === 'number' ? h('span', {}, `${body['durationMs']} ms`) : null),
         error ? h('p', { class: 'error' }, error.message ?? '') : null,
         bytes
           ? [
@@ -108,7 +108,7 @@ export const callPage: Page = (main, ctx) => {
               at: new Date().toISOString(),
               productKey: spec.productKey,
               deviceName: spec.deviceName,
-              rrpcCode: String(res.body['rrpcCode'] ?? (res.body['error'] as { code?: string } | undefined)?.code ?? res.status),
+              rrpcCode: textOf(res.body['rrpcCode']) ?? textOf((res.body['error'] as { code?: unknown } | undefined)?.code) ?? String(res.status),
               ...(typeof messageId === 'string' ? { messageId } : {}),
               ...(typeof durationMs === 'number' ? { durationMs } : {}),
             });

@@ -1,6 +1,6 @@
 import { api, describeError, enc, session } from '../api.js';
 import { field, h, replace, statusBadge } from '../dom.js';
-import { fromBase64, hex, text } from '../payload.js';
+import { fromBase64, hex, text, textOf } from '../payload.js';
 import type { Page } from '../page.js';
 import type { RecentCall } from './call.js';
 
@@ -19,7 +19,7 @@ export const callsPage: Page = (main, ctx) => {
         h(
           'div',
           { class: 'panel' },
-          h('p', { class: 'row' }, statusBadge(String(b['rrpcCode'] ?? b['state'] ?? '?')), h('span', {}, `${String(b['productKey'] ?? '')}/${String(b['deviceName'] ?? '')}`)),
+          h('p', { class: 'row' }, statusBadge(textOf(b['rrpcCode']) ?? textOf(b['state']) ?? '?'), h('span', {}, `${textOf(b['productKey']) ?? ''}/${textOf(b['deviceName']) ?? ''}`)),
           h('pre', {}, JSON.stringify({ ...b, payload: undefined }, null, 2)),
           bytes ? [h('h3', {}, 'Answer as text'), h('pre', {}, text(bytes) ?? '(not UTF-8)'), h('h3', {}, 'As hex'), h('pre', {}, hex(bytes) || '(empty)')] : null,
         ),

@@ -3,7 +3,7 @@ import { RrpcError } from '@rrpc/errors';
 import type { AuthnMetrics } from '@rrpc/metrics';
 import { BearerTokens } from '@rrpc/runtime';
 import type { Logger } from 'pino';
-import type { AuthnDecision, Authenticator, AuthnRequest } from '../authenticator.js';
+import type { AuthnDecision, Authenticator } from '../authenticator.js';
 
 export interface AuthnRoutesOptions {
   authenticator: Authenticator;
@@ -44,7 +44,7 @@ export function authnRoutes(options: AuthnRoutesOptions): Router {
       return answer(res, { result: 'deny', reason: 'malformed' }, startedAt);
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) return answer(res, { result: 'deny', reason: 'malformed' }, startedAt);
-    answer(res, await options.authenticator.decide(body as AuthnRequest), startedAt);
+    answer(res, await options.authenticator.decide(body), startedAt);
   });
   // The body parser's refusals (too large, bad encoding) are denies too; a missing token stays a 401.
   router.use('/authn/emqx', (error: unknown, _req: Request, res: Response, next: NextFunction) => {

@@ -17,7 +17,9 @@ function run(command, args) {
 }
 
 function has(binary) {
-  return ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin', ...(process.env.PATH ?? '').split(':')].some((d) => d && existsSync(join(d, binary)));
+  return ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin', ...(process.env.PATH ?? '').split(':')].some(
+    (d) => d && existsSync(join(d, binary)),
+  );
 }
 
 // 1. npm dependencies
@@ -30,7 +32,13 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
 
 // 2. system packages: binary -> Debian package
 const wanted = [];
-if (purpose === 'test') wanted.push(['redis-server', 'redis-server', true], ['mosquitto', 'mosquitto', true], ['chromium', 'chromium', true], ['promtool', 'prometheus', false]);
+if (purpose === 'test')
+  wanted.push(
+    ['redis-server', 'redis-server', true],
+    ['mosquitto', 'mosquitto', true],
+    ['chromium', 'chromium', true],
+    ['promtool', 'prometheus', false],
+  );
 else if (!process.env.REDIS_URL) wanted.push(['redis-server', 'redis-server', true]);
 const missing = wanted.filter(([binary]) => !has(binary));
 if (missing.length === 0) process.exit(0);
@@ -47,6 +55,8 @@ const still = missing.filter(([binary]) => !has(binary));
 const required = still.filter(([, , needed]) => needed);
 for (const [binary, pkg, needed] of still) {
   const how = has('apt-get') ? `sudo apt-get install ${pkg}` : `install the "${pkg}" package with your OS package manager`;
-  console.error(`[setup] ${needed ? 'missing' : 'optional, missing'}: ${binary} — ${how}${binary === 'redis-server' && purpose === 'start' ? ', or set REDIS_URL to a Redis you have' : ''}`);
+  console.error(
+    `[setup] ${needed ? 'missing' : 'optional, missing'}: ${binary} — ${how}${binary === 'redis-server' && purpose === 'start' ? ', or set REDIS_URL to a Redis you have' : ''}`,
+  );
 }
 process.exit(required.length > 0 ? 1 : 0);

@@ -40,22 +40,127 @@ const rrpcPath = (pk: string, dn: string) => `/v1/devices/${pk}/${dn}/rrpc`;
 const big = Buffer.alloc(256 * 1024 + 1, 7);
 
 const cases: Case[] = [
-  { name: 'productKey with +', path: rrpcPath('a1%2B', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'productKey' },
-  { name: 'productKey with #', path: rrpcPath('a1%23', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'productKey' },
-  { name: 'productKey with /', path: rrpcPath('a1%2Fx', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'productKey' },
-  { name: 'productKey with NUL', path: rrpcPath('a1%00', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'productKey' },
-  { name: 'deviceName with +', path: rrpcPath(PK, 'dev%2B1'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
-  { name: 'deviceName with #', path: rrpcPath(PK, 'dev%23'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
-  { name: 'deviceName with /', path: rrpcPath(PK, 'dev%2Fok-1'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
-  { name: 'deviceName with NUL', path: rrpcPath(PK, 'dev-%00k'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
-  { name: 'deviceName too short', path: rrpcPath(PK, 'abc'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'deviceName' },
-  { name: 'topic with #', body: { payload: b64('x'), topic: `/${PK}/${DN}/user/#` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
-  { name: 'topic with +', body: { payload: b64('x'), topic: `/${PK}/${DN}/user/+` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
-  { name: 'topic with NUL', body: { payload: b64('x'), topic: `/${PK}/${DN}/user/a\u0000b` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
-  { name: 'topic of another device', body: { payload: b64('x'), topic: `/${PK}/other-dev/user/get` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
-  { name: 'topic with empty level', body: { payload: b64('x'), topic: `/${PK}/${DN}/user//get` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
-  { name: 'topic with ..', body: { payload: b64('x'), topic: `/${PK}/${DN}/user/../../sys` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
-  { name: 'topic outside /user/', body: { payload: b64('x'), topic: `/${PK}/${DN}/thing/get` }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  {
+    name: 'productKey with +',
+    path: rrpcPath('a1%2B', DN),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'productKey',
+  },
+  {
+    name: 'productKey with #',
+    path: rrpcPath('a1%23', DN),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'productKey',
+  },
+  {
+    name: 'productKey with /',
+    path: rrpcPath('a1%2Fx', DN),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'productKey',
+  },
+  {
+    name: 'productKey with NUL',
+    path: rrpcPath('a1%00', DN),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'productKey',
+  },
+  {
+    name: 'deviceName with +',
+    path: rrpcPath(PK, 'dev%2B1'),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'deviceName',
+  },
+  {
+    name: 'deviceName with #',
+    path: rrpcPath(PK, 'dev%23'),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'deviceName',
+  },
+  {
+    name: 'deviceName with /',
+    path: rrpcPath(PK, 'dev%2Fok-1'),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'deviceName',
+  },
+  {
+    name: 'deviceName with NUL',
+    path: rrpcPath(PK, 'dev-%00k'),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'deviceName',
+  },
+  {
+    name: 'deviceName too short',
+    path: rrpcPath(PK, 'abc'),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'deviceName',
+  },
+  {
+    name: 'topic with #',
+    body: { payload: b64('x'), topic: `/${PK}/${DN}/user/#` },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'topic',
+  },
+  {
+    name: 'topic with +',
+    body: { payload: b64('x'), topic: `/${PK}/${DN}/user/+` },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'topic',
+  },
+  {
+    name: 'topic with NUL',
+    body: { payload: b64('x'), topic: `/${PK}/${DN}/user/a\u0000b` },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'topic',
+  },
+  {
+    name: 'topic of another device',
+    body: { payload: b64('x'), topic: `/${PK}/other-dev/user/get` },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'topic',
+  },
+  {
+    name: 'topic with empty level',
+    body: { payload: b64('x'), topic: `/${PK}/${DN}/user//get` },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'topic',
+  },
+  {
+    name: 'topic with ..',
+    body: { payload: b64('x'), topic: `/${PK}/${DN}/user/../../sys` },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'topic',
+  },
+  {
+    name: 'topic outside /user/',
+    body: { payload: b64('x'), topic: `/${PK}/${DN}/thing/get` },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'topic',
+  },
   { name: 'topic not a string', body: { payload: b64('x'), topic: 5 }, status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
   { name: 'bad base64', body: { payload: 'not base64!' }, status: 400, code: 'INVALID_ARGUMENT', field: 'payload' },
   { name: 'unpadded base64', body: { payload: 'aGVsbG8' }, status: 400, code: 'INVALID_ARGUMENT', field: 'payload' },
@@ -69,19 +174,68 @@ const cases: Case[] = [
   { name: 'malformed JSON', raw: '{"payload": ', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
   { name: 'unsupported content type', raw: 'payload=x', contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   { name: 'decoded payload over the limit', body: { payload: big.toString('base64') }, status: 413, code: 'PAYLOAD_TOO_LARGE' },
-  { name: 'JSON body far over the limit', raw: JSON.stringify({ payload: Buffer.alloc(600 * 1024).toString('base64') }), contentType: 'application/json', status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  {
+    name: 'JSON body far over the limit',
+    raw: JSON.stringify({ payload: Buffer.alloc(600 * 1024).toString('base64') }),
+    contentType: 'application/json',
+    status: 413,
+    code: 'PAYLOAD_TOO_LARGE',
+  },
   { name: 'raw body over the limit', raw: big, contentType: 'application/octet-stream', status: 413, code: 'PAYLOAD_TOO_LARGE' },
-  { name: 'raw call with a bad timeout', path: `${rrpcPath(PK, DN)}?timeoutMs=abc`, raw: 'x', contentType: 'application/octet-stream', status: 400, code: 'INVALID_ARGUMENT', field: 'timeoutMs' },
+  {
+    name: 'raw call with a bad timeout',
+    path: `${rrpcPath(PK, DN)}?timeoutMs=abc`,
+    raw: 'x',
+    contentType: 'application/octet-stream',
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'timeoutMs',
+  },
   { name: 'empty JSON body', raw: '', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
   { name: 'a top-level number', raw: '5', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
   { name: 'a top-level string', raw: '"payload"', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
   { name: 'JSON null', raw: 'null', contentType: 'application/json', status: 400, code: 'INVALID_ARGUMENT', field: 'body' },
-  { name: 'JSON in latin1', raw: JSON.stringify({ payload: b64('x') }), contentType: 'application/json; charset=latin1', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-  { name: 'gzip content encoding', raw: JSON.stringify({ payload: b64('x') }), contentType: 'application/json', encoding: 'gzip', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  {
+    name: 'JSON in latin1',
+    raw: JSON.stringify({ payload: b64('x') }),
+    contentType: 'application/json; charset=latin1',
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    name: 'gzip content encoding',
+    raw: JSON.stringify({ payload: b64('x') }),
+    contentType: 'application/json',
+    encoding: 'gzip',
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
   { name: 'no content type', raw: JSON.stringify({ payload: b64('x') }), contentType: '', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-  { name: 'bad %-encoding in productKey', path: rrpcPath('a1%E0%A4%A', DN), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'path' },
-  { name: 'bad %-encoding in deviceName', path: rrpcPath(PK, 'dev%'), body: { payload: b64('x') }, status: 400, code: 'INVALID_ARGUMENT', field: 'path' },
-  { name: 'raw call with an injected topic', path: `${rrpcPath(PK, DN)}?topic=${encodeURIComponent(`/${PK}/${DN}/user/#`)}`, raw: 'x', contentType: 'application/octet-stream', status: 400, code: 'INVALID_ARGUMENT', field: 'topic' },
+  {
+    name: 'bad %-encoding in productKey',
+    path: rrpcPath('a1%E0%A4%A', DN),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'path',
+  },
+  {
+    name: 'bad %-encoding in deviceName',
+    path: rrpcPath(PK, 'dev%'),
+    body: { payload: b64('x') },
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'path',
+  },
+  {
+    name: 'raw call with an injected topic',
+    path: `${rrpcPath(PK, DN)}?topic=${encodeURIComponent(`/${PK}/${DN}/user/#`)}`,
+    raw: 'x',
+    contentType: 'application/octet-stream',
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    field: 'topic',
+  },
 ];
 
 /** One request of a case; with an Idempotency-Key when `key` is given. */
@@ -136,7 +290,11 @@ describe('the same answers with an Idempotency-Key (one implementation of the ro
 
   it('a bad Idempotency-Key is refused before anything runs', async () => {
     const before = cluster.published.length;
-    const res = await cluster.api(rrpcPath(PK, DN), { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'has spaces' }, body: JSON.stringify({ payload: b64('x') }) });
+    const res = await cluster.api(rrpcPath(PK, DN), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'has spaces' },
+      body: JSON.stringify({ payload: b64('x') }),
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: { code: 'INVALID_ARGUMENT', field: 'Idempotency-Key' } });
     await sleep(30);
@@ -145,7 +303,11 @@ describe('the same answers with an Idempotency-Key (one implementation of the ro
 
   it('a good call with a key runs once; its retry is replayed and reaches no device', async () => {
     const key = `good-${Date.now()}`;
-    const init = { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ payload: b64('once'), timeoutMs: 3000 }) };
+    const init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ payload: b64('once'), timeoutMs: 3000 }),
+    };
     const first = await cluster.api(rrpcPath(PK, DN), init);
     expect(first.status).toBe(200);
     const firstBody = (await first.json()) as { rrpcCode: string; messageId: string; payload: string };
@@ -210,7 +372,9 @@ describe('authentication', () => {
     expect(messages.get('no header')).toMatch(/required/);
     expect(messages.get('wrong key')).toMatch(/not valid/);
     expect(messages.get('wrong key')).not.toContain('wrong-key');
-    const read = await fetch(`${cluster.apis[0]!.url}/v1/devices/${PK}/${DN}`, { headers: { authorization: 'Bearer wrong-key-wrong-key-wrong' } });
+    const read = await fetch(`${cluster.apis[0]!.url}/v1/devices/${PK}/${DN}`, {
+      headers: { authorization: 'Bearer wrong-key-wrong-key-wrong' },
+    });
     expect(((await read.json()) as { error: { message: string } }).error.message).toBe(messages.get('wrong key'));
   });
 

@@ -27,7 +27,8 @@ const devices: RrpcDevice[] = [];
 
 beforeAll(async () => {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', RRPC_SECRETS_KEY: SECRETS_KEY };
-  for (const name of ['MQTT_URL', 'REDIS_URL', 'RRPC_API_KEYS', 'RRPC_WEBHOOK_TOKEN', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'RRPC_NAMESPACE']) delete env[name];
+  for (const name of ['MQTT_URL', 'REDIS_URL', 'RRPC_API_KEYS', 'RRPC_WEBHOOK_TOKEN', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'RRPC_NAMESPACE'])
+    delete env[name];
   cluster = await startLocalCluster({ root, logDir: mkdtempSync(join(tmpdir(), 'rrpc-authn-')), env, devices: 2 });
   redis = createRedis({ url: cluster.redisUrl, commandTimeoutMs: 2000, connectionName: 'authn-test' });
   await connectRedis(redis);
@@ -75,7 +76,9 @@ describe('the embedded broker authenticates every CONNECT through response-inges
   it('refuses a client claiming device-0001&demo without its secret (no password, wrong secret, replayed signature)', async () => {
     const victim = cluster.deviceNames[0]!;
     const base = { productKey: cluster.productKey, deviceName: victim, clientId: 'impostor', timestamp: Date.now() };
-    expect((await tryConnect({ clientId: 'impostor|securemode=3,signmethod=hmacsha1|', username: `${victim}&${cluster.productKey}` })).code).toBe(4);
+    expect(
+      (await tryConnect({ clientId: 'impostor|securemode=3,signmethod=hmacsha1|', username: `${victim}&${cluster.productKey}` })).code,
+    ).toBe(4);
     const wrong = deviceCredentials({ ...base, deviceSecret: 'a-guessed-secret-0123456789' });
     expect((await tryConnect({ clientId: wrong.clientId, username: wrong.username, password: wrong.password! })).code).toBe(4);
     // The victim is still the only one answering its calls.
@@ -86,31 +89,65 @@ describe('the embedded broker authenticates every CONNECT through response-inges
     const deviceName = `own-${randomBytes(3).toString('hex')}`;
     await registry.create({ productKey: cluster.productKey, deviceName }, 'own-device-secret-0123456789');
     // Its real secret lets it in, and it may use only its own topics.
-    const me = await connectDevice({ url: cluster.mqttUrl, productKey: cluster.productKey, deviceName, deviceSecret: 'own-device-secret-0123456789', reconnectPeriodMs: 0 });
+    const me = await connectDevice({
+      url: cluster.mqttUrl,
+      productKey: cluster.productKey,
+      deviceName,
+      deviceSecret: 'own-device-secret-0123456789',
+      reconnectPeriodMs: 0,
+    });
     devices.push(me);
     expect(me.client?.connected).toBe(true);
     // SUBACK 0x80 for another device's requests and for '#' (mqtt.js rejects on it).
-    await expect(me.client!.subscribeAsync(`/sys/${cluster.productKey}/${cluster.deviceNames[0]}/rrpc/request/+`)).rejects.toThrow(/Subscribe error/);
+    await expect(me.client!.subscribeAsync(`/sys/${cluster.productKey}/${cluster.deviceNames[0]}/rrpc/request/+`)).rejects.toThrow(
+      /Subscribe error/,
+    );
     await expect(me.client!.subscribeAsync('#')).rejects.toThrow(/Subscribe error/);
     const own = await me.client!.subscribeAsync(`/sys/${cluster.productKey}/${deviceName}/rrpc/request/+`);
     expect(own[0]?.qos).toBe(0);
 
-    const wrong = deviceCredentials({ productKey: cluster.productKey, deviceName, clientId: 'x1', deviceSecret: 'not-my-secret-0123456789', timestamp: Date.now() });
+    const wrong = deviceCredentials({
+      productKey: cluster.productKey,
+      deviceName,
+      clientId: 'x1',
+      deviceSecret: 'not-my-secret-0123456789',
+      timestamp: Date.now(),
+    });
     expect((await tryConnect({ clientId: wrong.clientId, username: wrong.username, password: wrong.password! })).code).toBe(4);
     // Signs correctly with its own secret, but names the victim in the username.
     const victim = cluster.deviceNames[1]!;
     const id = 'x2';
-    const password = devicePassword('own-device-secret-0123456789', { clientId: id, productKey: cluster.productKey, deviceName, timestamp: '1' }, 'hmacsha1');
-    expect((await tryConnect({ clientId: `${id}|securemode=3,signmethod=hmacsha1,timestamp=1|`, username: `${victim}&${cluster.productKey}`, password })).code).toBe(4);
+    const password = devicePassword(
+      'own-device-secret-0123456789',
+      { clientId: id, productKey: cluster.productKey, deviceName, timestamp: '1' },
+      'hmacsha1',
+    );
+    expect(
+      (
+        await tryConnect({
+          clientId: `${id}|securemode=3,signmethod=hmacsha1,timestamp=1|`,
+          username: `${victim}&${cluster.productKey}`,
+          password,
+        })
+      ).code,
+    ).toBe(4);
     // Disabled: refused at the next login.
     await registry.setEnabled({ productKey: cluster.productKey, deviceName }, false);
-    const again = deviceCredentials({ productKey: cluster.productKey, deviceName, clientId: 'x3', deviceSecret: 'own-device-secret-0123456789', timestamp: Date.now() });
+    const again = deviceCredentials({
+      productKey: cluster.productKey,
+      deviceName,
+      clientId: 'x3',
+      deviceSecret: 'own-device-secret-0123456789',
+      timestamp: Date.now(),
+    });
     expect((await tryConnect({ clientId: again.clientId, username: again.username, password: again.password! })).code).toBe(4);
   });
 
   it("refuses three clients claiming rrpc-platform, so none joins the ingest's subscription; every answer still arrives", async () => {
     for (const [i, password] of [undefined, '', 'rrpc-mqtt-guess-0123456789'].entries()) {
-      expect((await tryConnect({ clientId: `thief-${i}`, username: 'rrpc-platform', ...(password !== undefined ? { password } : {}) })).code).toBe(4);
+      expect(
+        (await tryConnect({ clientId: `thief-${i}`, username: 'rrpc-platform', ...(password !== undefined ? { password } : {}) })).code,
+      ).toBe(4);
     }
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => call(cluster.deviceNames[i % 2]!, `answer ${i}`)));
     expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => ({ status: 200, payload: `answer ${i}` })));

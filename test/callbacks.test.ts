@@ -6,8 +6,24 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { waitFor } from '@rrpc/testing';
-import { MemoryDeliveryIdStore, deriveCallbackSecret, signCallback, verifyCallback, type DeliveryIdStore, type HostResolver } from '@rrpc/jobs';
-import { CALLBACK_SECRET, b64, startDeviceGroup, startReceiver, startWorkerCluster, type DeviceGroup, type Receiver, type WorkerCluster } from './support/worker-cluster.js';
+import {
+  MemoryDeliveryIdStore,
+  deriveCallbackSecret,
+  signCallback,
+  verifyCallback,
+  type DeliveryIdStore,
+  type HostResolver,
+} from '@rrpc/jobs';
+import {
+  CALLBACK_SECRET,
+  b64,
+  startDeviceGroup,
+  startReceiver,
+  startWorkerCluster,
+  type DeviceGroup,
+  type Receiver,
+  type WorkerCluster,
+} from './support/worker-cluster.js';
 
 /**
  * Callbacks that cannot be turned against us, on real Redis, Mosquitto, api, ingest and worker: URLs to internal
@@ -184,7 +200,11 @@ describe('per-key callback secrets', () => {
   beforeAll(async () => {
     receiver = await startReceiver(() => 200);
     await cluster.connectDevice(PK, 'keys-1');
-    for (const [name, key] of [['a', KEY_A], ['b', KEY_B], ['shared', undefined]] as const) {
+    for (const [name, key] of [
+      ['a', KEY_A],
+      ['b', KEY_B],
+      ['shared', undefined],
+    ] as const) {
       const created = await createJob('keys-1', allowedUrl(receiver), key);
       expect(created.status).toBe(202);
       await callbackEnds('keys-1', created.body.id, 'DELIVERED', key);
@@ -194,7 +214,7 @@ describe('per-key callback secrets', () => {
   });
   afterAll(() => receiver.close());
 
-  it('each key\'s callbacks verify with its own secret only', async () => {
+  it("each key's callbacks verify with its own secret only", async () => {
     expect(new Set([secretA, secretB2, secretB1, CALLBACK_SECRET]).size).toBe(4);
     const a = delivered['a']!;
     expect(await verifyCallback(secretA, a.body, a.signature)).toBe(true);
@@ -221,7 +241,11 @@ describe('per-key callback secrets', () => {
   });
 
   it('the command prints the same secret as the worker signs with', () => {
-    const printed = execFileSync(process.execPath, ['services/worker/dist/callback-secret.js', `sha256:${hex(KEY_B)}`, '2'], { input: MASTER }).toString().trim();
+    const printed = execFileSync(process.execPath, ['services/worker/dist/callback-secret.js', `sha256:${hex(KEY_B)}`, '2'], {
+      input: MASTER,
+    })
+      .toString()
+      .trim();
     expect(printed).toBe(secretB2);
   });
 
@@ -234,7 +258,9 @@ describe('per-key callback secrets', () => {
     // The receiver's own Redis (here the test's), as docs/callbacks.md shows.
     const redis = new Redis(cluster.redis.url);
     try {
-      const store: DeliveryIdStore = { remember: async (id, ttlMs) => (await redis.set(`receiver:delivery:${id}`, '1', 'PX', ttlMs, 'NX')) === 'OK' };
+      const store: DeliveryIdStore = {
+        remember: async (id, ttlMs) => (await redis.set(`receiver:delivery:${id}`, '1', 'PX', ttlMs, 'NX')) === 'OK',
+      };
       expect(await verifyCallback(secretA, a.body, a.signature, { store })).toBe(true);
       expect(await verifyCallback(secretA, a.body, a.signature, { store })).toBe(false);
       const ttl = await redis.pttl(`receiver:delivery:${/id=([^,]+)/.exec(a.signature)?.[1]}`);
@@ -261,10 +287,29 @@ describe('HTTPS receiver and a worker process', () => {
 
   beforeAll(async () => {
     certDir = mkdtempSync(join(tmpdir(), 'rrpc-callbacks-tls-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(certDir, 'key.pem'),
+        '-out',
+        join(certDir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     key = readFileSync(join(certDir, 'key.pem'), 'utf8');
     cert = readFileSync(join(certDir, 'cert.pem'), 'utf8');
     tls = await startWorkerCluster({ workers: 0, env: { RRPC_CALLBACK_ALLOWED_HOSTS: '127.0.0.1' } });
@@ -289,7 +334,11 @@ describe('HTTPS receiver and a worker process', () => {
         body: JSON.stringify({ payload: b64('ping'), ttlMs: 60_000, callbackUrl: receiver.url }),
       });
       expect(created.status).toBe(202);
-      await waitFor(async () => (await tls.json<Job>(`${jobsPath('tls-1')}/${created.body.id}`)).body.callback?.state === 'DELIVERED', 20_000, 'callback delivered');
+      await waitFor(
+        async () => (await tls.json<Job>(`${jobsPath('tls-1')}/${created.body.id}`)).body.callback?.state === 'DELIVERED',
+        20_000,
+        'callback delivered',
+      );
       expect(receiver.received.map((r) => r.status)).toEqual([302, 200]);
       expect(target.connections).toBe(0);
       for (const r of receiver.received) expect(await verifyCallback(CALLBACK_SECRET, r.body, r.signature)).toBe(true);

@@ -162,7 +162,11 @@ describe('rrpc device and rrpc outcome', () => {
     const { messageId } = JSON.parse(call.stdout.toString()) as { messageId: string };
     const found = await rrpc(['outcome', messageId]);
     expect(found.code).toBe(0);
-    expect(JSON.parse(found.stdout.toString())).toMatchObject({ messageId, rrpcCode: 'SUCCESS', payload: Buffer.from('keep').toString('base64') });
+    expect(JSON.parse(found.stdout.toString())).toMatchObject({
+      messageId,
+      rrpcCode: 'SUCCESS',
+      payload: Buffer.from('keep').toString('base64'),
+    });
     const unknown = await rrpc(['outcome', '1234567890123456789']);
     expect(unknown.code).toBe(1);
   });
@@ -177,16 +181,29 @@ describe('rrpc devices', () => {
     expect(reg.stdout.toString()).toMatch(new RegExp(`^${RK}/reg-1: registered\n`));
     expect(secret).toBeDefined();
     const given = await rrpc(['devices', 'register', RK, 'reg-2', '--secret', 'given-secret-0123456789', '--json']);
-    expect(JSON.parse(given.stdout.toString())).toMatchObject({ productKey: RK, deviceName: 'reg-2', deviceSecret: 'given-secret-0123456789', enabled: true });
+    expect(JSON.parse(given.stdout.toString())).toMatchObject({
+      productKey: RK,
+      deviceName: 'reg-2',
+      deviceSecret: 'given-secret-0123456789',
+      enabled: true,
+    });
     const again = await rrpc(['devices', 'register', RK, 'reg-1']);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('DEVICE_EXISTS');
     const list = await rrpc(['devices', 'list', RK]);
     expect(list.code).toBe(0);
-    expect(list.stdout.toString().split('\n').filter(Boolean).map((l) => l.split('\t').slice(0, 3).join(' '))).toEqual(['reg-1 UNACTIVE enabled', 'reg-2 UNACTIVE enabled']);
+    expect(
+      list.stdout
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t').slice(0, 3).join(' ')),
+    ).toEqual(['reg-1 UNACTIVE enabled', 'reg-2 UNACTIVE enabled']);
     expect((await rrpc(['devices', 'disable', RK, 'reg-1'])).stdout.toString()).toBe(`${RK}/reg-1: disabled\n`);
     expect((await rrpc(['devices', 'list', RK, '--status', 'UNACTIVE', '--limit', '1'])).stderr).toContain('more: --cursor reg-1');
-    expect((await rrpc(['devices', 'list', RK, '--all', '--limit', '1'])).stdout.toString()).toMatch(/^reg-1\tUNACTIVE\tdisabled\t.*\nreg-2\tUNACTIVE\tenabled\t/);
+    expect((await rrpc(['devices', 'list', RK, '--all', '--limit', '1'])).stdout.toString()).toMatch(
+      /^reg-1\tUNACTIVE\tdisabled\t.*\nreg-2\tUNACTIVE\tenabled\t/,
+    );
     await cluster.connectDevice(RK, 'reg-1');
     const refused = await rrpc(['call', RK, 'reg-1', '--data', 'x']);
     expect(refused.code).toBe(1);
@@ -206,12 +223,24 @@ describe('rrpc devices', () => {
 
   it('import reads productKey,deviceName,deviceSecret CSV (file or stdin) and reports bad lines by line number', async () => {
     const csv = join(dir, 'devices.csv');
-    writeFileSync(csv, ['productKey,deviceName,deviceSecret', `${RK},imp-1,secret-imp-1-0123456`, '# a comment', '', `${RK},imp-2,has,commas,0123456789`, `${RK},imp-3,short`].join('\n') + '\n');
+    writeFileSync(
+      csv,
+      [
+        'productKey,deviceName,deviceSecret',
+        `${RK},imp-1,secret-imp-1-0123456`,
+        '# a comment',
+        '',
+        `${RK},imp-2,has,commas,0123456789`,
+        `${RK},imp-3,short`,
+      ].join('\n') + '\n',
+    );
     const run = await rrpc(['devices', 'import', csv]);
     expect(run.code).toBe(1);
     expect(run.stdout.toString()).toBe('created 2, existing 0, failed 1\n');
     expect(run.stderr).toMatch(/^line 6: INVALID_ARGUMENT: /m);
-    const fromStdin = await rrpc(['devices', 'import', '-', '--json'], { stdin: Buffer.from(`${RK},imp-1,secret-imp-1-0123456\n${RK},imp-4,secret-imp-4-0123456\n`) });
+    const fromStdin = await rrpc(['devices', 'import', '-', '--json'], {
+      stdin: Buffer.from(`${RK},imp-1,secret-imp-1-0123456\n${RK},imp-4,secret-imp-4-0123456\n`),
+    });
     expect(fromStdin.code).toBe(0);
     expect(JSON.parse(fromStdin.stdout.toString())).toEqual({ created: 1, existing: 1, failed: [] });
     expect((await cluster.devices.registry.credentials({ productKey: RK, deviceName: 'imp-2' }))?.secret).toBe('has,commas,0123456789');
@@ -230,7 +259,8 @@ describe('--help', () => {
       expect(run.code, args.join(' ')).toBe(0);
       const text = run.stdout.toString();
       expect(text, args.join(' ')).toMatch(/^Usage: rrpc /);
-      for (const line of ['3  the device is offline', '4  the device did not answer in time', '6  the API key']) expect(text).toContain(line);
+      for (const line of ['3  the device is offline', '4  the device did not answer in time', '6  the API key'])
+        expect(text).toContain(line);
     }
   });
 });

@@ -28,9 +28,17 @@ const devices: TestDevice[] = [];
 beforeAll(async () => {
   cluster = await startCluster({ env: { RRPC_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), REDIS_COMMAND_TIMEOUT_MS: '500' } });
   rrpc = new RrpcClient({ baseUrl: cluster.apis[0]!.url, apiKey: API_KEY });
-  devices.push(await startDevice(cluster.mosquitto.url, PK, 'echo-1', ({ payload, messageId }) => Buffer.concat([Buffer.from(`${messageId}:`), payload])));
+  devices.push(
+    await startDevice(cluster.mosquitto.url, PK, 'echo-1', ({ payload, messageId }) =>
+      Buffer.concat([Buffer.from(`${messageId}:`), payload]),
+    ),
+  );
   devices.push(await startDevice(cluster.mosquitto.url, PK, 'silent-1', () => undefined));
-  devices.push(await startDevice(cluster.mosquitto.url, PK, 'custom-1', ({ topic, payload }) => `${topic}|${payload.toString()}`, [`/${PK}/custom-1/user/ping`]));
+  devices.push(
+    await startDevice(cluster.mosquitto.url, PK, 'custom-1', ({ topic, payload }) => `${topic}|${payload.toString()}`, [
+      `/${PK}/custom-1/user/ping`,
+    ]),
+  );
   for (const name of ['echo-1', 'silent-1', 'custom-1']) await cluster.connectDevice(PK, name);
 });
 afterAll(async () => {
@@ -251,7 +259,9 @@ describe('device registry', () => {
     expect(first.devices).toHaveLength(2);
     expect(first.nextCursor).not.toBeNull();
     const rest = await rrpc.listDevices(RK, { limit: 2, cursor: first.nextCursor ?? undefined });
-    expect([...first.devices, ...rest.devices].map((d) => d.deviceName).sort()).toEqual(['cli-dev-1', 'cli-dev-2', generated.deviceName].sort());
+    expect([...first.devices, ...rest.devices].map((d) => d.deviceName).sort()).toEqual(
+      ['cli-dev-1', 'cli-dev-2', generated.deviceName].sort(),
+    );
     expect(rest.nextCursor).toBeNull();
     expect(await rrpc.setDeviceEnabled(RK, 'cli-dev-1', false)).toMatchObject({ enabled: false });
     await cluster.connectDevice(RK, 'cli-dev-1');

@@ -26,7 +26,9 @@ async function form(params: Record<string, string>, key = API_KEY): Promise<{ st
   return { status: res.status, body: JSON.parse(text) as Json, text };
 }
 const query = async (params: Record<string, string>) => {
-  const res = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params).toString()}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+  const res = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params).toString()}`, {
+    headers: { authorization: `Bearer ${API_KEY}` },
+  });
   return { status: res.status, body: (await res.json()) as Json };
 };
 
@@ -68,9 +70,14 @@ describe('/compat/aliyun device actions', () => {
     expect(Date.parse(String(data['UtcCreate']))).toBeGreaterThan(Date.now() - 60_000);
     expect(data['DeviceSecret']).toBeUndefined();
     expect(before.text).not.toContain(secret);
-    expect((await query({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'detail-1' })).body).toMatchObject({ Success: true, Data: { Status: 'UNACTIVE' } });
+    expect((await query({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'detail-1' })).body).toMatchObject({
+      Success: true,
+      Data: { Status: 'UNACTIVE' },
+    });
     await cluster.connectDevice(PK, 'detail-1');
-    expect((await query({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'detail-1' })).body).toMatchObject({ Data: { Status: 'ONLINE' } });
+    expect((await query({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'detail-1' })).body).toMatchObject({
+      Data: { Status: 'ONLINE' },
+    });
     const after = await form({ Action: 'QueryDeviceDetail', ProductKey: PK, DeviceName: 'detail-1' });
     expect((after.body['Data'] as Json)['Status']).toBe('ONLINE');
     expect(typeof (after.body['Data'] as Json)['UtcOnline']).toBe('string');
@@ -80,38 +87,65 @@ describe('/compat/aliyun device actions', () => {
     await form({ Action: 'RegisterDevice', ProductKey: PK, DeviceName: 'batch-1' });
     await form({ Action: 'RegisterDevice', ProductKey: PK, DeviceName: 'batch-2' });
     await cluster.connectDevice(PK, 'batch-2');
-    const res = await form({ Action: 'BatchGetDeviceState', ProductKey: PK, 'DeviceName.1': 'batch-1', 'DeviceName.2': 'batch-2', 'DeviceName.3': 'unknown-1' });
+    const res = await form({
+      Action: 'BatchGetDeviceState',
+      ProductKey: PK,
+      'DeviceName.1': 'batch-1',
+      'DeviceName.2': 'batch-2',
+      'DeviceName.3': 'unknown-1',
+    });
     expect(res.status).toBe(200);
     const states = ((res.body['DeviceStatusList'] as Json)['DeviceStatus'] as Json[]).map((s) => [s['DeviceName'], s['Status']]);
-    expect(states).toEqual([['batch-1', 'UNACTIVE'], ['batch-2', 'ONLINE']]);
+    expect(states).toEqual([
+      ['batch-1', 'UNACTIVE'],
+      ['batch-2', 'ONLINE'],
+    ]);
     const viaJson = await fetch(`${cluster.apis[0]!.url}/compat/aliyun`, {
       method: 'POST',
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({ Action: 'BatchGetDeviceState', ProductKey: PK, DeviceName: ['batch-2'] }),
     });
-    expect((((await viaJson.json()) as Json)['DeviceStatusList'] as Json)['DeviceStatus']).toMatchObject([{ DeviceName: 'batch-2', Status: 'ONLINE' }]);
+    expect((((await viaJson.json()) as Json)['DeviceStatusList'] as Json)['DeviceStatus']).toMatchObject([
+      { DeviceName: 'batch-2', Status: 'ONLINE' },
+    ]);
     const many: Record<string, string> = { Action: 'BatchGetDeviceState', ProductKey: PK };
     for (let i = 1; i <= 51; i++) many[`DeviceName.${i}`] = `many-${i}`;
     expect(await form(many)).toMatchObject({ status: 400, body: { Success: false, Code: 'InvalidParameter' } });
-    expect(await form({ Action: 'BatchGetDeviceState', ProductKey: PK })).toMatchObject({ status: 400, body: { Code: 'InvalidParameter' } });
+    expect(await form({ Action: 'BatchGetDeviceState', ProductKey: PK })).toMatchObject({
+      status: 400,
+      body: { Code: 'InvalidParameter' },
+    });
   });
 
   it('DisableThing / EnableThing: Status DISABLE, RRpc refused (iot.device.DisabledDevice), then back', async () => {
     await form({ Action: 'RegisterDevice', ProductKey: PK, DeviceName: 'thing-1' });
     await cluster.connectDevice(PK, 'thing-1');
-    expect(await form({ Action: 'DisableThing', ProductKey: PK, DeviceName: 'thing-1' })).toMatchObject({ status: 200, body: { Success: true } });
-    expect((await query({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'thing-1' })).body).toMatchObject({ Data: { Status: 'DISABLE' } });
+    expect(await form({ Action: 'DisableThing', ProductKey: PK, DeviceName: 'thing-1' })).toMatchObject({
+      status: 200,
+      body: { Success: true },
+    });
+    expect((await query({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'thing-1' })).body).toMatchObject({
+      Data: { Status: 'DISABLE' },
+    });
     const before = cluster.published.length;
     const refused = await form({ Action: 'RRpc', ProductKey: PK, DeviceName: 'thing-1', RequestBase64Byte: 'eA==', Timeout: '1000' });
     expect(refused).toMatchObject({ status: 403, body: { Success: false, Code: 'iot.device.DisabledDevice' } });
     expect(cluster.published.slice(before).filter((t) => t.includes('/thing-1/'))).toEqual([]);
-    expect(await form({ Action: 'EnableThing', ProductKey: PK, DeviceName: 'thing-1' })).toMatchObject({ status: 200, body: { Success: true } });
-    expect((await query({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'thing-1' })).body).toMatchObject({ Data: { Status: 'ONLINE' } });
+    expect(await form({ Action: 'EnableThing', ProductKey: PK, DeviceName: 'thing-1' })).toMatchObject({
+      status: 200,
+      body: { Success: true },
+    });
+    expect((await query({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'thing-1' })).body).toMatchObject({
+      Data: { Status: 'ONLINE' },
+    });
   });
 
   it('DeleteDevice: then iot.device.NotExistedDevice for every action on it', async () => {
     await form({ Action: 'RegisterDevice', ProductKey: PK, DeviceName: 'gone-1' });
-    expect(await form({ Action: 'DeleteDevice', ProductKey: PK, DeviceName: 'gone-1' })).toMatchObject({ status: 200, body: { Success: true } });
+    expect(await form({ Action: 'DeleteDevice', ProductKey: PK, DeviceName: 'gone-1' })).toMatchObject({
+      status: 200,
+      body: { Success: true },
+    });
     for (const Action of ['QueryDeviceDetail', 'GetDeviceStatus', 'DeleteDevice', 'DisableThing', 'EnableThing']) {
       const res = await form({ Action, ProductKey: PK, DeviceName: 'gone-1' });
       expect(res.status, Action).toBe(404);

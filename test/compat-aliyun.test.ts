@@ -10,7 +10,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   cluster = await startCluster();
-  device = await startDevice(cluster.mosquitto.url, PK, 'light-1', ({ payload }) => (payload.toString() === 'mute' ? undefined : `ack:${payload.toString()}`), [`/${PK}/light-1/user/cmd`]);
+  device = await startDevice(
+    cluster.mosquitto.url,
+    PK,
+    'light-1',
+    ({ payload }) => (payload.toString() === 'mute' ? undefined : `ack:${payload.toString()}`),
+    [`/${PK}/light-1/user/cmd`],
+  );
   await cluster.connectDevice(PK, 'light-1');
 });
 afterAll(async () => {
@@ -25,7 +31,13 @@ describe('/compat/aliyun Action=RRpc', () => {
     const res = await fetch(`${cluster.apis[0]!.url}/compat/aliyun`, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ Action: 'RRpc', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: Buffer.from('on').toString('base64'), Timeout: 3000 }),
+      body: JSON.stringify({
+        Action: 'RRpc',
+        ProductKey: PK,
+        DeviceName: 'light-1',
+        RequestBase64Byte: Buffer.from('on').toString('base64'),
+        Timeout: 3000,
+      }),
     });
     expect(res.status).toBe(200);
     const text = await res.text();
@@ -39,22 +51,49 @@ describe('/compat/aliyun Action=RRpc', () => {
   });
 
   it('takes the query string (GET) and a form body, with a custom Topic', async () => {
-    const q = new URLSearchParams({ Action: 'RRpc', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: Buffer.from('q').toString('base64'), Timeout: '2000' });
+    const q = new URLSearchParams({
+      Action: 'RRpc',
+      ProductKey: PK,
+      DeviceName: 'light-1',
+      RequestBase64Byte: Buffer.from('q').toString('base64'),
+      Timeout: '2000',
+    });
     const get = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?${q.toString()}`, { headers: auth });
     expect(await get.json()).toMatchObject({ Success: true, RrpcCode: 'SUCCESS' });
-    const form = new URLSearchParams({ Action: 'RRpc', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: Buffer.from('f').toString('base64'), Timeout: '2000', Topic: `/${PK}/light-1/user/cmd` });
-    const post = await fetch(`${cluster.apis[0]!.url}/compat/aliyun`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: form });
-    expect(await post.json()).toMatchObject({ Success: true, RrpcCode: 'SUCCESS', PayloadBase64Byte: Buffer.from('ack:f').toString('base64') });
+    const form = new URLSearchParams({
+      Action: 'RRpc',
+      ProductKey: PK,
+      DeviceName: 'light-1',
+      RequestBase64Byte: Buffer.from('f').toString('base64'),
+      Timeout: '2000',
+      Topic: `/${PK}/light-1/user/cmd`,
+    });
+    const post = await fetch(`${cluster.apis[0]!.url}/compat/aliyun`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: form,
+    });
+    expect(await post.json()).toMatchObject({
+      Success: true,
+      RrpcCode: 'SUCCESS',
+      PayloadBase64Byte: Buffer.from('ack:f').toString('base64'),
+    });
     expect(device.requests.at(-1)?.topic).toMatch(new RegExp(`^/ext/rrpc/[0-9]+/${PK}/light-1/user/cmd$`));
   });
 
   it('reports OFFLINE and TIMEOUT as Success:true with the RrpcCode', async () => {
     await cluster.devices.register([{ productKey: PK, deviceName: 'nobody-1' }]); // registered, never connected
-    const off = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?Action=RRpc&ProductKey=${PK}&DeviceName=nobody-1&RequestBase64Byte=eA%3D%3D&Timeout=1000`, { headers: auth });
+    const off = await fetch(
+      `${cluster.apis[0]!.url}/compat/aliyun?Action=RRpc&ProductKey=${PK}&DeviceName=nobody-1&RequestBase64Byte=eA%3D%3D&Timeout=1000`,
+      { headers: auth },
+    );
     const offBody = (await off.json()) as Record<string, unknown>;
     expect(offBody).toMatchObject({ Success: true, RrpcCode: 'OFFLINE' });
     expect(offBody['MessageId']).toBeUndefined();
-    const slow = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?Action=RRpc&ProductKey=${PK}&DeviceName=light-1&RequestBase64Byte=${encodeURIComponent(Buffer.from('mute').toString('base64'))}&Timeout=1000`, { headers: auth });
+    const slow = await fetch(
+      `${cluster.apis[0]!.url}/compat/aliyun?Action=RRpc&ProductKey=${PK}&DeviceName=light-1&RequestBase64Byte=${encodeURIComponent(Buffer.from('mute').toString('base64'))}&Timeout=1000`,
+      { headers: auth },
+    );
     const slowText = await slow.text();
     expect(JSON.parse(slowText)).toMatchObject({ Success: true, RrpcCode: 'TIMEOUT' });
     expect(slowText).toMatch(/"MessageId":[0-9]+/);
@@ -67,7 +106,18 @@ describe('/compat/aliyun Action=RRpc', () => {
       [{ Action: 'RRpc', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: 'eA==' }, 400, 'InvalidParameter'],
       [{ Action: 'RRpc', ProductKey: 'a+b', DeviceName: 'light-1', RequestBase64Byte: 'eA==', Timeout: '2000' }, 400, 'InvalidParameter'],
       [{ Action: 'RRpc', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: '***', Timeout: '2000' }, 400, 'InvalidParameter'],
-      [{ Action: 'RRpc', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: 'eA==', Timeout: '2000', Topic: `/${PK}/light-1/user/#` }, 400, 'InvalidParameter'],
+      [
+        {
+          Action: 'RRpc',
+          ProductKey: PK,
+          DeviceName: 'light-1',
+          RequestBase64Byte: 'eA==',
+          Timeout: '2000',
+          Topic: `/${PK}/light-1/user/#`,
+        },
+        400,
+        'InvalidParameter',
+      ],
       [{ Action: 'Pub', ProductKey: PK, DeviceName: 'light-1', RequestBase64Byte: 'eA==', Timeout: '2000' }, 400, 'InvalidParameter'],
     ];
     for (const [params, status, code] of bad) {
@@ -81,7 +131,11 @@ describe('/compat/aliyun Action=RRpc', () => {
     const unauth = await fetch(`${cluster.apis[0]!.url}/compat/aliyun?Action=RRpc`);
     expect(unauth.status).toBe(401);
     expect(await unauth.json()).toMatchObject({ Success: false });
-    const malformed = await fetch(`${cluster.apis[0]!.url}/compat/aliyun`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"Action":' });
+    const malformed = await fetch(`${cluster.apis[0]!.url}/compat/aliyun`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{"Action":',
+    });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toMatchObject({ Success: false, Code: 'InvalidParameter' });
     await sleep(50);

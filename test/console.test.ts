@@ -36,7 +36,8 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   // A CSP violation or a script error is a defect of the console, whatever the page shows.
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (401|404)/.test(m.text())) problems.push(m.text());
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (401|404)/.test(m.text()))
+      problems.push(m.text());
   });
   page.on('pageerror', (e) => problems.push(e.message));
 }, 60_000);
@@ -149,7 +150,11 @@ describe('console', () => {
   });
 
   it('shows a device’s jobs', async () => {
-    const created = await cluster.json(`/v1/devices/${PK}/echo-0003/rrpc/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: 'am9i', ttlMs: 60_000 }) });
+    const created = await cluster.json(`/v1/devices/${PK}/echo-0003/rrpc/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ payload: 'am9i', ttlMs: 60_000 }),
+    });
     expect(created.status).toBe(202);
     await page.goto(`${base}/console/#/jobs?product=${PK}&device=echo-0003`);
     await page.waitForSelector('table[aria-label="Jobs"] .status.QUEUED');

@@ -75,10 +75,32 @@ let routeProbe: { url: string; close(): Promise<void> };
 beforeAll(async () => {
   const app = express();
   app.use(opsRouter({ registry: createRegistry('probe'), accepting: () => true, checks: [] }));
-  app.use(hookRoutes({ presence: {} as never, metrics: createIngestMetrics(createRegistry('probe2')), logger, webhookToken: 'x'.repeat(20), authDisabled: false, maxBodyBytes: 1024 }));
+  app.use(
+    hookRoutes({
+      presence: {} as never,
+      metrics: createIngestMetrics(createRegistry('probe2')),
+      logger,
+      webhookToken: 'x'.repeat(20),
+      authDisabled: false,
+      maxBodyBytes: 1024,
+    }),
+  );
   app.use(authzRoutes({ logger, webhookToken: 'x'.repeat(20), authDisabled: false, serviceUsername: undefined }));
-  const authenticator = new Authenticator({ registry: undefined, serviceUsername: 'rrpc-platform', servicePassword: undefined, shareGroup: NAMESPACE });
-  app.use(authnRoutes({ authenticator, metrics: createAuthnMetrics(createRegistry('probe3')), logger, webhookToken: 'x'.repeat(20), authDisabled: false }));
+  const authenticator = new Authenticator({
+    registry: undefined,
+    serviceUsername: 'rrpc-platform',
+    servicePassword: undefined,
+    shareGroup: NAMESPACE,
+  });
+  app.use(
+    authnRoutes({
+      authenticator,
+      metrics: createAuthnMetrics(createRegistry('probe3')),
+      logger,
+      webhookToken: 'x'.repeat(20),
+      authDisabled: false,
+    }),
+  );
   app.use(notFound);
   app.use(errorHandler(logger));
   const server = createServer(app);
@@ -122,7 +144,10 @@ function interpolate(value: string): string {
     EMQX_DASHBOARD_PASSWORD: 'd'.repeat(16),
     GRAFANA_ADMIN_PASSWORD: 'g'.repeat(16),
   };
-  return value.replace(/\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}/g, (_m, name: string, kind?: string, rest?: string) => secrets[name] ?? (kind === '-' ? (rest ?? '') : ''));
+  return value.replace(
+    /\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}/g,
+    (_m, name: string, kind?: string, rest?: string) => secrets[name] ?? (kind === '-' ? (rest ?? '') : ''),
+  );
 }
 function composeEnv(service: string): Env {
   return Object.fromEntries(Object.entries(compose.services[service]?.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]));
@@ -133,7 +158,7 @@ const useKubectl = kubectlAvailable();
 const rendered: Record<string, K8sObject[]> = Object.fromEntries(
   K8S_DIRS.map((d) => [d, useKubectl ? renderWithKubectl(join(repoRoot, d)) : renderKustomize(join(repoRoot, d))]),
 );
-if (!useKubectl) console.warn('deployment.test: kubectl not installed — k8s manifests rendered by the test\'s own kustomize subset');
+if (!useKubectl) console.warn("deployment.test: kubectl not installed — k8s manifests rendered by the test's own kustomize subset");
 
 const find = (objs: K8sObject[], kind: string, name: string) => objs.find((o) => o.kind === kind && o.metadata.name === name);
 
@@ -196,7 +221,8 @@ describe('docker-compose.yml', () => {
         expect(compose.services[dep]?.healthcheck, `${dep} has a healthcheck`).toBeDefined();
       }
     }
-    for (const name of SERVICES) expect(Object.keys(compose.services[name]!.depends_on ?? {})).toEqual(expect.arrayContaining(['redis', 'emqx1', 'emqx2']));
+    for (const name of SERVICES)
+      expect(Object.keys(compose.services[name]!.depends_on ?? {})).toEqual(expect.arrayContaining(['redis', 'emqx1', 'emqx2']));
   });
 
   it('runs Redis without eviction and with AOF', () => {
@@ -225,7 +251,9 @@ describe('docker-compose.yml', () => {
         expect(at(emqxConf, path), `${key} → ${path}`).toBeDefined();
       }
       const env = compose.services[n]!.environment!;
-      expect(env['EMQX_CONNECTORS__HTTP__RRPC_INGEST__HEADERS__AUTHORIZATION']).toBe('Bearer ${RRPC_WEBHOOK_TOKEN:?set RRPC_WEBHOOK_TOKEN}');
+      expect(env['EMQX_CONNECTORS__HTTP__RRPC_INGEST__HEADERS__AUTHORIZATION']).toBe(
+        'Bearer ${RRPC_WEBHOOK_TOKEN:?set RRPC_WEBHOOK_TOKEN}',
+      );
       expect(env['EMQX_AUTHORIZATION__SOURCES__2__HEADERS__AUTHORIZATION']).toBe('Bearer ${RRPC_WEBHOOK_TOKEN:?set RRPC_WEBHOOK_TOKEN}');
       expect(env['EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION']).toBe('Bearer ${RRPC_WEBHOOK_TOKEN:?set RRPC_WEBHOOK_TOKEN}');
       expect(env['EMQX_DASHBOARD__DEFAULT_PASSWORD']).toBe('${EMQX_DASHBOARD_PASSWORD:?set EMQX_DASHBOARD_PASSWORD}');
@@ -234,14 +262,20 @@ describe('docker-compose.yml', () => {
 
   it('publishes MQTT to the host only over TLS, the dashboard and Prometheus on 127.0.0.1 only, no default passwords', () => {
     const published = Object.values(compose.services).flatMap((svc) => ((svc as { ports?: string[] }).ports ?? []).map(String));
-    expect(published.some((p) => /(^|:)1883(:|$)/.test(p)), published.join(' ')).toBe(false);
+    expect(
+      published.some((p) => /(^|:)1883(:|$)/.test(p)),
+      published.join(' '),
+    ).toBe(false);
     expect(published).toContain('8883:8883');
     expect(published).toContain('127.0.0.1:18083:18083');
     expect(published).toContain('127.0.0.1:9090:9090');
-    expect(compose.services['grafana']!.environment!['GF_SECURITY_ADMIN_PASSWORD']).toBe('${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}');
+    expect(compose.services['grafana']!.environment!['GF_SECURITY_ADMIN_PASSWORD']).toBe(
+      '${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}',
+    );
     expect(compose.services['grafana']!.environment!['GF_AUTH_ANONYMOUS_ENABLED']).toBe('false');
     // The platform's MQTT password is required, and the ingest checks the platform's logins against it.
-    for (const name of SERVICES) expect(compose.services[name]!.environment!['MQTT_PASSWORD'], name).toBe('${RRPC_MQTT_PASSWORD:?set RRPC_MQTT_PASSWORD}');
+    for (const name of SERVICES)
+      expect(compose.services[name]!.environment!['MQTT_PASSWORD'], name).toBe('${RRPC_MQTT_PASSWORD:?set RRPC_MQTT_PASSWORD}');
     const ingest = loadIngestConfig(composeEnv('response-ingest'));
     expect(ingest.mqtt.password).toBe('m'.repeat(24));
     expect(ingest.mqtt.username).toBe(ingest.serviceMqttUsername);
@@ -252,7 +286,9 @@ describe('docker-compose.yml', () => {
     expect(nginx).toMatch(new RegExp(`server api:${PORTS.api} resolve`));
     expect(nginx).toMatch(/proxy_read_timeout (\d+)s/);
     expect(Number(/proxy_read_timeout (\d+)s/.exec(nginx)![1])).toBeGreaterThan(60);
-    const prom = parseYaml(read('deploy/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; metrics_path: string; dns_sd_configs?: Array<{ names: string[]; port: number }> }> };
+    const prom = parseYaml(read('deploy/prometheus/prometheus.yml')) as {
+      scrape_configs: Array<{ job_name: string; metrics_path: string; dns_sd_configs?: Array<{ names: string[]; port: number }> }>;
+    };
     for (const name of SERVICES) {
       const job = prom.scrape_configs.find((j) => j.job_name === `rrpc-${name}`);
       expect(job, name).toBeDefined();
@@ -267,7 +303,10 @@ function checkEmqxConfig(conf: HoconObject, label: string) {
   const ingest = `http://response-ingest:${PORTS['response-ingest']}`;
   expect(at(conf, 'authorization.no_match'), label).toBe('deny');
   const sources = at(conf, 'authorization.sources') as HoconObject[];
-  expect(sources.map((s) => s['type']), label).toEqual(['file', 'http']);
+  expect(
+    sources.map((s) => s['type']),
+    label,
+  ).toEqual(['file', 'http']);
   const http = sources[1]!;
   expect(http['method']).toBe('post');
   expect(http['url']).toBe(`${ingest}/authz/emqx`);
@@ -298,7 +337,9 @@ function checkEmqxConfig(conf: HoconObject, label: string) {
   expect(authenticator['enable']).toBe(true);
   expect(authenticator['method']).toBe('post');
   expect(authenticator['url']).toBe(`${ingest}/authn/emqx`);
-  expect(String(at(authenticator, 'headers.authorization'))).toMatch(/^Bearer override-with-EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION$/);
+  expect(String(at(authenticator, 'headers.authorization'))).toMatch(
+    /^Bearer override-with-EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION$/,
+  );
   const authnBody = authenticator['body'] as Record<string, string>;
   expect(Object.keys(authnBody).sort()).toEqual(['clientid', 'password', 'peerhost', 'username']);
   for (const [k, v] of Object.entries(authnBody)) expect(v).toBe(`\${${k}}`);
@@ -333,7 +374,10 @@ describe('EMQX configuration', () => {
     const samples = [systemRequestTopic(device, '123'), requestTopic(device, '123', '/a14Xib5kdYd/light1983432/user/get')];
     for (const topic of samples) {
       expect(serviceMayUse('publish', topic)).toBe(true);
-      expect(publish.some((p) => mqttMatch(p, topic)), topic).toBe(true);
+      expect(
+        publish.some((p) => mqttMatch(p, topic)),
+        topic,
+      ).toBe(true);
     }
   });
 });
@@ -387,12 +431,21 @@ describe.each(K8S_DIRS)('k8s %s', (dir) => {
       if (e.valueFrom?.secretKeyRef) {
         expect(e.valueFrom.secretKeyRef.name).toBe('rrpc-secrets');
         expect(SECRET_KEYS).toContain(e.valueFrom.secretKeyRef.key);
-        env[e.name] = e.name === 'RRPC_SECRETS_KEY' ? TEST_SECRETS_KEY : e.name === 'RRPC_API_KEYS' || e.name === 'RRPC_WEBHOOK_TOKEN' ? 's'.repeat(24) : 'secret';
+        env[e.name] =
+          e.name === 'RRPC_SECRETS_KEY'
+            ? TEST_SECRETS_KEY
+            : e.name === 'RRPC_API_KEYS' || e.name === 'RRPC_WEBHOOK_TOKEN'
+              ? 's'.repeat(24)
+              : 'secret';
       } else if (e.valueFrom?.fieldRef) env[e.name] = `${name}-0`;
       else env[e.name] = e.value;
     }
     expect(env['PORT']).toBe(String(PORTS[name]));
-    for (const key of Object.keys(configMap.data)) expect(Object.values(ENV_VARS).some((vars) => vars.includes(key)), key).toBe(true);
+    for (const key of Object.keys(configMap.data))
+      expect(
+        Object.values(ENV_VARS).some((vars) => vars.includes(key)),
+        key,
+      ).toBe(true);
     if (name === 'api') expect(loadApiConfig(env).port).toBe(PORTS.api);
     if (name === 'response-ingest') {
       const cfg = loadIngestConfig(env);
@@ -441,16 +494,30 @@ describe.each(K8S_DIRS)('k8s %s', (dir) => {
     expect(emqx.spec.image).toMatch(/^emqx\/emqx:5\.8\.\d+$/);
     const conf = parseHocon(emqx.spec.config.data);
     checkEmqxConfig(conf, `${dir} EMQX CR`);
-    for (const section of ['connectors', 'actions', 'rule_engine', 'mqtt', 'authentication']) expect(conf[section], section).toEqual(emqxConf[section]);
+    for (const section of ['connectors', 'actions', 'rule_engine', 'mqtt', 'authentication'])
+      expect(conf[section], section).toEqual(emqxConf[section]);
     const aclSource = (at(conf, 'authorization.sources') as HoconObject[])[0]!['path'];
     const aclPath = typeof aclSource === 'string' ? aclSource : JSON.stringify(aclSource);
     for (const tpl of ['coreTemplate', 'replicantTemplate']) {
       const spec = emqx.spec[tpl].spec;
       const names = spec.env.map((e: any) => e.name);
-      expect(names).toEqual(expect.arrayContaining(['EMQX_CONNECTORS__HTTP__RRPC_INGEST__HEADERS__AUTHORIZATION', 'EMQX_AUTHORIZATION__SOURCES__2__HEADERS__AUTHORIZATION']));
-      expect(spec.env.find((e: any) => e.name === 'RRPC_WEBHOOK_TOKEN').valueFrom.secretKeyRef).toEqual({ name: 'rrpc-secrets', key: 'webhook-token' });
-      expect(spec.env.find((e: any) => e.name === 'EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION').value).toBe('Bearer $(RRPC_WEBHOOK_TOKEN)');
-      expect(spec.env.find((e: any) => e.name === 'EMQX_DASHBOARD__DEFAULT_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: 'rrpc-secrets', key: 'emqx-dashboard-password' });
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'EMQX_CONNECTORS__HTTP__RRPC_INGEST__HEADERS__AUTHORIZATION',
+          'EMQX_AUTHORIZATION__SOURCES__2__HEADERS__AUTHORIZATION',
+        ]),
+      );
+      expect(spec.env.find((e: any) => e.name === 'RRPC_WEBHOOK_TOKEN').valueFrom.secretKeyRef).toEqual({
+        name: 'rrpc-secrets',
+        key: 'webhook-token',
+      });
+      expect(spec.env.find((e: any) => e.name === 'EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION').value).toBe(
+        'Bearer $(RRPC_WEBHOOK_TOKEN)',
+      );
+      expect(spec.env.find((e: any) => e.name === 'EMQX_DASHBOARD__DEFAULT_PASSWORD').valueFrom.secretKeyRef).toEqual({
+        name: 'rrpc-secrets',
+        key: 'emqx-dashboard-password',
+      });
       const tls = spec.extraVolumes.find((v: any) => v.name === 'emqx-tls');
       expect(tls.secret.secretName).toBe('emqx-tls');
       const certs = spec.extraVolumeMounts.find((m: any) => m.name === 'emqx-tls').mountPath;
@@ -484,18 +551,21 @@ describe.each(K8S_DIRS)('k8s %s', (dir) => {
 });
 
 describe('k8s rendering', () => {
-  it.skipIf(!useKubectl)("the test's own kustomize subset renders what kubectl renders (so CI without kubectl checks the same objects)", () => {
-    for (const dir of K8S_DIRS) {
-      const mine = renderKustomize(join(repoRoot, dir));
-      const key = (o: K8sObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-      expect(mine.map(key).sort(), dir).toEqual(rendered[dir]!.map(key).sort());
-      for (const o of rendered[dir]!) {
-        if (o.kind === 'Secret') continue;
-        const m = mine.find((x) => key(x) === key(o))!;
-        expect(normalize(m['spec'] ?? m['data']), key(o)).toEqual(normalize(o['spec'] ?? o['data']));
+  it.skipIf(!useKubectl)(
+    "the test's own kustomize subset renders what kubectl renders (so CI without kubectl checks the same objects)",
+    () => {
+      for (const dir of K8S_DIRS) {
+        const mine = renderKustomize(join(repoRoot, dir));
+        const key = (o: K8sObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+        expect(mine.map(key).sort(), dir).toEqual(rendered[dir]!.map(key).sort());
+        for (const o of rendered[dir]!) {
+          if (o.kind === 'Secret') continue;
+          const m = mine.find((x) => key(x) === key(o))!;
+          expect(normalize(m['spec'] ?? m['data']), key(o)).toEqual(normalize(o['spec'] ?? o['data']));
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 function normalize(v: unknown): unknown {
@@ -504,8 +574,13 @@ function normalize(v: unknown): unknown {
 
 describe('dashboard and alert rules', () => {
   const dashboard = JSON.parse(read('deploy/grafana/dashboards/rrpc-overview.json'));
-  const rules = parseYaml(read('deploy/prometheus/rules/rrpc-alerts.yml')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
-  const exprs = [...dashboard.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr as string)), ...rules.groups.flatMap((g) => g.rules.map((r) => r.expr))];
+  const rules = parseYaml(read('deploy/prometheus/rules/rrpc-alerts.yml')) as {
+    groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+  };
+  const exprs = [
+    ...dashboard.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr as string)),
+    ...rules.groups.flatMap((g) => g.rules.map((r) => r.expr)),
+  ];
   /** Metric names owned by others: Prometheus itself and EMQX's exporter. */
   const external = (n: string) => n === 'up' || n.startsWith('emqx_');
   /** The worker defines this one; until @rrpc/metrics exports createWorkerMetrics it may be pending. */
@@ -514,13 +589,35 @@ describe('dashboard and alert rules', () => {
   function metricNames(expr: string): string[] {
     const withoutStrings = expr.replace(/"[^"]*"/g, '""').replace(/\[[^\]]*\]/g, '');
     const names = withoutStrings.match(/\b[a-z_][a-z0-9_]*\b(?=\s*[{)\s]|$)/g) ?? [];
-    const keywords = new Set(['sum', 'by', 'rate', 'histogram_quantile', 'clamp_min', 'max', 'and', 'or', 'vector', 'le', 'outcome', 'result', 'instance', 'event', 'reason', 'job', 'on', 'without', 'humanize']);
+    const keywords = new Set([
+      'sum',
+      'by',
+      'rate',
+      'histogram_quantile',
+      'clamp_min',
+      'max',
+      'and',
+      'or',
+      'vector',
+      'le',
+      'outcome',
+      'result',
+      'instance',
+      'event',
+      'reason',
+      'job',
+      'on',
+      'without',
+      'humanize',
+    ]);
     return names.filter((n) => !keywords.has(n) && (n.startsWith('rrpc_') || external(n)));
   }
 
   it('has a stable uid and a datasource variable that every panel uses', () => {
     expect(dashboard.uid).toBe('rrpc-overview');
-    expect(dashboard.templating.list).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' })]));
+    expect(dashboard.templating.list).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' })]),
+    );
     for (const p of dashboard.panels) {
       expect(p.datasource.uid, p.title).toBe('${datasource}');
       for (const t of p.targets) expect(t.datasource.uid, p.title).toBe('${datasource}');
@@ -529,7 +626,14 @@ describe('dashboard and alert rules', () => {
 
   it('shows every metric the operators asked for', () => {
     const used = new Set(exprs.flatMap(metricNames));
-    for (const m of ['rrpc_calls_total', 'rrpc_call_duration_seconds_bucket', 'rrpc_calls_in_flight', 'rrpc_responses_ingested_total', 'rrpc_presence_events_total', 'rrpc_worker_queue_depth']) {
+    for (const m of [
+      'rrpc_calls_total',
+      'rrpc_call_duration_seconds_bucket',
+      'rrpc_calls_in_flight',
+      'rrpc_responses_ingested_total',
+      'rrpc_presence_events_total',
+      'rrpc_worker_queue_depth',
+    ]) {
       expect(used, m).toContain(m);
     }
   });
@@ -564,8 +668,12 @@ describe('dashboard and alert rules', () => {
   const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' }).status === 0;
   if (!promtool) {
     console.warn(
-      '\n' + '!'.repeat(100) + '\n!! promtool NOT INSTALLED: the alert rules were NOT checked by promtool.\n' +
-        "!! Install Debian's `prometheus` package (.ci/run does) and run the tests again.\n" + '!'.repeat(100) + '\n',
+      '\n' +
+        '!'.repeat(100) +
+        '\n!! promtool NOT INSTALLED: the alert rules were NOT checked by promtool.\n' +
+        "!! Install Debian's `prometheus` package (.ci/run does) and run the tests again.\n" +
+        '!'.repeat(100) +
+        '\n',
     );
   }
   it.skipIf(!promtool)('pass `promtool check rules`', () => {
@@ -574,11 +682,15 @@ describe('dashboard and alert rules', () => {
     expect(out.stdout).toMatch(/SUCCESS: \d+ rules found/);
   });
   it.skipIf(!promtool)('pass their unit tests (`promtool test rules`)', () => {
-    const out = spawnSync('promtool', ['test', 'rules', join(repoRoot, 'deploy/prometheus/rules/rrpc-alerts.test.yml')], { encoding: 'utf8' });
+    const out = spawnSync('promtool', ['test', 'rules', join(repoRoot, 'deploy/prometheus/rules/rrpc-alerts.test.yml')], {
+      encoding: 'utf8',
+    });
     expect(out.status, out.stdout + out.stderr).toBe(0);
   });
   it.skipIf(!promtool)('the Prometheus configuration passes `promtool check config`', () => {
-    const out = spawnSync('promtool', ['check', 'config', '--syntax-only', join(repoRoot, 'deploy/prometheus/prometheus.yml')], { encoding: 'utf8' });
+    const out = spawnSync('promtool', ['check', 'config', '--syntax-only', join(repoRoot, 'deploy/prometheus/prometheus.yml')], {
+      encoding: 'utf8',
+    });
     expect(out.status, out.stdout + out.stderr).toBe(0);
   });
 });

@@ -31,7 +31,8 @@ async function json(path: string, init: RequestInit & { key?: string } = {}): Pr
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json, text };
 }
-const post = (path: string, body: unknown, key?: string) => json(path, { method: 'POST', body: JSON.stringify(body), ...(key ? { key } : {}) });
+const post = (path: string, body: unknown, key?: string) =>
+  json(path, { method: 'POST', body: JSON.stringify(body), ...(key ? { key } : {}) });
 const call = (pk: string, dn: string) => post(`/v1/devices/${pk}/${dn}/rrpc`, { payload: b64('hi'), timeoutMs: 2000 });
 const publishedFor = (pk: string, dn: string) => cluster.published.filter((t) => t.startsWith(`/sys/${pk}/${dn}/rrpc/request/`)).length;
 
@@ -104,7 +105,11 @@ describe('POST /v1/devices', () => {
     }
     const text = await cluster.api('/v1/devices', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'productKey=a1Reg' });
     expect(text.status).toBe(415);
-    const broken = await cluster.api('/v1/devices', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"productKey":' });
+    const broken = await cluster.api('/v1/devices', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"productKey":',
+    });
     expect(broken.status).toBe(400);
   });
 });
@@ -115,7 +120,13 @@ describe('GET /v1/devices/{pk}/{dn}', () => {
     const secret = String(created.body['deviceSecret']);
     const before = await json(`/v1/devices/${PK}/view-1`);
     expect(before.status).toBe(200);
-    expect(before.body).toEqual({ productKey: PK, deviceName: 'view-1', status: 'UNACTIVE', enabled: true, createdAt: created.body['createdAt'] });
+    expect(before.body).toEqual({
+      productKey: PK,
+      deviceName: 'view-1',
+      status: 'UNACTIVE',
+      enabled: true,
+      createdAt: created.body['createdAt'],
+    });
     expect(before.text).not.toContain(secret);
     await cluster.connectDevice(PK, 'view-1', 30);
     const after = await json(`/v1/devices/${PK}/view-1`);
@@ -160,15 +171,21 @@ describe('POST /v1/devices/import', () => {
   });
 
   it('imports 10,000 devices in one request (pipelined) and refuses 10,001', async () => {
-    const many = Array.from({ length: 10_000 }, (_, i) => ({ productKey: 'a1Bulk', deviceName: `bulk-${String(i).padStart(5, '0')}`, deviceSecret: `bulk-secret-${i}-abcdefgh` }));
+    const many = Array.from({ length: 10_000 }, (_, i) => ({
+      productKey: 'a1Bulk',
+      deviceName: `bulk-${String(i).padStart(5, '0')}`,
+      deviceSecret: `bulk-secret-${i}-abcdefgh`,
+    }));
     const started = performance.now();
     const res = await post('/v1/devices/import', { devices: many });
     const ms = performance.now() - started;
-    console.log(`[registry] imported 10,000 devices in ${ms.toFixed(0)} ms`, res.status === 200 ? "" : res.text);
+    console.log(`[registry] imported 10,000 devices in ${ms.toFixed(0)} ms`, res.status === 200 ? '' : res.text);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ created: 10_000, existing: 0, failed: [] });
     expect(await redis.zcard('rrpc:{p:a1Bulk}:devices')).toBe(10_000);
-    const tooMany = await post('/v1/devices/import', { devices: [...many, { productKey: 'a1Bulk', deviceName: 'bulk-x', deviceSecret: 'bulk-secret-x-abcdefgh' }] });
+    const tooMany = await post('/v1/devices/import', {
+      devices: [...many, { productKey: 'a1Bulk', deviceName: 'bulk-x', deviceSecret: 'bulk-secret-x-abcdefgh' }],
+    });
     expect(tooMany.status).toBe(400);
     expect(tooMany.body).toMatchObject({ error: { code: 'INVALID_ARGUMENT', field: 'devices' } });
   }, 60_000);
@@ -178,7 +195,9 @@ describe('GET /v1/products/{pk}/devices', () => {
   it('pages through a product by cursor, and filters by status within a bounded window', async () => {
     const pk = 'a1List';
     const names = ['lst-a', 'lst-b', 'lst-c', 'lst-d', 'lst-e'];
-    const imported = await post('/v1/devices/import', { devices: names.map((deviceName) => ({ productKey: pk, deviceName, deviceSecret: `secret-${deviceName}-0123456` })) });
+    const imported = await post('/v1/devices/import', {
+      devices: names.map((deviceName) => ({ productKey: pk, deviceName, deviceSecret: `secret-${deviceName}-0123456` })),
+    });
     expect(imported.body['created']).toBe(5);
     await cluster.connectDevice(pk, 'lst-b');
     await cluster.connectDevice(pk, 'lst-d');
@@ -273,7 +292,9 @@ describe('PATCH, secret rotation and DELETE', () => {
     expect(Object.keys(rotated.body)).toEqual(['deviceSecret']);
     expect(rotated.body['deviceSecret']).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(rotated.body['deviceSecret']).not.toBe(created.body['deviceSecret']);
-    expect((await cluster.devices.registry.credentials({ productKey: PK, deviceName: 'rotate-1' }))?.secret).toBe(rotated.body['deviceSecret']);
+    expect((await cluster.devices.registry.credentials({ productKey: PK, deviceName: 'rotate-1' }))?.secret).toBe(
+      rotated.body['deviceSecret'],
+    );
     expect((await post(`/v1/devices/${PK}/never-registered/secret`, undefined)).status).toBe(404);
   });
 
@@ -306,8 +327,15 @@ describe('calls to unregistered and disabled devices, on every path', () => {
   it('sync (JSON) and raw (octet-stream) calls: 404 DEVICE_NOT_FOUND / 403 DEVICE_DISABLED', async () => {
     expect(await call(PK, 'ghost-1')).toMatchObject({ status: 404, body: { error: { code: 'DEVICE_NOT_FOUND' } } });
     expect(await call(PK, 'off-1')).toMatchObject({ status: 403, body: { error: { code: 'DEVICE_DISABLED' } } });
-    for (const [dn, status, code] of [['ghost-1', 404, 'DEVICE_NOT_FOUND'], ['off-1', 403, 'DEVICE_DISABLED']] as const) {
-      const res = await cluster.api(`/v1/devices/${PK}/${dn}/rrpc?timeoutMs=2000`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('raw') });
+    for (const [dn, status, code] of [
+      ['ghost-1', 404, 'DEVICE_NOT_FOUND'],
+      ['off-1', 403, 'DEVICE_DISABLED'],
+    ] as const) {
+      const res = await cluster.api(`/v1/devices/${PK}/${dn}/rrpc?timeoutMs=2000`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.from('raw'),
+      });
       expect(res.status).toBe(status);
       expect(await res.json()).toMatchObject({ error: { code } });
     }
@@ -315,8 +343,17 @@ describe('calls to unregistered and disabled devices, on every path', () => {
   });
 
   it('compat (Alibaba RRpc): iot.device.NotExistedDevice / iot.device.DisabledDevice', async () => {
-    for (const [dn, status, code] of [['ghost-1', 404, 'iot.device.NotExistedDevice'], ['off-1', 403, 'iot.device.DisabledDevice']] as const) {
-      const res = await post('/compat/aliyun', { Action: 'RRpc', ProductKey: PK, DeviceName: dn, RequestBase64Byte: b64('x'), Timeout: 2000 });
+    for (const [dn, status, code] of [
+      ['ghost-1', 404, 'iot.device.NotExistedDevice'],
+      ['off-1', 403, 'iot.device.DisabledDevice'],
+    ] as const) {
+      const res = await post('/compat/aliyun', {
+        Action: 'RRpc',
+        ProductKey: PK,
+        DeviceName: dn,
+        RequestBase64Byte: b64('x'),
+        Timeout: 2000,
+      });
       expect(res.status).toBe(status);
       expect(res.body).toMatchObject({ Success: false, Code: code });
       expect(typeof res.body['RequestId']).toBe('string');
@@ -349,7 +386,11 @@ describe('calls to unregistered and disabled devices, on every path', () => {
     devices.push(await startDevice(cluster.mosquitto.url, PK, 'batch-ok-1', ({ payload }) => payload));
     await cluster.connectDevice(PK, 'batch-ok-1');
     const created = await post('/v1/rrpc/batches', {
-      devices: [{ productKey: PK, deviceName: 'batch-ok-1' }, { productKey: PK, deviceName: 'ghost-1' }, { productKey: PK, deviceName: 'off-1' }],
+      devices: [
+        { productKey: PK, deviceName: 'batch-ok-1' },
+        { productKey: PK, deviceName: 'ghost-1' },
+        { productKey: PK, deviceName: 'off-1' },
+      ],
       payload: b64('b'),
       timeoutMs: 3000,
     });
@@ -391,7 +432,12 @@ describe('product scopes', () => {
   it('an import with a scoped key registers its products and fails the others entry by entry', async () => {
     const res = await post(
       '/v1/devices/import',
-      { devices: [{ productKey: PK, deviceName: 'scoped-imp-1', deviceSecret: 'scoped-secret-0123456' }, { productKey: OTHER, deviceName: 'scoped-imp-2', deviceSecret: 'scoped-secret-0123456' }] },
+      {
+        devices: [
+          { productKey: PK, deviceName: 'scoped-imp-1', deviceSecret: 'scoped-secret-0123456' },
+          { productKey: OTHER, deviceName: 'scoped-imp-2', deviceSecret: 'scoped-secret-0123456' },
+        ],
+      },
       SCOPED_KEY,
     );
     expect(res.status).toBe(200);
@@ -416,7 +462,13 @@ describe('RRPC_DEVICE_REGISTRY=off', () => {
       const res = await fetch(`${off.ingests[0]!.url}/hooks/emqx`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${off.env['RRPC_WEBHOOK_TOKEN']}` },
-        body: JSON.stringify({ event: 'client.connected', clientid: 'free-1|securemode=3|', username: 'free-1&a1Off', connected_at: Date.now(), keepalive: 60 }),
+        body: JSON.stringify({
+          event: 'client.connected',
+          clientid: 'free-1|securemode=3|',
+          username: 'free-1&a1Off',
+          connected_at: Date.now(),
+          keepalive: 60,
+        }),
       });
       expect(res.status).toBe(200);
       expect(await off.devices.registry.get({ productKey: 'a1Off', deviceName: 'free-1' })).toBeUndefined();
@@ -429,7 +481,15 @@ describe('RRPC_DEVICE_REGISTRY=off', () => {
       const never = await off.api('/v1/devices/a1Off/never-1');
       expect(never.status).toBe(404);
       expect(await never.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
-      expect((await off.api(`/v1/devices/a1Off/never-1/rrpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: b64('x') }) })).status).toBe(404);
+      expect(
+        (
+          await off.api(`/v1/devices/a1Off/never-1/rrpc`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ payload: b64('x') }),
+          })
+        ).status,
+      ).toBe(404);
     } finally {
       await device.close();
     }

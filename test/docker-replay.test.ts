@@ -23,12 +23,15 @@ interface ComposeService {
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
 }
-const compose = parseYaml(readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+const compose = parseYaml(readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+};
 const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
 const SERVICES = ['api', 'response-ingest', 'worker'] as const;
 
 /** A secret an operator must set, as a test value of the form that secret takes (the secrets key is 32 bytes in base64). */
-const testSecret = (name: string) => (name === 'RRPC_SECRETS_KEY' ? Buffer.alloc(32, 3).toString('base64') : `replay-${name.toLowerCase()}`.padEnd(40, 'x'));
+const testSecret = (name: string) =>
+  name === 'RRPC_SECRETS_KEY' ? Buffer.alloc(32, 3).toString('base64') : `replay-${name.toLowerCase()}`.padEnd(40, 'x');
 /** Compose's `${VAR:?msg}` (a value the operator must set: a generated test secret) and `${VAR:-default}`. */
 const interpolate = (value: string) =>
   value.replace(/\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}/g, (_m, name: string, kind?: string, rest?: string) =>
@@ -112,46 +115,54 @@ describe('Dockerfile replayed without Docker', () => {
     expect(readFileSync(join(app, 'main.mjs'), 'utf8')).toContain('./services/api/dist/main.js');
   });
 
-  it.each(SERVICES)('%s starts from the replayed image with compose\'s environment and passes compose\'s healthcheck', async (service) => {
-    const image = images[service]!;
-    const spec = compose.services[service]!;
-    const composePort = Number(interpolate(spec.environment!['PORT']!));
-    const port = await freePort();
-    const env: Record<string, string> = {
-      PATH: process.env['PATH'] ?? '',
-      ...Object.fromEntries(Object.entries(spec.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))])),
-      ...image.env,
-      REDIS_URL: redis.url,
-      MQTT_URL: mqtt.url,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-    };
-    expect(image.env['RRPC_SERVICE']).toBe(service);
-    let output = '';
-    const child = spawn(image.cmd[0]!, image.cmd.slice(1), { cwd: join(image.roots['runtime']!, image.workdir), env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    // compose's healthcheck command, pointed at the port this run listens on, retried as Docker retries it.
-    const [kind, ...healthcheck] = spec.healthcheck!.test;
-    expect(kind).toBe('CMD');
-    const check = healthcheck.map((a) => a.replace(`127.0.0.1:${composePort}/`, `127.0.0.1:${port}/`));
-    let healthy = false;
-    await waitFor(
-      () => {
-        if (child.exitCode !== null) return true;
-        healthy = spawnSync(check[0]!, check.slice(1), { timeout: 5_000 }).status === 0;
-        return healthy;
-      },
-      30_000,
-      `${service}'s compose healthcheck`,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${output}`);
-    });
-    expect(child.exitCode, output).toBeNull();
-    expect(healthy).toBe(true);
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
-    expect(ready.status).toBe(200);
-    expect(child.exitCode).toBeNull();
-  }, 60_000);
+  it.each(SERVICES)(
+    "%s starts from the replayed image with compose's environment and passes compose's healthcheck",
+    async (service) => {
+      const image = images[service]!;
+      const spec = compose.services[service]!;
+      const composePort = Number(interpolate(spec.environment!['PORT']!));
+      const port = await freePort();
+      const env: Record<string, string> = {
+        PATH: process.env['PATH'] ?? '',
+        ...Object.fromEntries(Object.entries(spec.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))])),
+        ...image.env,
+        REDIS_URL: redis.url,
+        MQTT_URL: mqtt.url,
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+      };
+      expect(image.env['RRPC_SERVICE']).toBe(service);
+      let output = '';
+      const child = spawn(image.cmd[0]!, image.cmd.slice(1), {
+        cwd: join(image.roots['runtime']!, image.workdir),
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      // compose's healthcheck command, pointed at the port this run listens on, retried as Docker retries it.
+      const [kind, ...healthcheck] = spec.healthcheck!.test;
+      expect(kind).toBe('CMD');
+      const check = healthcheck.map((a) => a.replace(`127.0.0.1:${composePort}/`, `127.0.0.1:${port}/`));
+      let healthy = false;
+      await waitFor(
+        () => {
+          if (child.exitCode !== null) return true;
+          healthy = spawnSync(check[0]!, check.slice(1), { timeout: 5_000 }).status === 0;
+          return healthy;
+        },
+        30_000,
+        `${service}'s compose healthcheck`,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\n${output}`);
+      });
+      expect(child.exitCode, output).toBeNull();
+      expect(healthy).toBe(true);
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(child.exitCode).toBeNull();
+    },
+    60_000,
+  );
 });

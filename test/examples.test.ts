@@ -22,7 +22,10 @@ afterAll(async () => {
 
 describe('examples/device.mjs', () => {
   it('answers calls on its system and custom topics, and stops on SIGINT', async () => {
-    const child = spawn(process.execPath, [EXAMPLE], { env: { PATH: process.env['PATH'] ?? '', MQTT_URL: cluster.mosquitto.url, PRODUCT_KEY: PK, DEVICE_NAME: DN }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [EXAMPLE], {
+      env: { PATH: process.env['PATH'] ?? '', MQTT_URL: cluster.mosquitto.url, PRODUCT_KEY: PK, DEVICE_NAME: DN },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));

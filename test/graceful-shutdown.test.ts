@@ -19,7 +19,16 @@ const children: ChildProcess[] = [];
 function startService(service: string, port: number) {
   const child = spawn(process.execPath, [`services/${service}/dist/main.js`], {
     cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: API_KEY, RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN, RRPC_SECRETS_KEY: TEST_SECRETS_KEY, LOG_LEVEL: 'warn' },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      REDIS_URL: redis.url,
+      MQTT_URL: mosquitto.url,
+      PORT: String(port),
+      RRPC_API_KEYS: API_KEY,
+      RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+      RRPC_SECRETS_KEY: TEST_SECRETS_KEY,
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   // Start-up failures print here: show them in the test output.
@@ -78,7 +87,12 @@ describe('api SIGTERM with calls in flight', () => {
     expect(refused.status).toBe(503);
     expect(await refused.json()).toMatchObject({ error: { code: 'UNAVAILABLE' } });
 
-    const answers = await Promise.all(inFlight.map(async (p) => [(await p).status, Buffer.from(((await (await p).json()) as { payload: string }).payload, 'base64').toString()] as const));
+    const answers = await Promise.all(
+      inFlight.map(
+        async (p) =>
+          [(await p).status, Buffer.from(((await (await p).json()) as { payload: string }).payload, 'base64').toString()] as const,
+      ),
+    );
     expect(answers.map(([s]) => s)).toEqual([200, 200, 200]);
     expect(answers.map(([, body]) => body).sort()).toEqual(['done:c1', 'done:c2', 'done:c3']);
     expect(await exited).toBe(0);

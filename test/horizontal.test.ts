@@ -24,7 +24,9 @@ beforeAll(async () => {
   for (let i = 0; i < DEVICES; i++) {
     const name = `node-${String(i).padStart(2, '0')}`;
     // Each device answers with its own name, the message ID and the request bytes.
-    devices.push(await startDevice(cluster.mosquitto.url, PK, name, ({ payload, messageId }) => `${name}|${messageId}|${payload.toString()}`));
+    devices.push(
+      await startDevice(cluster.mosquitto.url, PK, name, ({ payload, messageId }) => `${name}|${messageId}|${payload.toString()}`),
+    );
     await cluster.connectDevice(PK, name);
   }
 });

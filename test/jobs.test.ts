@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@rrpc/testing';
 import { verifyCallback } from '@rrpc/jobs';
-import { CALLBACK_SECRET, b64, startDeviceGroup, startReceiver, startWorkerCluster, type DeviceGroup, type WorkerCluster } from './support/worker-cluster.js';
+import {
+  CALLBACK_SECRET,
+  b64,
+  startDeviceGroup,
+  startReceiver,
+  startWorkerCluster,
+  type DeviceGroup,
+  type WorkerCluster,
+} from './support/worker-cluster.js';
 
 /**
  * Persistent calls (jobs) on real Redis, Mosquitto, api, ingest and worker: delivered when the device connects
@@ -26,11 +34,21 @@ afterAll(async () => {
   await cluster.stop();
 });
 
-type Job = { id: string; state: string; attempts: number; result: { rrpcCode: string; payload?: string; messageId?: string } | null; callback?: { state: string; attempts: number } };
+type Job = {
+  id: string;
+  state: string;
+  attempts: number;
+  result: { rrpcCode: string; payload?: string; messageId?: string } | null;
+  callback?: { state: string; attempts: number };
+};
 
 const jobsPath = (dn: string) => `/v1/devices/${PK}/${dn}/rrpc/jobs`;
 async function createJob(dn: string, body: Record<string, unknown>, headers: Record<string, string> = {}) {
-  return cluster.json<Job>(jobsPath(dn), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return cluster.json<Job>(jobsPath(dn), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 }
 async function job(dn: string, id: string): Promise<Job> {
   return (await cluster.json<Job>(`${jobsPath(dn)}/${id}`)).body;
@@ -60,7 +78,7 @@ describe('persistent calls', () => {
     expect(listed.body.jobs.map((j) => j.id)).toEqual([created.body.id]);
   });
 
-  it('delivers a device\'s jobs one at a time, in creation order', async () => {
+  it("delivers a device's jobs one at a time, in creation order", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await createJob('order-1', { payload: b64(`m${i}`), ttlMs: 60_000 })).body.id);
     await cluster.connectDevice(PK, 'order-1');
@@ -132,7 +150,11 @@ describe('callbacks', () => {
       }
       // Every attempt is its own delivery (a receiver's replay store must not reject a retry).
       expect(new Set(receiver.received.map((r) => r.headers['x-rrpc-delivery-id'])).size).toBe(3);
-      expect(JSON.parse(receiver.received[2]?.body ?? '{}')).toMatchObject({ id: created.body.id, state: 'SUCCEEDED', result: { rrpcCode: 'SUCCESS', payload: b64('ping') } });
+      expect(JSON.parse(receiver.received[2]?.body ?? '{}')).toMatchObject({
+        id: created.body.id,
+        state: 'SUCCEEDED',
+        result: { rrpcCode: 'SUCCESS', payload: b64('ping') },
+      });
     } finally {
       await receiver.close();
     }
@@ -156,7 +178,7 @@ describe('callbacks', () => {
 });
 
 describe('Idempotency-Key', () => {
-  it('replays a synchronous call\'s answer; the device hears one request', async () => {
+  it("replays a synchronous call's answer; the device hears one request", async () => {
     await cluster.connectDevice(PK, 'idem-1');
     const send = () =>
       cluster.api(`/v1/devices/${PK}/idem-1/rrpc`, {

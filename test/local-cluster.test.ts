@@ -23,7 +23,16 @@ afterAll(async () => {
 
 function launch(extraEnv: Record<string, string> = {}) {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', ...extraEnv };
-  for (const name of ['MQTT_URL', 'REDIS_URL', 'RRPC_API_KEYS', 'RRPC_WEBHOOK_TOKEN', 'MQTT_PROTOCOL_VERSION', 'RRPC_SHARED_SUBSCRIPTION', 'RRPC_LOCAL_PORT', 'RRPC_LOCAL_API_KEY']) {
+  for (const name of [
+    'MQTT_URL',
+    'REDIS_URL',
+    'RRPC_API_KEYS',
+    'RRPC_WEBHOOK_TOKEN',
+    'MQTT_PROTOCOL_VERSION',
+    'RRPC_SHARED_SUBSCRIPTION',
+    'RRPC_LOCAL_PORT',
+    'RRPC_LOCAL_API_KEY',
+  ]) {
     if (!(name in extraEnv)) delete env[name];
   }
   const child = spawn(process.execPath, [START], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -79,7 +88,10 @@ async function upAndCalled(run: ReturnType<typeof launch>) {
     }),
   ]);
   const output = run.output();
-  const curls = output.split('\n').filter((l) => l.startsWith('  curl ')).map((l) => l.trim());
+  const curls = output
+    .split('\n')
+    .filter((l) => l.startsWith('  curl '))
+    .map((l) => l.trim());
   expect(curls).toHaveLength(3); // call, raw call, device registration
   const pids = [...field(output, 'Processes').matchAll(/(\S+) pid (\d+)/g)].map((m) => ({ name: m[1] as string, pid: Number(m[2]) }));
   return { output, curls, pids, apiUrl: field(output, 'API'), apiKey: field(output, 'API key') };
@@ -101,14 +113,18 @@ describe('npm start (packages/local-cluster)', () => {
     expect(Buffer.from(json.payload, 'base64').toString()).toBe('hello from curl');
     expect((await sh('sh', ['-c', up.curls[1] as string])).stdout).toBe('hello'); // custom topic, raw bytes
     // The registration command targets the api's POST /v1/devices for the demo product.
-    expect(up.curls[2]).toBe(`curl -sS -X POST '${up.apiUrl}/v1/devices' -H 'Authorization: Bearer ${up.apiKey}' -H 'Content-Type: application/json' -d '{"productKey":"demo"}'`);
+    expect(up.curls[2]).toBe(
+      `curl -sS -X POST '${up.apiUrl}/v1/devices' -H 'Authorization: Bearer ${up.apiKey}' -H 'Content-Type: application/json' -d '{"productKey":"demo"}'`,
+    );
     expect(up.output).toContain('logins checked by response-ingest POST /authn/emqx');
 
     // Presence came from the embedded broker's webhooks.
     const presence = await fetch(`${up.apiUrl}/v1/devices/demo/device-0002`, { headers: { authorization: `Bearer ${up.apiKey}` } });
     expect(await presence.json()).toMatchObject({ status: 'ONLINE', clientId: expect.stringContaining('device-0002|securemode=3') });
     // Subscriptions too (aedes's subscribe hook), and the device that forgot to subscribe gets NOT_SUBSCRIBED at once.
-    const subscribed = (await (await fetch(`${up.apiUrl}/v1/devices/demo/device-0002`, { headers: { authorization: `Bearer ${up.apiKey}` } })).json()) as { subscriptions: string[] };
+    const subscribed = (await (
+      await fetch(`${up.apiUrl}/v1/devices/demo/device-0002`, { headers: { authorization: `Bearer ${up.apiKey}` } })
+    ).json()) as { subscriptions: string[] };
     expect(subscribed.subscriptions).toContain('/sys/demo/device-0002/rrpc/request/+');
     const refused = /Calling demo\/forgetful-1 .*\n {2}HTTP 404 (.+)\n/.exec(up.output)?.[1];
     expect(JSON.parse(refused ?? '{}')).toMatchObject({ rrpcCode: 'NOT_SUBSCRIBED', error: { code: 'DEVICE_NOT_SUBSCRIBED' } });

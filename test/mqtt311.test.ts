@@ -41,7 +41,11 @@ describe('MQTT 3.1.1 broker, plain subscriptions, two ingest replicas', () => {
     const silentTopic = `/${PK}/old-3/user/cmd`;
     devices.push(await startDevice(cluster.mosquitto.url, PK, 'old-3', () => undefined, [silentTopic]));
     await cluster.connectDevice(PK, 'old-3');
-    const silent = await cluster.call(PK, 'old-3', { payload: Buffer.from('same').toString('base64'), timeoutMs: 1000, topic: silentTopic });
+    const silent = await cluster.call(PK, 'old-3', {
+      payload: Buffer.from('same').toString('base64'),
+      timeoutMs: 1000,
+      topic: silentTopic,
+    });
     expect(silent.status).toBe(504);
   });
 });

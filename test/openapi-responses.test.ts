@@ -60,8 +60,16 @@ describe('/v1 answers match the documented schemas', () => {
     await conforms(await cluster.call(PK, 'silent-1', { payload: b64('x'), timeoutMs: 1000 }), 504, errorBody);
     await conforms(await cluster.call(PK, 'echo-1', { payload: 'not base64!' }), 400, errorBody);
     await conforms(await cluster.call(PK, 'echo-1', { payload: Buffer.alloc(2000).toString('base64') }), 413, errorBody);
-    await conforms(await cluster.api(`/v1/devices/${PK}/echo-1/rrpc`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }), 415, errorBody);
-    await conforms(await cluster.api(`/v1/devices/${PK}/echo-1/rrpc`, { method: 'POST', headers: { authorization: 'Bearer nope' } }), 401, errorBody);
+    await conforms(
+      await cluster.api(`/v1/devices/${PK}/echo-1/rrpc`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }),
+      415,
+      errorBody,
+    );
+    await conforms(
+      await cluster.api(`/v1/devices/${PK}/echo-1/rrpc`, { method: 'POST', headers: { authorization: 'Bearer nope' } }),
+      401,
+      errorBody,
+    );
   });
 
   it('presence: Presence online and after a disconnect; ErrorBody when never seen', async () => {
@@ -74,10 +82,19 @@ describe('/v1 answers match the documented schemas', () => {
   });
 
   it('registry: DeviceCreated, DeviceImportResult, Device (UNACTIVE), DevicePage, DeviceSecret; ErrorBody for 409', async () => {
-    const json = (method: string, body?: unknown) => ({ method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const json = (method: string, body?: unknown) => ({
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
     await conforms(await cluster.api('/v1/devices', json('POST', { productKey: PK, deviceName: 'doc-reg-1' })), 201, deviceCreated);
     await conforms(await cluster.api('/v1/devices', json('POST', { productKey: PK, deviceName: 'doc-reg-1' })), 409, errorBody);
-    const imported = { devices: [{ productKey: PK, deviceName: 'doc-imp-1', deviceSecret: 'doc-secret-0123456789' }, { productKey: PK, deviceName: 'x' }] };
+    const imported = {
+      devices: [
+        { productKey: PK, deviceName: 'doc-imp-1', deviceSecret: 'doc-secret-0123456789' },
+        { productKey: PK, deviceName: 'x' },
+      ],
+    };
     await conforms(await cluster.api('/v1/devices/import', json('POST', imported)), 200, deviceImportResult);
     expect((await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1`), 200, presence))['status']).toBe('UNACTIVE');
     await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1`, json('PATCH', { enabled: false })), 200, presence);
@@ -86,11 +103,19 @@ describe('/v1 answers match the documented schemas', () => {
     await conforms(await cluster.api(`/v1/devices/${PK}/doc-reg-1/secret`, { method: 'POST' }), 200, deviceSecretAnswer);
     await conforms(await cluster.api(`/v1/devices/${PK}/never-seen`, json('PATCH', { enabled: true })), 404, errorBody);
     const aliyunPost = (params: Record<string, string>) =>
-      fetch(`${cluster.apis[0]!.url}/compat/aliyun`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params) });
+      fetch(`${cluster.apis[0]!.url}/compat/aliyun`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(params),
+      });
     await conforms(await aliyunPost({ Action: 'RegisterDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
     await conforms(await aliyunPost({ Action: 'QueryDeviceDetail', ProductKey: PK, DeviceName: 'echo-1' }), 200, aliyunDeviceAnswer);
     await conforms(await aliyunPost({ Action: 'GetDeviceStatus', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
-    await conforms(await aliyunPost({ Action: 'BatchGetDeviceState', ProductKey: PK, 'DeviceName.1': 'echo-1', 'DeviceName.2': 'doc-ali-1' }), 200, aliyunDeviceAnswer);
+    await conforms(
+      await aliyunPost({ Action: 'BatchGetDeviceState', ProductKey: PK, 'DeviceName.1': 'echo-1', 'DeviceName.2': 'doc-ali-1' }),
+      200,
+      aliyunDeviceAnswer,
+    );
     await conforms(await aliyunPost({ Action: 'DisableThing', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
     await conforms(await aliyunPost({ Action: 'DeleteDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 200, aliyunDeviceAnswer);
     await conforms(await aliyunPost({ Action: 'DeleteDevice', ProductKey: PK, DeviceName: 'doc-ali-1' }), 404, aliyunError);
@@ -103,7 +128,10 @@ describe('/v1 answers match the documented schemas', () => {
     // The message ID is known before the answer from the request topic the broker carried.
     const prefix = `/sys/${PK}/silent-1/rrpc/request/`;
     await waitFor(() => cluster.published.slice(before).some((t) => t.startsWith(prefix)), 5000, 'the request to be published');
-    const pendingId = cluster.published.slice(before).find((t) => t.startsWith(prefix))!.slice(prefix.length);
+    const pendingId = cluster.published
+      .slice(before)
+      .find((t) => t.startsWith(prefix))!
+      .slice(prefix.length);
     expect((await conforms(await cluster.api(`/v1/rrpc/${pendingId}`), 200, callOutcome))['rrpcCode']).toBe('PENDING');
     const timedOut = (await (await pendingCall).json()) as { messageId: string };
     expect(timedOut.messageId).toBe(pendingId);
@@ -117,7 +145,9 @@ describe('/v1 answers match the documented schemas', () => {
 
 describe('compat and operations answers match the documented schemas', () => {
   const aliyun = (params: Record<string, string>, key = API_KEY) =>
-    fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params).toString()}`, { headers: { authorization: `Bearer ${key}` } });
+    fetch(`${cluster.apis[0]!.url}/compat/aliyun?${new URLSearchParams(params).toString()}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
   const rrpc = { Action: 'RRpc', ProductKey: PK, RequestBase64Byte: b64('x'), Timeout: '1000' };
 
   it('aliyun: AliyunRRpcAnswer for every outcome, AliyunError for errors', async () => {

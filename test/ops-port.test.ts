@@ -26,7 +26,13 @@ let ingestOps: number;
 beforeAll(async () => {
   [redis, mosquitto] = await Promise.all([startRedis(), startMosquitto()]);
   [apiOps, ingestOps] = [await freePort(), await freePort()];
-  const env = { REDIS_URL: redis.url, MQTT_URL: mosquitto.url, RRPC_API_KEYS: API_KEY, RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN, RRPC_DEVICE_REGISTRY: 'off' };
+  const env = {
+    REDIS_URL: redis.url,
+    MQTT_URL: mosquitto.url,
+    RRPC_API_KEYS: API_KEY,
+    RRPC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+    RRPC_DEVICE_REGISTRY: 'off',
+  };
   api = await startService('api', 'api-ops', { ...env, RRPC_OPS_PORT: String(apiOps), RRPC_BIND_HOST: '127.0.0.1' });
   ingest = await startService('response-ingest', 'ingest-ops', { ...env, RRPC_OPS_PORT: String(ingestOps) });
 }, 60_000);
@@ -35,11 +41,18 @@ afterAll(async () => {
   await Promise.allSettled([redis?.stop(), mosquitto?.stop()]);
 });
 
-const reach = (url: string) => fetch(url).then((r) => r.status, () => 'refused' as const);
+const reach = (url: string) =>
+  fetch(url).then(
+    (r) => r.status,
+    () => 'refused' as const,
+  );
 
 describe('RRPC_OPS_PORT', () => {
   it('serves /metrics on the ops port only; /livez and /readyz on both', async () => {
-    for (const [service, opsPort] of [[api, apiOps], [ingest, ingestOps]] as const) {
+    for (const [service, opsPort] of [
+      [api, apiOps],
+      [ingest, ingestOps],
+    ] as const) {
       const open = await fetch(`${service.url}/metrics`);
       expect(open.status).toBe(service === api ? 401 : 404); // the api asks for a key first; neither serves metrics
       expect(await open.text()).not.toContain('rrpc_');

@@ -54,7 +54,13 @@ describe('Redis stalled (SIGSTOP)', () => {
       expect(during.status).toBe(503);
       expect(during.body.error?.code).toBe('UNAVAILABLE');
       expect(during.elapsed).toBeLessThan(8000); // the call's own timeout was never reached
-      const hook = await cluster.webhook({ event: 'client.connected', clientid: 'x|y|', username: `pump-2&${PK}`, connected_at: Date.now(), keepalive: 60 });
+      const hook = await cluster.webhook({
+        event: 'client.connected',
+        clientid: 'x|y|',
+        username: `pump-2&${PK}`,
+        connected_at: Date.now(),
+        keepalive: 60,
+      });
       expect(hook.status).toBe(503);
       // Jobs and batches (BullMQ's calls included) answer 503 within about the command timeout (500 ms here).
       for (const created of await createJobAndBatch()) {
@@ -81,7 +87,7 @@ describe('Redis crashed (SIGKILL + restart)', () => {
     expect(during.status).toBe(503);
     expect(during.body.error?.code).toBe('UNAVAILABLE');
     await waitFor(async () => !(await ready(cluster.apis[0]!.url)), 5000, 'api to report not ready');
-    expect((await (await fetch(`${cluster.apis[0]!.url}/readyz`)).json())).toMatchObject({ checks: { redis: false } });
+    expect(await (await fetch(`${cluster.apis[0]!.url}/readyz`)).json()).toMatchObject({ checks: { redis: false } });
     // Not 500 INTERNAL from BullMQ ("Stream isn't writeable"): the same 503 as every other route.
     for (const created of await createJobAndBatch()) expect(created).toMatchObject({ status: 503, code: 'UNAVAILABLE' });
     await cluster.redis.restart();

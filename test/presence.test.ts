@@ -7,7 +7,10 @@ import { connectedEvent, disconnectedEvent, startCluster, type TestCluster } fro
  * rule-engine events and EMQX 4 web-hook bodies with the fields EMQX documents (fixtures).
  */
 const fixture = (name: string) =>
-  JSON.parse(readFileSync(new URL(`../services/response-ingest/test/fixtures/emqx/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
+  JSON.parse(readFileSync(new URL(`../services/response-ingest/test/fixtures/emqx/${name}.json`, import.meta.url), 'utf8')) as Record<
+    string,
+    unknown
+  >;
 
 let cluster: TestCluster;
 beforeAll(async () => {

@@ -15,7 +15,12 @@ afterAll(async () => {
 });
 
 function run(service: string, env: Record<string, string>) {
-  return spawnSync(process.execPath, [`services/${service}/dist/main.js`], { cwd: root, env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8', timeout: 15_000 });
+  return spawnSync(process.execPath, [`services/${service}/dist/main.js`], {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    encoding: 'utf8',
+    timeout: 15_000,
+  });
 }
 
 describe('start-up configuration', () => {
@@ -39,7 +44,13 @@ describe('start-up configuration', () => {
   });
 
   it('fails clearly when Redis cannot be reached', () => {
-    const r = run('api', { REDIS_URL: 'redis://127.0.0.1:1', MQTT_URL: mosquitto.url, RRPC_API_KEYS: 'k'.repeat(20), RRPC_SECRETS_KEY: Buffer.alloc(32, 5).toString('base64'), REDIS_COMMAND_TIMEOUT_MS: '200' });
+    const r = run('api', {
+      REDIS_URL: 'redis://127.0.0.1:1',
+      MQTT_URL: mosquitto.url,
+      RRPC_API_KEYS: 'k'.repeat(20),
+      RRPC_SECRETS_KEY: Buffer.alloc(32, 5).toString('base64'),
+      REDIS_COMMAND_TIMEOUT_MS: '200',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cannot start: .*Redis/);
   });
@@ -51,7 +62,15 @@ describe('running services', () => {
       const port = await freePort();
       const child = spawn(process.execPath, [`services/${service}/dist/main.js`], {
         cwd: root,
-        env: { PATH: process.env['PATH'] ?? '', REDIS_URL: redis.url, MQTT_URL: mosquitto.url, PORT: String(port), RRPC_API_KEYS: 'k'.repeat(20), RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SECRETS_KEY: TEST_SECRETS_KEY },
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          REDIS_URL: redis.url,
+          MQTT_URL: mosquitto.url,
+          PORT: String(port),
+          RRPC_API_KEYS: 'k'.repeat(20),
+          RRPC_WEBHOOK_TOKEN: 't'.repeat(20),
+          RRPC_SECRETS_KEY: TEST_SECRETS_KEY,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -60,7 +79,10 @@ describe('running services', () => {
       const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
       expect(await exit).toBe(0);
-      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { service: string; msg: string });
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { service: string; msg: string });
       expect(lines.some((l) => l.service === service && l.msg.includes('listening'))).toBe(true);
       expect(lines.some((l) => l.msg === 'stopped')).toBe(true);
     }

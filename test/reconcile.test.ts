@@ -70,13 +70,25 @@ beforeAll(async () => {
     }
     if (url.pathname === '/api/v5/clients') {
       const data = [...broker.entries()].map(([id, c]) => clientBody(id, c));
-      return send(200, { data, meta: { page: Number(url.searchParams.get('_page') ?? 1), limit: Number(url.searchParams.get('_limit') ?? 100), hasnext: false, count: data.length } });
+      return send(200, {
+        data,
+        meta: {
+          page: Number(url.searchParams.get('_page') ?? 1),
+          limit: Number(url.searchParams.get('_limit') ?? 100),
+          hasnext: false,
+          count: data.length,
+        },
+      });
     }
     const m = /^\/api\/v5\/clients\/([^/]+)(\/subscriptions)?$/.exec(url.pathname);
     const id = m ? decodeURIComponent(m[1]!) : undefined;
     const c = id === undefined ? undefined : broker.get(id);
     if (!m || !c || id === undefined) return send(404, { code: 'CLIENTID_NOT_FOUND', message: 'Client ID not found' });
-    if (m[2]) return send(200, c.subscriptions.map((topic) => ({ node: 'emqx@127.0.0.1', clientid: id, topic, qos: 0, nl: 0, rap: 0, rh: 0 })));
+    if (m[2])
+      return send(
+        200,
+        c.subscriptions.map((topic) => ({ node: 'emqx@127.0.0.1', clientid: id, topic, qos: 0, nl: 0, rap: 0, rh: 0 })),
+      );
     return send(200, clientBody(id, c));
   });
   await new Promise<void>((r) => emqx.listen(0, '127.0.0.1', r));
@@ -124,7 +136,7 @@ describe('reconciliation with the broker', () => {
     expect((await view('lost-1'))['status']).toBe('ONLINE');
     const before = await corrections('offline');
     expect(await reconciler().sweep()).toBe(true);
-    expect((await view('lost-1'))).toMatchObject({ status: 'OFFLINE', lastDisconnectReason: 'reconciled' });
+    expect(await view('lost-1')).toMatchObject({ status: 'OFFLINE', lastDisconnectReason: 'reconciled' });
     expect((await view('kept-1'))['status']).toBe('ONLINE');
     expect(await corrections('offline')).toBe(before + 1);
     expect(requests.some((r) => r.path === `/api/v5/clients/${encodeURIComponent(deviceClientId('lost-1'))}`)).toBe(true);
@@ -160,7 +172,11 @@ describe('reconciliation with the broker', () => {
     await cluster.devices.register([{ productKey: PK, deviceName: 'adopt-1' }]);
     expect(await view('adopt-1')).toMatchObject({ status: 'UNACTIVE' });
     await reconciler().sweep();
-    expect(await view('adopt-1')).toMatchObject({ status: 'ONLINE', clientId: deviceClientId('adopt-1'), subscriptions: [deviceRequestFilter({ productKey: PK, deviceName: 'adopt-1' })] });
+    expect(await view('adopt-1')).toMatchObject({
+      status: 'ONLINE',
+      clientId: deviceClientId('adopt-1'),
+      subscriptions: [deviceRequestFilter({ productKey: PK, deviceName: 'adopt-1' })],
+    });
     expect(await corrections('online')).toBeGreaterThan(0);
   });
 

@@ -157,7 +157,7 @@ describe('Redis Cluster (3 primaries)', () => {
     expect(after.publish - before.publish).toBe(0);
   });
 
-  it('records a subscription in the device\'s slot and wakes waiters with one SPUBLISH; the reconcile walk covers every primary', async () => {
+  it("records a subscription in the device's slot and wakes waiters with one SPUBLISH; the reconcile walk covers every primary", async () => {
     const before = await commandStats();
     const res = await fetch(`${ingests[0]!.url}/hooks/emqx`, {
       method: 'POST',
@@ -192,7 +192,11 @@ describe('Redis Cluster (3 primaries)', () => {
     const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> });
     // A job for a device that is not connected yet: queued, then delivered when its presence event arrives.
     const created = await json(
-      await fetch(`${apis[1]!.url}/v1/devices/${PK}/later-01/rrpc/jobs`, { method: 'POST', headers, body: JSON.stringify({ payload: 'aGk=', ttlMs: 60_000 }) }),
+      await fetch(`${apis[1]!.url}/v1/devices/${PK}/later-01/rrpc/jobs`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ payload: 'aGk=', ttlMs: 60_000 }),
+      }),
     );
     expect(created).toMatchObject({ status: 202, body: { state: 'QUEUED' } });
     devices.push(await startDevice(mosquitto.url, PK, 'later-01', ({ payload }) => `late|${payload.toString()}`));
@@ -210,7 +214,11 @@ describe('Redis Cluster (3 primaries)', () => {
     // A batch over devices in different slots.
     const batchDevices = names.slice(0, 6).map((deviceName) => ({ productKey: PK, deviceName }));
     const batch = await json(
-      await fetch(`${apis[0]!.url}/v1/rrpc/batches`, { method: 'POST', headers, body: JSON.stringify({ devices: batchDevices, payload: 'Yg==', timeoutMs: 5000, concurrency: 3 }) }),
+      await fetch(`${apis[0]!.url}/v1/rrpc/batches`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ devices: batchDevices, payload: 'Yg==', timeoutMs: 5000, concurrency: 3 }),
+      }),
     );
     expect(batch.status).toBe(202);
     const batchUrl = `${apis[1]!.url}/v1/rrpc/batches/${String(batch.body['id'])}`;

@@ -30,7 +30,8 @@ function reseal(env: Record<string, string>) {
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
-const devicesOf = (pk: string, n: number) => Array.from({ length: n }, (_, i) => ({ productKey: pk, deviceName: `dev-${String(i).padStart(4, '0')}` }));
+const devicesOf = (pk: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ productKey: pk, deviceName: `dev-${String(i).padStart(4, '0')}` }));
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -52,7 +53,11 @@ describe('reseal-secrets', () => {
     const first = reseal({ RRPC_SECRETS_KEY: KEY_B, RRPC_SECRETS_KEY_PREVIOUS: KEY_A });
     expect(first.stderr).toBe('');
     expect(first.status).toBe(0);
-    const done = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'device secrets re-sealed');
+    const done = first.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['msg'] === 'device secrets re-sealed');
     expect(done).toMatchObject({ products: 2, resealed: 1208 });
     // Nothing secret in the output: no key, no device secret.
     for (const forbidden of [KEY_A, KEY_B, 'test-device-secret', 'rotated-secret']) expect(first.stdout).not.toContain(forbidden);

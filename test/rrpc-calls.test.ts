@@ -46,7 +46,13 @@ describe('synchronous calls on system topics', () => {
     const stored = await cluster.api(`/v1/rrpc/${body.messageId}`);
     expect(stored.status).toBe(200);
     const record = (await stored.json()) as Record<string, string>;
-    expect(record).toMatchObject({ messageId: body.messageId, rrpcCode: 'SUCCESS', productKey: PK, deviceName: 'echo-1', payload: body.payload });
+    expect(record).toMatchObject({
+      messageId: body.messageId,
+      rrpcCode: 'SUCCESS',
+      productKey: PK,
+      deviceName: 'echo-1',
+      payload: body.payload,
+    });
   });
 
   it('takes and returns raw bytes with application/octet-stream', async () => {

@@ -115,7 +115,7 @@ describe('a connected device that is not subscribed', () => {
     expect((await call('sysonly-1', { topic: customTopic('sysonly-1') })).status).toBe(200);
   });
 
-  it('counts a wildcard filter (/sys/{pk}/{dn}/#) and a $share/ subscription, not another device\'s filter', async () => {
+  it("counts a wildcard filter (/sys/{pk}/{dn}/#) and a $share/ subscription, not another device's filter", async () => {
     await device('wild-1');
     await cluster.subscribeDevice(PK, 'wild-1', [sysFilter('other-1')]);
     expect((await call('wild-1')).body['rrpcCode']).toBe('NOT_SUBSCRIBED');
@@ -200,7 +200,8 @@ describe('subscription events: ordering and sessions', () => {
   it('keeps at most 32 filters per device, of bounded length', async () => {
     await device('many-1');
     const results: string[] = [];
-    for (let i = 0; i < 40; i++) results.push(await hook(subscriptionEvent('subscribed', PK, 'many-1', `/ext/rrpc/+/${PK}/many-1/user/t${i}`, Date.now())));
+    for (let i = 0; i < 40; i++)
+      results.push(await hook(subscriptionEvent('subscribed', PK, 'many-1', `/ext/rrpc/+/${PK}/many-1/user/t${i}`, Date.now())));
     expect(results.filter((r) => r === 'subscribed')).toHaveLength(32);
     expect(results.filter((r) => r === 'full')).toHaveLength(8);
     expect((await view('many-1'))['subscriptions']).toHaveLength(32);

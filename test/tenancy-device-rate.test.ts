@@ -28,7 +28,11 @@ describe("the worker's calls respect the device's rate", () => {
   it('six jobs to a device limited to 2 calls a second all succeed, no faster than its limit', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const res = await cluster.json(`/v1/devices/${PK}/limited-1/rrpc/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: b64(`j${i}`) }) });
+      const res = await cluster.json(`/v1/devices/${PK}/limited-1/rrpc/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ payload: b64(`j${i}`) }),
+      });
       expect(res.status).toBe(202);
       ids.push(String(res.body['id']));
     }

@@ -21,7 +21,9 @@ let cluster: WorkerCluster;
 let redis: Redis;
 
 beforeAll(async () => {
-  cluster = await startWorkerCluster({ env: { RRPC_MAX_JOBS_PER_KEY: '0', RRPC_MAX_BATCH_DEVICES_PER_KEY: '0', RRPC_MAX_BYTES_PER_KEY: '0', RRPC_RATE_LIMIT_PER_KEY: '0' } });
+  cluster = await startWorkerCluster({
+    env: { RRPC_MAX_JOBS_PER_KEY: '0', RRPC_MAX_BATCH_DEVICES_PER_KEY: '0', RRPC_MAX_BYTES_PER_KEY: '0', RRPC_RATE_LIMIT_PER_KEY: '0' },
+  });
   redis = new Redis(cluster.redis.url);
 });
 afterAll(async () => {
@@ -51,7 +53,8 @@ async function keysWithoutTtl(): Promise<string[]> {
   return missing;
 }
 
-const post = (path: string, body: unknown) => cluster.json(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (path: string, body: unknown) =>
+  cluster.json(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe('Redis memory per job and per batch device', () => {
   it(`a maximal-payload persistent batch to ${DEVICES} never-connected devices stores its payload once`, async () => {
@@ -63,15 +66,13 @@ describe('Redis memory per job and per batch device', () => {
     expect(created.status).toBe(202);
     const id = String(created.body['id']);
     // Every device is offline: each item becomes a job waiting for its device.
-    await waitFor(
-      async () => (await redis.hlen(`rrpc:{b:${id}}:items`)) === DEVICES,
-      DEVICES * 50,
-      'every item waiting as a job',
-    );
+    await waitFor(async () => (await redis.hlen(`rrpc:{b:${id}}:items`)) === DEVICES, DEVICES * 50, 'every item waiting as a job');
     await waitFor(async () => (await redis.zcard(`rrpc:{bull}:jobs:delayed`)) >= DEVICES, DEVICES * 50, 'every job parked');
     const added = (await usedMemory()) - before;
     const perDevice = (added - payload.length) / DEVICES;
-    console.log(`persistent batch: ${DEVICES} devices, payload ${payload.length} B (base64): +${added} B in Redis, ${Math.round(perDevice)} B per device`);
+    console.log(
+      `persistent batch: ${DEVICES} devices, payload ${payload.length} B (base64): +${added} B in Redis, ${Math.round(perDevice)} B per device`,
+    );
     if (process.env['TENANCY_BREAKDOWN']) {
       const sizes = new Map<string, { n: number; bytes: number }>();
       let cursor = '0';
@@ -79,14 +80,25 @@ describe('Redis memory per job and per batch device', () => {
         const [next, keys] = await redis.scan(cursor, 'MATCH', 'rrpc:*', 'COUNT', 1000);
         cursor = next;
         for (const k of keys) {
-          const kind = k.replace(/never-\d+/, 'D').replace(/job_[A-Za-z0-9]+/, 'J').replace(/:\d+$/, ':N').replace(/bat_[A-Za-z0-9]+/, 'B').replace(/j-J/, 'j-J');
+          const kind = k
+            .replace(/never-\d+/, 'D')
+            .replace(/job_[A-Za-z0-9]+/, 'J')
+            .replace(/:\d+$/, ':N')
+            .replace(/bat_[A-Za-z0-9]+/, 'B')
+            .replace(/j-J/, 'j-J');
           const e = sizes.get(kind) ?? { n: 0, bytes: 0 };
           e.n++;
           e.bytes += Number(await redis.memory('USAGE', k, 'SAMPLES', '0'));
           sizes.set(kind, e);
         }
       } while (cursor !== '0');
-      console.log([...sizes].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 20).map(([k, v]) => `${k}: ${v.n} keys, ${v.bytes} B`).join('\n'));
+      console.log(
+        [...sizes]
+          .sort((a, b) => b[1].bytes - a[1].bytes)
+          .slice(0, 20)
+          .map(([k, v]) => `${k}: ${v.n} keys, ${v.bytes} B`)
+          .join('\n'),
+      );
     }
     expect(added).toBeLessThan(payload.length * 1.25 + DEVICES * PER_DEVICE_BOUND);
     expect(await keysWithoutTtl()).toEqual([]);

@@ -45,11 +45,24 @@ beforeAll(async () => {
       `${BYTES_CAPPED} max-bytes=4096`,
     ].join('\n') + '\n',
   );
-  cluster = await startWorkerCluster({ env: { RRPC_API_KEYS: '', RRPC_API_KEYS_FILE: file, RRPC_MAX_IN_FLIGHT_PER_KEY: String(PER_KEY_IN_FLIGHT) } });
+  cluster = await startWorkerCluster({
+    env: { RRPC_API_KEYS: '', RRPC_API_KEYS_FILE: file, RRPC_MAX_IN_FLIGHT_PER_KEY: String(PER_KEY_IN_FLIGHT) },
+  });
   group = await startDeviceGroup(cluster.mosquitto.url, PK, 20, (dn) => !silent.has(dn));
   for (const dn of ['dev-1', 'dev-2', 'quiet-1', ...Array.from({ length: 10 }, (_, i) => `slow-${i}`)]) await cluster.connectDevice(PK, dn);
   // Devices that never connect in these tests are registered all the same (calls and jobs to them are about keys, not the registry).
-  await cluster.devices.register(['late-1', 'offline-cap', 'offline-cap-2', 'offline-idem', 'offline-jobs', 'offline-rate', 'offline-wait', ...Array.from({ length: 6 }, (_, i) => `never-${i}`)].map((deviceName) => ({ productKey: PK, deviceName })));
+  await cluster.devices.register(
+    [
+      'late-1',
+      'offline-cap',
+      'offline-cap-2',
+      'offline-idem',
+      'offline-jobs',
+      'offline-rate',
+      'offline-wait',
+      ...Array.from({ length: 6 }, (_, i) => `never-${i}`),
+    ].map((deviceName) => ({ productKey: PK, deviceName })),
+  );
 });
 afterAll(async () => {
   await group?.close();
@@ -128,7 +141,10 @@ describe('ownership: another key gets 404, the admin key reads everything', () =
     const idA = String(a.body['id']);
     const idB = String(b.body['id']);
     await waitFor(async () => (await as(KEY_A, `/v1/rrpc/batches/${idA}`)).body['state'] === 'DONE', 15_000, 'batch A done');
-    for (const [key, id] of [[KEY_B, idA], [KEY_A, idB]] as const) {
+    for (const [key, id] of [
+      [KEY_B, idA],
+      [KEY_A, idB],
+    ] as const) {
       expect((await as(key, `/v1/rrpc/batches/${id}`)).status).toBe(404);
       const results = await as(key, `/v1/rrpc/batches/${id}/results`);
       expect(results.status).toBe(404);
@@ -200,7 +216,10 @@ describe('quotas on every path', () => {
     expect(errorOf(limited).code).toBe('RATE_LIMITED');
     expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     const batches: number[] = [];
-    for (let i = 0; i < 5; i++) batches.push((await post(RATE_ONE, '/v1/rrpc/batches', { devices: [{ productKey: PK, deviceName: 'offline-rate' }], payload: b64('b') })).status);
+    for (let i = 0; i < 5; i++)
+      batches.push(
+        (await post(RATE_ONE, '/v1/rrpc/batches', { devices: [{ productKey: PK, deviceName: 'offline-rate' }], payload: b64('b') })).status,
+      );
     expect(batches.filter((c) => c === 429).length).toBeGreaterThan(0);
     const listed = await as(RATE_ONE, jobsPath('offline-rate'));
     expect((listed.body['jobs'] as Json[]).length).toBe(codes.filter((c) => c === 202).length);
@@ -242,13 +261,23 @@ describe('quotas on every path', () => {
     const big = await post(CAPPED, '/v1/rrpc/batches', { devices: sixDevices, payload: b64('b'), persistent: true, ttlMs: 60_000 });
     expect(big.status).toBe(429);
     expect(errorOf(big).message).toContain('devices in running batches');
-    const fits = await post(CAPPED, '/v1/rrpc/batches', { devices: sixDevices.slice(0, 5), payload: b64('b'), persistent: true, ttlMs: 60_000 });
+    const fits = await post(CAPPED, '/v1/rrpc/batches', {
+      devices: sixDevices.slice(0, 5),
+      payload: b64('b'),
+      persistent: true,
+      ttlMs: 60_000,
+    });
     expect(fits.status).toBe(202);
-    expect((await post(CAPPED, '/v1/rrpc/batches', { devices: sixDevices.slice(5), payload: b64('b'), persistent: true, ttlMs: 60_000 })).status).toBe(429);
+    expect(
+      (await post(CAPPED, '/v1/rrpc/batches', { devices: sixDevices.slice(5), payload: b64('b'), persistent: true, ttlMs: 60_000 })).status,
+    ).toBe(429);
 
     // Bytes: at most 4096 bytes of (base64) payload held at once by BYTES_CAPPED's jobs and batches.
     expect((await post(BYTES_CAPPED, jobsPath('offline-cap-2'), { payload: Buffer.alloc(2700).toString('base64') })).status).toBe(202); // 3600 bytes
-    const bulky = await post(BYTES_CAPPED, '/v1/rrpc/batches', { devices: sixDevices.slice(0, 1), payload: Buffer.alloc(600).toString('base64') }); // 800 more
+    const bulky = await post(BYTES_CAPPED, '/v1/rrpc/batches', {
+      devices: sixDevices.slice(0, 1),
+      payload: Buffer.alloc(600).toString('base64'),
+    }); // 800 more
     expect(bulky.status).toBe(429);
     expect(errorOf(bulky).message).toContain('bytes of request payload');
     expect(errorOf(bulky).message).toContain('cap of 4096');

@@ -42,15 +42,30 @@ const answerProperties = new Map<string, Record<string, string | string[]>>();
 beforeAll(async () => {
   receiver = new OtlpReceiver();
   const endpoint = await receiver.start();
-  cluster = await startWorkerCluster({ protocolVersion: 5, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', RRPC_CALLBACK_ALLOWED_HOSTS: '127.0.0.1' } });
-  device = await connectDevice({ url: cluster.mosquitto.url, productKey: PK, deviceName: 'tracer-1', protocolVersion: 5, reconnectPeriodMs: 0 });
+  cluster = await startWorkerCluster({
+    protocolVersion: 5,
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', RRPC_CALLBACK_ALLOWED_HOSTS: '127.0.0.1' },
+  });
+  device = await connectDevice({
+    url: cluster.mosquitto.url,
+    productKey: PK,
+    deviceName: 'tracer-1',
+    protocolVersion: 5,
+    reconnectPeriodMs: 0,
+  });
   await device.onRrpc((payload, ctx) => {
     heard.push({ messageId: ctx.messageId, traceparent: ctx.traceparent, tracestate: ctx.tracestate, payload: payload.toString() });
     return payload;
   });
   device311 = await startDevice(cluster.mosquitto.url, PK, 'old-1', ({ payload }) => payload);
   // A device that traces its own work: it answers with its own span as the traceparent.
-  ownSpans = await connectDevice({ url: cluster.mosquitto.url, productKey: PK, deviceName: 'tracer-2', protocolVersion: 5, reconnectPeriodMs: 0 });
+  ownSpans = await connectDevice({
+    url: cluster.mosquitto.url,
+    productKey: PK,
+    deviceName: 'tracer-2',
+    protocolVersion: 5,
+    reconnectPeriodMs: 0,
+  });
   await ownSpans.onRrpc((payload, ctx) => {
     if (ctx.traceparent !== undefined) ctx.traceparent = `${ctx.traceparent.slice(0, 36)}${payload.toString()}-01`;
     return payload;
@@ -144,7 +159,7 @@ describe('a synchronous call with a traceparent', () => {
     expect(processed.links).toEqual([]);
   });
 
-  it('links the ingest span to the device\'s own span when the device answers with one', async () => {
+  it("links the ingest span to the device's own span when the device answers with one", async () => {
     const traceId = hex(16);
     const deviceSpan = hex(8);
     const { status, body } = await call('tracer-2', { traceparent: traceparentOf(traceId, hex(8)) }, deviceSpan);
@@ -158,7 +173,13 @@ describe('a synchronous call with a traceparent', () => {
 
   it('ignores a malformed traceparent: 200, and a new trace starts', async () => {
     const started: string[] = [];
-    for (const bad of ['garbage', traceparentOf('0'.repeat(32), hex(8)), traceparentOf(hex(16).toUpperCase(), hex(8)), `ff-${hex(16)}-${hex(8)}-01`, `${traceparentOf(hex(16), hex(8))}-extra`]) {
+    for (const bad of [
+      'garbage',
+      traceparentOf('0'.repeat(32), hex(8)),
+      traceparentOf(hex(16).toUpperCase(), hex(8)),
+      `ff-${hex(16)}-${hex(8)}-01`,
+      `${traceparentOf(hex(16), hex(8))}-extra`,
+    ]) {
       const { status, body } = await call('tracer-1', { traceparent: bad, tracestate: 'vendor=abc' });
       expect(status).toBe(200);
       const got = heard.find((h) => h.messageId === body.messageId);
@@ -177,16 +198,25 @@ describe('a synchronous call with a traceparent', () => {
     expect(keyed.status).toBe(200);
     expect(heard.find((h) => h.messageId === keyed.body.messageId)?.traceparent?.slice(3, 35)).toBe(traceId);
     const spans = await spansOf(traceId, 3);
-    expect(one(spans, 'rrpc-api', PRODUCER).parentSpanId).toBe(one(spans, 'rrpc-api', SERVER, 'POST /v1/devices/:productKey/:deviceName/rrpc').spanId);
+    expect(one(spans, 'rrpc-api', PRODUCER).parentSpanId).toBe(
+      one(spans, 'rrpc-api', SERVER, 'POST /v1/devices/:productKey/:deviceName/rrpc').spanId,
+    );
     const bad = await call('tracer-1', { traceparent: '00-xyz', 'idempotency-key': `trace-${hex(4)}` });
     expect(bad.status).toBe(200);
     expect(heard.find((h) => h.messageId === bad.body.messageId)?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   });
 
-  it('@rrpc/client sends the caller\'s trace context', async () => {
+  it("@rrpc/client sends the caller's trace context", async () => {
     const traceId = hex(16);
     const client = new RrpcClient({ baseUrl: cluster.apis[0]?.url as string, apiKey: API_KEY });
-    const result = await client.call({ productKey: PK, deviceName: 'tracer-1', payload: 'from the client', timeoutMs: 5000, traceparent: traceparentOf(traceId, hex(8)), tracestate: 'app=1' });
+    const result = await client.call({
+      productKey: PK,
+      deviceName: 'tracer-1',
+      payload: 'from the client',
+      timeoutMs: 5000,
+      traceparent: traceparentOf(traceId, hex(8)),
+      tracestate: 'app=1',
+    });
     const got = heard.find((h) => h.messageId === result.messageId);
     expect(got?.traceparent?.slice(3, 35)).toBe(traceId);
     expect(got?.tracestate).toBe('app=1');
@@ -224,12 +254,14 @@ describe('a synchronous call with a traceparent', () => {
     const res = await fetch(`${cluster.apis[0]?.url}/metrics`);
     expect(res.headers.get('content-type')).toContain('application/openmetrics-text');
     const text = await res.text();
-    expect(text).toMatch(new RegExp(`rrpc_calls_total\\{[^}]*outcome="success"[^}]*\\} \\d+ # \\{trace_id="${traceId}",span_id="[0-9a-f]{16}"\\}`));
+    expect(text).toMatch(
+      new RegExp(`rrpc_calls_total\\{[^}]*outcome="success"[^}]*\\} \\d+ # \\{trace_id="${traceId}",span_id="[0-9a-f]{16}"\\}`),
+    );
   });
 });
 
 describe('a job and its callback with a traceparent', () => {
-  it('the worker continues the creator\'s trace: job span under the POST, its publish and the ingest under it, the callback carries it', async () => {
+  it("the worker continues the creator's trace: job span under the POST, its publish and the ingest under it, the callback carries it", async () => {
     const traceId = hex(16);
     const callerSpan = hex(8);
     const hook = await startReceiver(() => 200);
@@ -263,7 +295,7 @@ describe('a job and its callback with a traceparent', () => {
     }
   });
 
-  it('a batch: the batch span under the POST, each item\'s publish under the batch span', async () => {
+  it("a batch: the batch span under the POST, each item's publish under the batch span", async () => {
     const traceId = hex(16);
     const created = await cluster.json<{ id: string }>('/v1/rrpc/batches', {
       method: 'POST',
@@ -282,12 +314,18 @@ describe('a job and its callback with a traceparent', () => {
 });
 
 describe('tracing off', () => {
-  it('with OTEL_SDK_DISABLED nothing is exported, and the caller\'s traceparent reaches the device unchanged', async () => {
+  it("with OTEL_SDK_DISABLED nothing is exported, and the caller's traceparent reaches the device unchanged", async () => {
     const quiet = new OtlpReceiver();
     const endpoint = await quiet.start();
     const off = await startCluster({ protocolVersion: 5, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SDK_DISABLED: 'true' } });
     const seen: Heard[] = [];
-    const dev = await connectDevice({ url: off.mosquitto.url, productKey: PK, deviceName: 'quiet-1', protocolVersion: 5, reconnectPeriodMs: 0 });
+    const dev = await connectDevice({
+      url: off.mosquitto.url,
+      productKey: PK,
+      deviceName: 'quiet-1',
+      protocolVersion: 5,
+      reconnectPeriodMs: 0,
+    });
     try {
       await dev.onRrpc((payload, ctx) => {
         seen.push({ messageId: ctx.messageId, traceparent: ctx.traceparent, tracestate: ctx.tracestate, payload: payload.toString() });
@@ -317,12 +355,21 @@ describe('tracing off', () => {
 });
 
 describe('sampling 0', () => {
-  it('exports nothing, yet the device gets a traceparent in the caller\'s trace, marked unsampled', async () => {
+  it("exports nothing, yet the device gets a traceparent in the caller's trace, marked unsampled", async () => {
     const quiet = new OtlpReceiver();
     const endpoint = await quiet.start();
-    const off = await startCluster({ protocolVersion: 5, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' } });
+    const off = await startCluster({
+      protocolVersion: 5,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' },
+    });
     const seen: Heard[] = [];
-    const dev = await connectDevice({ url: off.mosquitto.url, productKey: PK, deviceName: 'unsampled-1', protocolVersion: 5, reconnectPeriodMs: 0 });
+    const dev = await connectDevice({
+      url: off.mosquitto.url,
+      productKey: PK,
+      deviceName: 'unsampled-1',
+      protocolVersion: 5,
+      reconnectPeriodMs: 0,
+    });
     const traceId = hex(16);
     try {
       await dev.onRrpc((payload, ctx) => {
@@ -350,7 +397,10 @@ describe('http/protobuf', () => {
   it('exports the spans as OTLP protobuf', async () => {
     const proto = new OtlpReceiver();
     const endpoint = await proto.start();
-    const on = await startCluster({ protocolVersion: 5, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' } });
+    const on = await startCluster({
+      protocolVersion: 5,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' },
+    });
     const traceId = hex(16);
     try {
       await on.connectDevice(PK, 'offline-9'); // presence only: no device answers, the call times out

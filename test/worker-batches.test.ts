@@ -28,7 +28,11 @@ async function connectAll(devices: Array<{ productKey: string; deviceName: strin
   }
 }
 async function createBatch(body: Record<string, unknown>) {
-  return cluster.json<Batch>('/v1/rrpc/batches', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return cluster.json<Batch>('/v1/rrpc/batches', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 async function batch(id: string) {
   return (await cluster.json<Batch>(`/v1/rrpc/batches/${id}`)).body;
@@ -37,7 +41,9 @@ async function allResults(id: string, limit: number): Promise<Item[]> {
   const items: Item[] = [];
   let cursor: string | null = '0';
   while (cursor !== null) {
-    const page: { body: { results: Item[]; nextCursor: string | null } } = await cluster.json(`/v1/rrpc/batches/${id}/results?cursor=${cursor}&limit=${limit}`);
+    const page: { body: { results: Item[]; nextCursor: string | null } } = await cluster.json(
+      `/v1/rrpc/batches/${id}/results?cursor=${cursor}&limit=${limit}`,
+    );
     items.push(...page.body.results);
     cursor = page.body.nextCursor;
   }
@@ -47,7 +53,10 @@ async function allResults(id: string, limit: number): Promise<Item[]> {
 describe('batches', () => {
   it('calls 1,000 devices with at most `concurrency` calls in flight', async () => {
     const products = ['a1BatchG0', 'a1BatchG1', 'a1BatchG2', 'a1BatchG3'];
-    const devices = Array.from({ length: 1000 }, (_, i) => ({ productKey: products[i % 4] ?? '', deviceName: `dev-${String(i).padStart(4, '0')}` }));
+    const devices = Array.from({ length: 1000 }, (_, i) => ({
+      productKey: products[i % 4] ?? '',
+      deviceName: `dev-${String(i).padStart(4, '0')}`,
+    }));
     const shared = { inFlight: 0, max: 0 };
     const mine = await Promise.all(products.map((pk) => startDeviceGroup(cluster.mosquitto.url, pk, 20, () => true, shared)));
     groups.push(...mine);
@@ -84,11 +93,27 @@ describe('batches', () => {
     expect((await batch(byProduct.body.id)).counts).toEqual({ SUCCESS: 3 });
 
     await cluster.devices.register([{ productKey: pk, deviceName: 'prod-9' }]); // registered, never connected
-    const named = await createBatch({ devices: [{ productKey: pk, deviceName: 'prod-1' }, { productKey: pk, deviceName: 'prod-9' }], payload: b64('x') });
+    const named = await createBatch({
+      devices: [
+        { productKey: pk, deviceName: 'prod-1' },
+        { productKey: pk, deviceName: 'prod-9' },
+      ],
+      payload: b64('x'),
+    });
     await waitFor(async () => (await batch(named.body.id)).state === 'DONE', 15_000, 'named batch');
     expect((await batch(named.body.id)).counts).toEqual({ SUCCESS: 1, OFFLINE: 1 });
     expect((await createBatch({ payload: b64('x') })).status).toBe(400);
-    expect((await createBatch({ devices: [{ productKey: pk, deviceName: 'prod-1' }, { productKey: pk, deviceName: 'prod-1' }], payload: b64('x') })).status).toBe(400);
+    expect(
+      (
+        await createBatch({
+          devices: [
+            { productKey: pk, deviceName: 'prod-1' },
+            { productKey: pk, deviceName: 'prod-1' },
+          ],
+          payload: b64('x'),
+        })
+      ).status,
+    ).toBe(400);
   });
 
   it('waits for offline devices when persistent', async () => {
@@ -97,7 +122,15 @@ describe('batches', () => {
     groups.push(g);
     await cluster.connectDevice(pk, 'wait-1');
     await cluster.devices.register([{ productKey: pk, deviceName: 'wait-2' }]); // registered, not connected yet
-    const created = await createBatch({ devices: [{ productKey: pk, deviceName: 'wait-1' }, { productKey: pk, deviceName: 'wait-2' }], payload: b64('later'), persistent: true, ttlMs: 60_000 });
+    const created = await createBatch({
+      devices: [
+        { productKey: pk, deviceName: 'wait-1' },
+        { productKey: pk, deviceName: 'wait-2' },
+      ],
+      payload: b64('later'),
+      persistent: true,
+      ttlMs: 60_000,
+    });
     await waitFor(async () => (await batch(created.body.id)).done === 1, 15_000, 'online device done');
     const partial = await allResults(created.body.id, 10);
     expect(partial[1]).toMatchObject({ deviceName: 'wait-2', rrpcCode: null });

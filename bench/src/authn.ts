@@ -31,14 +31,21 @@ const ingest = await startService({
   service: 'response-ingest',
   instanceId: 'ingest-authn',
   cpuProfileDir: process.env['RRPC_BENCH_CPU_PROFILE'],
-  env: { ...servicesEnv({ redis: redis.url, mqtt: mosquitto.url }), RRPC_DEVICE_REGISTRY: 'on', RRPC_SECRETS_KEY: secretsKey.toString('base64') },
+  env: {
+    ...servicesEnv({ redis: redis.url, mqtt: mosquitto.url }),
+    RRPC_DEVICE_REGISTRY: 'on',
+    RRPC_SECRETS_KEY: secretsKey.toString('base64'),
+  },
 });
 
 // The devices: registered once (pipelined), each with its own secret; one prepared login request each.
 const client = createRedis({ url: redis.url, commandTimeoutMs: 10_000, connectionName: 'bench-authn' });
 await connectRedis(client);
 const registry = new DeviceRegistry(client, new Keys('rrpc'), new SecretBox(secretsKey));
-const devices = Array.from({ length: deviceCount }, (_, i) => ({ device: { productKey: PRODUCT_KEY, deviceName: `authn-${String(i).padStart(6, '0')}` }, secret: generateDeviceSecret() }));
+const devices = Array.from({ length: deviceCount }, (_, i) => ({
+  device: { productKey: PRODUCT_KEY, deviceName: `authn-${String(i).padStart(6, '0')}` },
+  secret: generateDeviceSecret(),
+}));
 const registerStart = performance.now();
 for (let i = 0; i < devices.length; i += 1000) await registry.createMany(devices.slice(i, i + 1000));
 const registerSeconds = (performance.now() - registerStart) / 1000;
@@ -50,7 +57,11 @@ const requests = devices.map(({ device, secret }) => {
   const body = JSON.stringify({
     clientid: `${id}|securemode=2,signmethod=hmacsha256,timestamp=${timestamp}|`,
     username: `${device.deviceName}&${device.productKey}`,
-    password: devicePassword(secret, { clientId: id, productKey: device.productKey, deviceName: device.deviceName, timestamp }, 'hmacsha256'),
+    password: devicePassword(
+      secret,
+      { clientId: id, productKey: device.productKey, deviceName: device.deviceName, timestamp },
+      'hmacsha256',
+    ),
     peerhost: '10.0.0.1',
   });
   return Buffer.from(

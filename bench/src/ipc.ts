@@ -29,7 +29,8 @@ export function serve(handlers: Handlers): void {
       .then(() => handler(message.args))
       .then(
         (value) => reply({ id: message.id, ok: true, value }),
-        (error: unknown) => reply({ id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+        (error: unknown) =>
+          reply({ id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
       );
   });
   process.on('disconnect', () => process.exit(0));

@@ -37,7 +37,11 @@ export interface RunResult {
   perSecond: number;
 }
 
-export function runResult(samples: number[], seconds: number, counts: { lost: number; mismatched: number; errors: Record<string, number> }): RunResult {
+export function runResult(
+  samples: number[],
+  seconds: number,
+  counts: { lost: number; mismatched: number; errors: Record<string, number> },
+): RunResult {
   return {
     latency: summarise(samples),
     ok: samples.length,

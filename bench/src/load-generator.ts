@@ -149,7 +149,9 @@ async function openConnections(targets: string[], count: number, batch = 200): P
  * Open loop: request k is due at start + k / rate, whatever happened to earlier ones; its latency is
  * measured from that intended time, so a stall shows in every request it delays (no coordinated omission).
  */
-async function openLoop(args: HttpArgs & { rate: number; durationMs: number }): Promise<RunResult & { rate: number; maxConnections: number }> {
+async function openLoop(
+  args: HttpArgs & { rate: number; durationMs: number },
+): Promise<RunResult & { rate: number; maxConnections: number }> {
   const idle = await openConnections(args.targets, 64);
   let total = idle.length;
   const samples: number[] = [];

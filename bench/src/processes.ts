@@ -59,7 +59,17 @@ export async function startBenchMosquitto(): Promise<BenchProcess> {
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
     conf,
-    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'set_tcp_nodelay true', 'persistence false', 'max_queued_messages 100000', 'sys_interval 1', 'log_dest stderr', 'log_type error', ''].join('\n'),
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'set_tcp_nodelay true',
+      'persistence false',
+      'max_queued_messages 100000',
+      'sys_interval 1',
+      'log_dest stderr',
+      'log_type error',
+      '',
+    ].join('\n'),
   );
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = `mqtt://127.0.0.1:${port}`;
@@ -91,7 +101,9 @@ export interface ServiceOptions {
 export async function startService(options: ServiceOptions): Promise<BenchProcess> {
   const port = await freePort();
   const args = [
-    ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir, '--cpu-prof-name', `${options.instanceId}.cpuprofile`] : []),
+    ...(options.cpuProfileDir
+      ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir, '--cpu-prof-name', `${options.instanceId}.cpuprofile`]
+      : []),
     options.main ?? join(ROOT, 'services', options.service, 'dist', 'main.js'),
   ];
   const child = spawn(process.execPath, args, {
@@ -99,7 +111,9 @@ export async function startService(options: ServiceOptions): Promise<BenchProces
     env: { ...process.env, ...options.env, PORT: String(port), RRPC_INSTANCE_ID: options.instanceId, LOG_LEVEL: 'warn' },
   });
   const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${options.instanceId} exited (${code}) during start`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`${options.instanceId} exited (${code}) during start`))),
+  );
   exited.catch(() => undefined);
   const proc = supervise(options.instanceId, child, port, url);
   await Promise.race([waitFor(() => portAnswers(`${url}/readyz`), 15_000, `${options.instanceId} ready`), exited]);

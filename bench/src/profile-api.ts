@@ -53,7 +53,8 @@ if (profile) {
     copyFileSync(join(dir, file), kept);
     const s = summariseProfile(kept, 30);
     process.stdout.write(`profile ${kept}: busy ${s.busyMs} ms, idle ${s.idleMs} ms, gc ${s.gcMs} ms\n`);
-    for (const e of s.entries) process.stdout.write(`${e.percent.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(1).padStart(8)} ms  ${e.function}  ${e.where}\n`);
+    for (const e of s.entries)
+      process.stdout.write(`${e.percent.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(1).padStart(8)} ms  ${e.function}  ${e.where}\n`);
   }
 }
 process.exit(0);

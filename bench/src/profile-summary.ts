@@ -67,5 +67,6 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/be
   }
   const s = summariseProfile(file, Number(process.argv[3] ?? 30));
   process.stdout.write(`busy ${s.busyMs} ms, idle ${s.idleMs} ms, gc ${s.gcMs} ms\n`);
-  for (const e of s.entries) process.stdout.write(`${e.percent.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(1).padStart(8)} ms  ${e.function}  ${e.where}\n`);
+  for (const e of s.entries)
+    process.stdout.write(`${e.percent.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(1).padStart(8)} ms  ${e.function}  ${e.where}\n`);
 }

@@ -29,7 +29,9 @@ export class RedisProbe {
    * Top-level commands each client connection sent while `work` ran, by connection name and command
    * (commands inside Lua are excluded: those are not round trips).
    */
-  async monitor<T>(work: () => Promise<T>): Promise<{ result: T; byClient: Record<string, Record<string, number>>; topLevel: number; inLua: number }> {
+  async monitor<T>(
+    work: () => Promise<T>,
+  ): Promise<{ result: T; byClient: Record<string, Record<string, number>>; topLevel: number; inLua: number }> {
     const names = new Map<string, string>();
     const list = (await this.redis.client('LIST')) as string;
     for (const line of list.split('\n')) {

@@ -90,7 +90,18 @@ async function main(): Promise<number> {
       loadBefore: loadavg().map((v) => Math.round(v * 100) / 100),
     },
     startedAt: startedAt.toISOString(),
-    settings: { apiMain: API_MAIN, inFlight: IN_FLIGHT, serialCalls: SERIAL_CALLS, runSeconds: RUN_MS / 1000, payloadBytes: 128, pending: PENDING, pendingPerSecond: PENDING_PER_SECOND, slowDelayMs: SLOW_DELAY_MS, profile: PROFILE, trace: TRACE },
+    settings: {
+      apiMain: API_MAIN,
+      inFlight: IN_FLIGHT,
+      serialCalls: SERIAL_CALLS,
+      runSeconds: RUN_MS / 1000,
+      payloadBytes: 128,
+      pending: PENDING,
+      pendingPerSecond: PENDING_PER_SECOND,
+      slowDelayMs: SLOW_DELAY_MS,
+      profile: PROFILE,
+      trace: TRACE,
+    },
     load: {},
   } as BenchResults;
 
@@ -139,7 +150,12 @@ async function main(): Promise<number> {
   };
   const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'rrpc-bench-prof-')) : undefined;
   const services: BenchProcess[] = [];
-  const start = async (service: 'api' | 'response-ingest', instanceId: string, cpuProfileDir?: string, extraEnv: Record<string, string> = {}) => {
+  const start = async (
+    service: 'api' | 'response-ingest',
+    instanceId: string,
+    cpuProfileDir?: string,
+    extraEnv: Record<string, string> = {},
+  ) => {
     const main = service === 'api' ? API_MAIN : undefined;
     const p = await startService({ service, instanceId, env: { ...env, ...extraEnv }, cpuProfileDir, main });
     services.push(p);
@@ -156,16 +172,35 @@ async function main(): Promise<number> {
   log('2. RRPC serial, closed loop, open loop');
   results.load['rrpc'] = load1();
   await loadgen.ask('httpClosed', { ...http, targets: [api0.url], concurrency: IN_FLIGHT, durationMs: 2000 }); // warm-up
-  const rrpcSerial = await loadgen.ask<RunResult & { callerLatency: LatencySummary }>('httpSerial', { ...http, targets: [api0.url], n: SERIAL_CALLS });
-  const pids = { api: api0.pid, ingest: ingest0.pid, redis: redis.pid ?? 0, broker: mosquitto.pid, devices: devices.pid, 'load generator': loadgen.pid };
+  const rrpcSerial = await loadgen.ask<RunResult & { callerLatency: LatencySummary }>('httpSerial', {
+    ...http,
+    targets: [api0.url],
+    n: SERIAL_CALLS,
+  });
+  const pids = {
+    api: api0.pid,
+    ingest: ingest0.pid,
+    redis: redis.pid ?? 0,
+    broker: mosquitto.pid,
+    devices: devices.pid,
+    'load generator': loadgen.pid,
+  };
   const statsBefore = await probe.commandstats();
   const brokerBefore = await counters.snapshot();
-  const closed = await measureCpu(pids, () => loadgen.ask<RunResult>('httpClosed', { ...http, targets: [api0.url], concurrency: IN_FLIGHT, durationMs: RUN_MS }));
+  const closed = await measureCpu(pids, () =>
+    loadgen.ask<RunResult>('httpClosed', { ...http, targets: [api0.url], concurrency: IN_FLIGHT, durationMs: RUN_MS }),
+  );
   const brokerAfter = await counters.snapshot();
-  if (traceSink) log(`trace sink so far: ${traceSink.received.requests} OTLP exports, ${traceSink.received.bytes} bytes (BENCH_TRACE=${TRACE})`);
+  if (traceSink)
+    log(`trace sink so far: ${traceSink.received.requests} OTLP exports, ${traceSink.received.bytes} bytes (BENCH_TRACE=${TRACE})`);
   const commands = RedisProbe.delta(statsBefore, await probe.commandstats());
   const rate = Math.max(100, Math.round(closed.result.perSecond / 2));
-  const open = await loadgen.ask<RunResult & { rate: number; maxConnections: number }>('httpOpen', { ...http, targets: [api0.url], rate, durationMs: RUN_MS });
+  const open = await loadgen.ask<RunResult & { rate: number; maxConnections: number }>('httpOpen', {
+    ...http,
+    targets: [api0.url],
+    rate,
+    durationMs: RUN_MS,
+  });
 
   // 3. Cost per call.
   log('3. Redis round trips (MONITOR sample)');
@@ -204,7 +239,18 @@ async function main(): Promise<number> {
   const rssConnected = rssBytes(api0.pid);
   const heapConnected = await heapUsed(api0.url);
   const pendingStarted = performance.now();
-  await Promise.all(pendingGens.map((g, i) => g.ask('pendingSend', { devices: slowNames, apiKey: API_KEY, timeoutMs: 60_000, targets: [api0.url], calls: share(PENDING, i), perSecond: PENDING_PER_SECOND / workers })));
+  await Promise.all(
+    pendingGens.map((g, i) =>
+      g.ask('pendingSend', {
+        devices: slowNames,
+        apiKey: API_KEY,
+        timeoutMs: 60_000,
+        targets: [api0.url],
+        calls: share(PENDING, i),
+        perSecond: PENDING_PER_SECOND / workers,
+      }),
+    ),
+  );
   // Wait until every call is pending at the devices (or the count stops growing for 10 s).
   let held = 0;
   let peak = 0;
@@ -254,7 +300,8 @@ async function main(): Promise<number> {
   // 5. Horizontal: one api pod against two, one ingest replica against two (shared subscription).
   log('5. one api pod vs two, one ingest vs two');
   results.load['scale'] = load1();
-  const closedOn = (targets: string[]) => loadgen.ask<RunResult>('httpClosed', { ...http, targets, concurrency: IN_FLIGHT, durationMs: Math.min(RUN_MS, 4000) });
+  const closedOn = (targets: string[]) =>
+    loadgen.ask<RunResult>('httpClosed', { ...http, targets, concurrency: IN_FLIGHT, durationMs: Math.min(RUN_MS, 4000) });
   const api1 = await start('api', 'api-1');
   await loadgen.ask('httpClosed', { ...http, targets: [api1.url], concurrency: 8, durationMs: 500 });
   const scale: BenchResults['scale'] = [];
@@ -268,7 +315,10 @@ async function main(): Promise<number> {
 
   // The same call path with both rate limits on (set high enough never to refuse): what they cost.
   log('rate limits on');
-  const apiLimited = await start('api', 'api-limited', undefined, { RRPC_RATE_LIMIT_PER_KEY: '1000000', RRPC_RATE_LIMIT_PER_DEVICE: '100000' });
+  const apiLimited = await start('api', 'api-limited', undefined, {
+    RRPC_RATE_LIMIT_PER_KEY: '1000000',
+    RRPC_RATE_LIMIT_PER_DEVICE: '100000',
+  });
   await loadgen.ask('httpClosed', { ...http, targets: [apiLimited.url], concurrency: 8, durationMs: 500 });
   const limitedSample = await probe.monitor(() => loadgen.ask<RunResult>('httpSerial', { ...http, targets: [apiLimited.url], n: 200 }));
   const limitedClosed = await closedOn([apiLimited.url]);
@@ -300,11 +350,29 @@ async function main(): Promise<number> {
   await dumpTraces([tracedApi.pid, tracedIngest.pid]);
   const tracedSerial = await loadgen.ask<RunResult>('httpSerial', { ...http, targets: [tracedApi.url], n: 1000 });
   await dumpTraces([tracedApi.pid, tracedIngest.pid]);
-  results.serialSteps = { ...serialSteps(traceDir, { redis: redis.port, mqtt: mosquitto.port }, tightLoop), rrpcSerialP50Ms: tracedSerial.latency.p50 };
+  results.serialSteps = {
+    ...serialSteps(traceDir, { redis: redis.port, mqtt: mosquitto.port }, tightLoop),
+    rrpcSerialP50Ms: tracedSerial.latency.p50,
+  };
   await Promise.all([tracedApi.stop(), tracedIngest.stop()]);
 
-  const everyRun: RunResult[] = [tracedSerial, mqttSerial, mqttClosed.result, rrpcSerial, closed.result, open, sample.result, ...scale.map((s) => s.result), limitedSample.result, limitedClosed];
-  const lost = everyRun.reduce((a, r) => a + failuresOf(r), 0) + pendingLost + pendingMismatched + (PENDING - pendingOk - pendingLost - pendingMismatched);
+  const everyRun: RunResult[] = [
+    tracedSerial,
+    mqttSerial,
+    mqttClosed.result,
+    rrpcSerial,
+    closed.result,
+    open,
+    sample.result,
+    ...scale.map((s) => s.result),
+    limitedSample.result,
+    limitedClosed,
+  ];
+  const lost =
+    everyRun.reduce((a, r) => a + failuresOf(r), 0) +
+    pendingLost +
+    pendingMismatched +
+    (PENDING - pendingOk - pendingLost - pendingMismatched);
   results.lostOrMismatched = lost;
   results.finishedAt = new Date().toISOString();
   results.wallSeconds = Math.round((Date.now() - startedAt.getTime()) / 100) / 10;

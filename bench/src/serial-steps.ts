@@ -71,7 +71,9 @@ export async function redisTightLoop(url: string, n: number): Promise<number> {
  */
 export function serialSteps(dir: string, ports: { redis: number; mqtt: number }, redisTightLoopUs: number): SerialSteps {
   const read = (name: string) => JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as TraceRecord[];
-  const events = [...read('api').map((r) => ['api', ...r] as const), ...read('ingest').map((r) => ['ingest', ...r] as const)].sort((a, b) => a[1] - b[1]);
+  const events = [...read('api').map((r) => ['api', ...r] as const), ...read('ingest').map((r) => ['ingest', ...r] as const)].sort(
+    (a, b) => a[1] - b[1],
+  );
   const spans = new Map<string, number[]>();
   const add = (key: string, value: number) => spans.set(key, [...(spans.get(key) ?? []), value]);
   let call: Partial<Record<Step, number>> | undefined;

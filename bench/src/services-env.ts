@@ -44,20 +44,28 @@ export function traceMode(value: string | undefined): TraceMode {
 
 export function tracingEnv(mode: TraceMode, endpoint: string | undefined): Record<string, string> {
   if (mode === 'off' || endpoint === undefined) return {};
-  return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: mode };
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: mode,
+  };
 }
 
 /** Registers the devices through the api (POST /v1/devices/import, 10,000 at a time); existing ones stay. */
 export async function registerDevices(apiUrl: string, deviceNames: string[]): Promise<void> {
   for (let i = 0; i < deviceNames.length; i += 10_000) {
-    const devices = deviceNames.slice(i, i + 10_000).map((deviceName) => ({ productKey: PRODUCT_KEY, deviceName, deviceSecret: `bench-secret-${deviceName}`.padEnd(16, '0') }));
+    const devices = deviceNames
+      .slice(i, i + 10_000)
+      .map((deviceName) => ({ productKey: PRODUCT_KEY, deviceName, deviceSecret: `bench-secret-${deviceName}`.padEnd(16, '0') }));
     const res = await fetch(`${apiUrl}/v1/devices/import`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
       body: JSON.stringify({ devices }),
     });
     const body = (await res.json()) as { failed?: unknown[] };
-    if (res.status !== 200 || (body.failed?.length ?? 0) > 0) throw new Error(`device import: ${res.status} ${JSON.stringify(body).slice(0, 500)}`);
+    if (res.status !== 200 || (body.failed?.length ?? 0) > 0)
+      throw new Error(`device import: ${res.status} ${JSON.stringify(body).slice(0, 500)}`);
   }
 }
 

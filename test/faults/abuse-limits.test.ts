@@ -137,7 +137,9 @@ describe('slow clients and big bodies', () => {
   it('closes a connection whose body trickles in past the request timeout with 408', async () => {
     let timer: NodeJS.Timeout | undefined;
     const got = await slowClient(cluster.apis[0]!.url, (socket) => {
-      socket.write(`POST /v1/devices/${PK}/dev-x/rrpc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-api-key-0123456789abcdef\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"payload":"`);
+      socket.write(
+        `POST /v1/devices/${PK}/dev-x/rrpc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-api-key-0123456789abcdef\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"payload":"`,
+      );
       timer = setInterval(() => socket.writable && socket.write('A'), 200);
     });
     clearInterval(timer);

@@ -36,7 +36,11 @@ function as(key: string, path: string, init: RequestInit = {}) {
 }
 
 function callAs(key: string, pk: string, dn: string) {
-  return as(key, `/v1/devices/${pk}/${dn}/rrpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: b64('hi') }) });
+  return as(key, `/v1/devices/${pk}/${dn}/rrpc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ payload: b64('hi') }),
+  });
 }
 
 beforeAll(async () => {
@@ -44,7 +48,10 @@ beforeAll(async () => {
   file = join(dir, 'api-keys');
   writeKeys(['# scoped to product A', `${sha(SCOPED)} products=${PA}`, OLD]);
   cluster = await startCluster({ apis: 2, env: { RRPC_API_KEYS: sha(ENV_KEY), RRPC_API_KEYS_FILE: file } });
-  devices = await Promise.all([startDevice(cluster.mosquitto.url, PA, 'dev-a-1', ({ payload }) => payload), startDevice(cluster.mosquitto.url, PB, 'dev-b-1', ({ payload }) => payload)]);
+  devices = await Promise.all([
+    startDevice(cluster.mosquitto.url, PA, 'dev-a-1', ({ payload }) => payload),
+    startDevice(cluster.mosquitto.url, PB, 'dev-b-1', ({ payload }) => payload),
+  ]);
   await cluster.connectDevice(PA, 'dev-a-1');
   await cluster.connectDevice(PB, 'dev-b-1');
 });
@@ -68,10 +75,17 @@ describe('API keys', () => {
     const denied = await callAs(SCOPED, PB, 'dev-b-1');
     expect(denied.status).toBe(403);
     expect(((await denied.json()) as { error: { code: string } }).error.code).toBe('PERMISSION_DENIED');
-    const raw = await as(SCOPED, `/v1/devices/${PB}/dev-b-1/rrpc`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
+    const raw = await as(SCOPED, `/v1/devices/${PB}/dev-b-1/rrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: 'x',
+    });
     expect(raw.status).toBe(403);
     expect((await as(SCOPED, `/v1/devices/${PB}/dev-b-1`)).status).toBe(403);
-    const compat = await as(SCOPED, `/compat/aliyun?Action=RRpc&ProductKey=${PB}&DeviceName=dev-b-1&RequestBase64Byte=${b64('x')}&Timeout=2000`);
+    const compat = await as(
+      SCOPED,
+      `/compat/aliyun?Action=RRpc&ProductKey=${PB}&DeviceName=dev-b-1&RequestBase64Byte=${b64('x')}&Timeout=2000`,
+    );
     expect(compat.status).toBe(403);
     await new Promise((r) => setTimeout(r, 100));
     expect(cluster.published.length).toBe(before);
@@ -83,7 +97,8 @@ describe('API keys', () => {
   });
 
   it('rotates keys by rewriting the file, without a restart: the old key is refused, the new one accepted, on every pod', async () => {
-    for (const pod of [0, 1]) expect((await cluster.api(`/v1/devices/${PA}/dev-a-1`, { pod, headers: { authorization: `Bearer ${OLD}` } })).status).toBe(200);
+    for (const pod of [0, 1])
+      expect((await cluster.api(`/v1/devices/${PA}/dev-a-1`, { pod, headers: { authorization: `Bearer ${OLD}` } })).status).toBe(200);
     expect((await callAs(NEW, PA, 'dev-a-1')).status).toBe(401);
     writeKeys([`${sha(SCOPED)} products=${PA}`, `${sha(NEW)} rate=100`]);
     for (const pod of [0, 1]) {

@@ -34,7 +34,9 @@ const results: ScenarioFigures[] = [];
 function report(f: ScenarioFigures) {
   results.push(f);
   console.log(`\n[fault] ${f.scenario}`);
-  console.table([{ calls: f.calls, succeeded: f.succeeded, ...f.failed, 'recovery ms': f.recoveryMs ?? 'never', ...(f.notes ? { notes: f.notes } : {}) }]);
+  console.table([
+    { calls: f.calls, succeeded: f.succeeded, ...f.failed, 'recovery ms': f.recoveryMs ?? 'never', ...(f.notes ? { notes: f.notes } : {}) },
+  ]);
 }
 
 beforeAll(async () => {
@@ -68,7 +70,16 @@ beforeAll(async () => {
 afterAll(async () => {
   if (results.length > 0) {
     console.log('\n[fault] all scenarios');
-    console.table(results.map((r) => ({ scenario: r.scenario, calls: r.calls, succeeded: r.succeeded, failed: JSON.stringify(r.failed), 'recovery ms': r.recoveryMs ?? 'never', notes: r.notes ?? '' })));
+    console.table(
+      results.map((r) => ({
+        scenario: r.scenario,
+        calls: r.calls,
+        succeeded: r.succeeded,
+        failed: JSON.stringify(r.failed),
+        'recovery ms': r.recoveryMs ?? 'never',
+        notes: r.notes ?? '',
+      })),
+    );
     if (process.env['RRPC_FAULT_REPORT']) appendFileSync(process.env['RRPC_FAULT_REPORT'], JSON.stringify(results, null, 2) + '\n');
   }
   await fleet?.close();
@@ -94,7 +105,14 @@ async function allOnline() {
 }
 
 function load(pods = () => apis.map((a) => a.url)) {
-  return startLoad({ pods, productKey: PK, devices: fleet.devices.map((d) => d.deviceName), apiKey: API_KEY, rate: RATE, timeoutMs: TIMEOUT_MS });
+  return startLoad({
+    pods,
+    productKey: PK,
+    devices: fleet.devices.map((d) => d.deviceName),
+    apiKey: API_KEY,
+    rate: RATE,
+    timeoutMs: TIMEOUT_MS,
+  });
 }
 
 function expectNoneHung(records: CallRecord[]) {
@@ -126,7 +144,9 @@ describe('fault injection under load (real processes)', () => {
     report(figures('ingest SIGKILL', records, killedAt, `in flight at the kill: ${inFlight}`));
     expectNoneHung(records);
     // Only calls that were in flight when the replica died may be lost (their answers were on their way to it).
-    expect(lost.filter((r) => !(r.code === 'TIMEOUT' && r.started <= killedAt)).map((r) => ({ ...r, startedAfterKillMs: r.started - killedAt }))).toEqual([]);
+    expect(
+      lost.filter((r) => !(r.code === 'TIMEOUT' && r.started <= killedAt)).map((r) => ({ ...r, startedAfterKillMs: r.started - killedAt })),
+    ).toEqual([]);
     expect(lost.length).toBeLessThanOrEqual(inFlight);
     expectRecovered(records);
   }, 30_000);
@@ -141,7 +161,9 @@ describe('fault injection under load (real processes)', () => {
     const records = await l.stop();
     const restarted = apis[1]!.start();
     restarted.catch(() => undefined);
-    report(figures('api pod SIGKILL', records, killedAt, `pod-1 calls in flight at the kill: ${inFlight}; pod-1 stays down until the load ends`));
+    report(
+      figures('api pod SIGKILL', records, killedAt, `pod-1 calls in flight at the kill: ${inFlight}; pod-1 stays down until the load ends`),
+    );
     expectNoneHung(records);
     expect(records.filter((r) => r.pod === 0 && r.code !== 'SUCCESS')).toEqual([]);
     const failed = records.filter((r) => r.code !== 'SUCCESS');
@@ -220,7 +242,10 @@ describe('fault injection under load (real processes)', () => {
     expect([...codes].every((c) => c === 'UNAVAILABLE' || c === 'TIMEOUT')).toBe(true);
     expectRecovered(records);
     // AOF (fsync every second) kept presence and the outcomes written more than a second before the crash.
-    const earlier = [...storedBefore.slice(0, 10), ...records.filter((r) => r.code === 'SUCCESS' && r.ended < killedAt - 1200).slice(0, 15)];
+    const earlier = [
+      ...storedBefore.slice(0, 10),
+      ...records.filter((r) => r.code === 'SUCCESS' && r.ended < killedAt - 1200).slice(0, 15),
+    ];
     expect(earlier.length).toBeGreaterThan(10);
     for (const call of earlier) {
       const res = await fetch(`${apis[call.pod]!.url}/v1/rrpc/${call.messageId}`, { headers: { authorization: `Bearer ${API_KEY}` } });
@@ -239,7 +264,14 @@ describe('fault injection under load (real processes)', () => {
     const restartedAt = Date.now();
     await sleep(4000);
     const records = await l.stop();
-    report(figures('broker SIGKILL + restart', records, restartedAt, `down ${restartedAt - killedAt} ms; webhook retries ${fleet.webhookFailures}`));
+    report(
+      figures(
+        'broker SIGKILL + restart',
+        records,
+        restartedAt,
+        `down ${restartedAt - killedAt} ms; webhook retries ${fleet.webhookFailures}`,
+      ),
+    );
     expectNoneHung(records);
     const codes = new Set(records.filter((r) => r.code !== 'SUCCESS').map((r) => r.code));
     expect([...codes].every((c) => c === 'UNAVAILABLE' || c === 'TIMEOUT')).toBe(true);
@@ -267,6 +299,13 @@ describe('fault injection under load (real processes)', () => {
     expect(second.status).toBe(404);
     expect(['HALFCONN', 'OFFLINE']).toContain(((await second.json()) as { rrpcCode: string }).rrpcCode);
     expect(device.requests).toBe(requestsBefore);
-    report({ scenario: 'device disconnects mid-call', calls: 2, succeeded: 0, failed: { TIMEOUT: 1, HALFCONN_OR_OFFLINE: 1 }, recoveryMs: undefined, notes: `first call ended after ${firstMs} ms (timeout 2000)` });
+    report({
+      scenario: 'device disconnects mid-call',
+      calls: 2,
+      succeeded: 0,
+      failed: { TIMEOUT: 1, HALFCONN_OR_OFFLINE: 1 },
+      recoveryMs: undefined,
+      notes: `first call ended after ${firstMs} ms (timeout 2000)`,
+    });
   }, 30_000);
 });

@@ -32,7 +32,14 @@ async function authz(username: string, action: 'publish' | 'subscribe', topic: s
   const res = await fetch(`${cluster.ingests[0]!.url}/authz/emqx`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` },
-    body: JSON.stringify({ clientid: `${username.split('&')[0]}|securemode=3,signmethod=hmacsha1|`, username, topic, action, qos: '0', retain: 'false' }),
+    body: JSON.stringify({
+      clientid: `${username.split('&')[0]}|securemode=3,signmethod=hmacsha1|`,
+      username,
+      topic,
+      action,
+      qos: '0',
+      retain: 'false',
+    }),
   });
   expect(res.status).toBe(200);
   return ((await res.json()) as { result: string }).result;
@@ -61,7 +68,11 @@ describe('broker authorization (POST /authz/emqx)', () => {
   });
 
   it("refuses every way for a device to answer another device's calls", async () => {
-    for (const topic of [`/sys/${PK}/${VICTIM}/rrpc/response/${ID}`, `/ext/rrpc/${ID}/${PK}/${VICTIM}/user/get`, `/sys/${PK}/+/rrpc/response/${ID}`]) {
+    for (const topic of [
+      `/sys/${PK}/${VICTIM}/rrpc/response/${ID}`,
+      `/ext/rrpc/${ID}/${PK}/${VICTIM}/user/get`,
+      `/sys/${PK}/+/rrpc/response/${ID}`,
+    ]) {
       expect(await authz(attacker, 'publish', topic), topic).toBe('deny');
     }
   });
@@ -78,7 +89,11 @@ describe("the ingest's own check (a broker without any ACL)", () => {
     await cluster.connectDevice(PK, VICTIM);
     // The attacker reads everything (no ACL here) and answers each request it sees for the victim on its
     // own response topic, with the victim's message ID.
-    const spy = await mqtt.connectAsync(cluster.mosquitto.url, { clientId: `${ATTACKER}|securemode=3,signmethod=hmacsha1|`, username: formatUsername({ productKey: PK, deviceName: ATTACKER }), protocolVersion: 4 });
+    const spy = await mqtt.connectAsync(cluster.mosquitto.url, {
+      clientId: `${ATTACKER}|securemode=3,signmethod=hmacsha1|`,
+      username: formatUsername({ productKey: PK, deviceName: ATTACKER }),
+      protocolVersion: 4,
+    });
     let forged = 0;
     spy.on('message', (topic) => {
       const parsed = parseRequestTopic(topic);
@@ -96,7 +111,14 @@ describe("the ingest's own check (a broker without any ACL)", () => {
       const stored = (await (await cluster.api(`/v1/rrpc/${body.messageId}`)).json()) as { rrpcCode: string; payload?: string };
       expect(stored.rrpcCode).toBe('TIMEOUT');
       expect(stored.payload).toBeUndefined();
-      await waitFor(async () => /rrpc_responses_ingested_total\{[^}]*result="rejected"[^}]*\} 1/.test(await (await fetch(`${cluster.ingests[0]!.url}/metrics`)).text()), 5000, 'the ingest to count the rejected answer');
+      await waitFor(
+        async () =>
+          /rrpc_responses_ingested_total\{[^}]*result="rejected"[^}]*\} 1/.test(
+            await (await fetch(`${cluster.ingests[0]!.url}/metrics`)).text(),
+          ),
+        5000,
+        'the ingest to count the rejected answer',
+      );
     } finally {
       await spy.endAsync();
     }

@@ -41,7 +41,12 @@ export interface TestCluster {
    * The broker's session.subscribed webhook for each filter (default: the device's system request filter),
    * as EMQX sends it right after the device subscribes; `unsubscribe: true` sends session.unsubscribed.
    */
-  subscribeDevice(productKey: string, deviceName: string, filters?: string[], options?: { unsubscribe?: boolean; clientId?: string }): Promise<void>;
+  subscribeDevice(
+    productKey: string,
+    deviceName: string,
+    filters?: string[],
+    options?: { unsubscribe?: boolean; clientId?: string },
+  ): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -121,7 +126,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     },
     async subscribeDevice(productKey, deviceName, filters = [deviceRequestFilter({ productKey, deviceName })], options = {}) {
       for (const filter of filters) {
-        const body = subscriptionEvent(options.unsubscribe ? 'unsubscribed' : 'subscribed', productKey, deviceName, filter, Date.now(), options.clientId);
+        const body = subscriptionEvent(
+          options.unsubscribe ? 'unsubscribed' : 'subscribed',
+          productKey,
+          deviceName,
+          filter,
+          Date.now(),
+          options.clientId,
+        );
         const res = await cluster.webhook(body);
         if (res.status !== 200) throw new Error(`subscription webhook: ${res.status} ${await res.text()}`);
       }
@@ -142,7 +154,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
 }
 
 /** EMQX 5 rule-engine `client.connected` body (fields as EMQX sends them). */
-export function connectedEvent(productKey: string, deviceName: string, connectedAt: number, keepalive = 60, clientId = deviceClientId(deviceName)) {
+export function connectedEvent(
+  productKey: string,
+  deviceName: string,
+  connectedAt: number,
+  keepalive = 60,
+  clientId = deviceClientId(deviceName),
+) {
   return {
     event: 'client.connected',
     clientid: clientId,
@@ -168,7 +186,14 @@ export function deviceClientId(deviceName: string): string {
 }
 
 /** EMQX 5 rule-engine `session.subscribed` / `session.unsubscribed` body (fields as EMQX documents them). */
-export function subscriptionEvent(kind: 'subscribed' | 'unsubscribed', productKey: string, deviceName: string, topic: string, at: number, clientId = deviceClientId(deviceName)) {
+export function subscriptionEvent(
+  kind: 'subscribed' | 'unsubscribed',
+  productKey: string,
+  deviceName: string,
+  topic: string,
+  at: number,
+  clientId = deviceClientId(deviceName),
+) {
   return {
     event: `session.${kind}`,
     clientid: clientId,
@@ -184,7 +209,14 @@ export function subscriptionEvent(kind: 'subscribed' | 'unsubscribed', productKe
 }
 
 /** EMQX 5 rule-engine `client.disconnected` body. */
-export function disconnectedEvent(productKey: string, deviceName: string, disconnectedAt: number, reason = 'normal', connectedAt?: number, clientId = deviceClientId(deviceName)) {
+export function disconnectedEvent(
+  productKey: string,
+  deviceName: string,
+  disconnectedAt: number,
+  reason = 'normal',
+  connectedAt?: number,
+  clientId = deviceClientId(deviceName),
+) {
   return {
     event: 'client.disconnected',
     clientid: clientId,

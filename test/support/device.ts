@@ -14,7 +14,13 @@ export interface TestDevice {
 
 export type Answer = (request: { topic: string; payload: Buffer; messageId: string; responseTopic: string }) => Buffer | string | undefined;
 
-export async function startDevice(url: string, productKey: string, deviceName: string, answer: Answer, customTopics: string[] = []): Promise<TestDevice> {
+export async function startDevice(
+  url: string,
+  productKey: string,
+  deviceName: string,
+  answer: Answer,
+  customTopics: string[] = [],
+): Promise<TestDevice> {
   const client = await mqtt.connectAsync(url, {
     clientId: `${deviceName}|securemode=3,signmethod=hmacsha1,ext=1|`,
     username: formatUsername({ productKey, deviceName }),

@@ -143,7 +143,9 @@ export function replayDockerfile(dockerfile: string, options: ReplayOptions): Re
     const mapPaths = (command: string) => {
       const tops = new Set(readdirSync(root));
       const hostHas = (top: string) => existsUnder('/', top);
-      return command.replace(/(^|[\s'"=>])\/([\w.-]+)/g, (m, pre: string, top: string) => (tops.has(top) || !hostHas(top) ? `${pre}${root}/${top}` : m));
+      return command.replace(/(^|[\s'"=>])\/([\w.-]+)/g, (m, pre: string, top: string) =>
+        tops.has(top) || !hostHas(top) ? `${pre}${root}/${top}` : m,
+      );
     };
     if (reused) {
       roots[stage.name] = reused;

@@ -30,7 +30,10 @@ export interface WorkerCluster extends TestCluster {
   startWorker(env?: Env, options?: WorkerServiceOptions): Promise<WorkerService>;
   /** A worker as its own process; resolves once it answers /readyz. */
   spawnWorker(env?: Env): Promise<ChildProcess>;
-  json<T = Record<string, unknown>>(path: string, init?: RequestInit & { pod?: number }): Promise<{ status: number; body: T; headers: Headers }>;
+  json<T = Record<string, unknown>>(
+    path: string,
+    init?: RequestInit & { pod?: number },
+  ): Promise<{ status: number; body: T; headers: Headers }>;
 }
 
 export async function startWorkerCluster(options: ClusterOptions & { workers?: number } = {}): Promise<WorkerCluster> {
@@ -42,7 +45,11 @@ export async function startWorkerCluster(options: ClusterOptions & { workers?: n
     ...cluster,
     workers,
     async startWorker(env = {}, serviceOptions = {}) {
-      const service = createWorkerService(loadWorkerConfig({ ...baseEnv, RRPC_INSTANCE_ID: `worker-${workers.length}`, ...env }), logger, serviceOptions);
+      const service = createWorkerService(
+        loadWorkerConfig({ ...baseEnv, RRPC_INSTANCE_ID: `worker-${workers.length}`, ...env }),
+        logger,
+        serviceOptions,
+      );
       await service.start();
       workers.push(service);
       return service;
@@ -171,14 +178,27 @@ export async function startReceiver(
     req.on('end', () => {
       const n = received.length;
       const code = status(n);
-      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-rrpc-signature'] as string | undefined, headers: req.headers, status: code, traceparent: req.headers['traceparent'] as string | undefined });
+      received.push({
+        body: Buffer.concat(chunks).toString(),
+        signature: req.headers['x-rrpc-signature'] as string | undefined,
+        headers: req.headers,
+        status: code,
+        traceparent: req.headers['traceparent'] as string | undefined,
+      });
       for (const [name, value] of Object.entries(options.headers?.(n) ?? {})) res.setHeader(name, value);
       res.statusCode = code;
       res.end();
     });
   };
   const server: Server = options.tls ? createHttpsServer(options.tls, handler) : createServer(handler);
-  const receiver: Receiver = { url: '', port: 0, received, connections: 0, server, close: () => new Promise((r) => server.close(() => r())) };
+  const receiver: Receiver = {
+    url: '',
+    port: 0,
+    received,
+    connections: 0,
+    server,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
   server.on(options.tls ? 'secureConnection' : 'connection', () => receiver.connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();

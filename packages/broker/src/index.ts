@@ -1,1 +1,8 @@
-export { BrokerClient, createServiceBroker, serviceClientId, type BrokerOptions, type ServiceBrokerConfig, type Subscription } from './broker-client.js';
+export {
+  BrokerClient,
+  createServiceBroker,
+  serviceClientId,
+  type BrokerOptions,
+  type ServiceBrokerConfig,
+  type Subscription,
+} from './broker-client.js';

@@ -37,7 +37,11 @@ beforeAll(async () => {
   await broker.connect();
   closers.push(() => broker.close());
   caller = new Caller({ calls, broker, instanceId: 'caller-test', protocolVersion: 5, logger: pino({ level: 'silent' }) });
-  const subscriber = await createSubscriber({ url: redis.url, commandTimeoutMs: 2000, connectionName: 'caller-test:reply' }, commands, caller.channel);
+  const subscriber = await createSubscriber(
+    { url: redis.url, commandTimeoutMs: 2000, connectionName: 'caller-test:reply' },
+    commands,
+    caller.channel,
+  );
   await connectRedis(subscriber.connection);
   closers.push(() => subscriber.connection.disconnect());
   await caller.start(subscriber);

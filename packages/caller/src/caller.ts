@@ -4,7 +4,16 @@ import type { BrokerClient } from '@rrpc/broker';
 import { RrpcError, UnavailableError } from '@rrpc/errors';
 import { CallStore, ReplyChannel, type BeginCall, type BeginResult, type PresenceEvents } from '@rrpc/store';
 import { ORIGIN_PROPERTY, requestTopic, type DeviceRef } from '@rrpc/topics';
-import { SpanKind, TRACEPARENT, TRACESTATE, encodeTraceHeaders, mqttAttributes, type Span, type TraceHeaders, type Tracing } from '@rrpc/tracing';
+import {
+  SpanKind,
+  TRACEPARENT,
+  TRACESTATE,
+  encodeTraceHeaders,
+  mqttAttributes,
+  type Span,
+  type TraceHeaders,
+  type Tracing,
+} from '@rrpc/tracing';
 
 export interface CallRequest {
   device: DeviceRef;
@@ -105,7 +114,10 @@ export class Caller {
   call(request: CallRequest): Promise<CallOutcome> {
     return new Promise<CallOutcome>((resolve, reject) => {
       this.beginning++;
-      const begun = this.options.tracing === undefined ? this.begin(request, resolve, request.trace, undefined) : this.beginTraced(this.options.tracing, request, resolve);
+      const begun =
+        this.options.tracing === undefined
+          ? this.begin(request, resolve, request.trace, undefined)
+          : this.beginTraced(this.options.tracing, request, resolve);
       begun.catch(reject).finally(() => {
         this.beginning--;
         this.notifyIfIdle();
@@ -134,7 +146,12 @@ export class Caller {
   }
 
   /** Presence + pending record, then the publish; returns once the request is sent (or the call ended). */
-  private async begin(request: CallRequest, resolve: (outcome: CallOutcome) => void, trace: TraceHeaders | undefined, span: Span | undefined): Promise<void> {
+  private async begin(
+    request: CallRequest,
+    resolve: (outcome: CallOutcome) => void,
+    trace: TraceHeaders | undefined,
+    span: Span | undefined,
+  ): Promise<void> {
     const started = performance.now();
     if (!this.options.broker.connected) throw new UnavailableError('The MQTT broker');
     const call: BeginCall = {
@@ -161,7 +178,10 @@ export class Caller {
       const { productKey, deviceName } = request.device;
       span?.setAttribute('rrpc.code', begun.code);
       throw new RrpcError(begun.code, {
-        message: begun.code === 'DEVICE_DISABLED' ? `Device ${productKey}/${deviceName} is disabled.` : `No device ${productKey}/${deviceName} is registered.`,
+        message:
+          begun.code === 'DEVICE_DISABLED'
+            ? `Device ${productKey}/${deviceName} is disabled.`
+            : `No device ${productKey}/${deviceName} is registered.`,
       });
     }
     if (begun.status === 'limited') {
@@ -269,8 +289,7 @@ export class Caller {
     if (stored?.state === 'answered') {
       this.options.onRecovered?.('timeout', 1);
       waiter.resolve({ rrpcCode: 'SUCCESS', messageId, payload: stored.payload, durationMs });
-    }
-    else waiter.resolve({ rrpcCode: 'TIMEOUT', messageId, durationMs });
+    } else waiter.resolve({ rrpcCode: 'TIMEOUT', messageId, durationMs });
   }
 
   /** After a re-subscribe: answers published while the subscription was down are read from their records. */

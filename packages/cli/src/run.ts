@@ -68,7 +68,8 @@ function describeError(error: unknown, command: string): string {
     return `${(error as Error).message}\nRun "rrpc ${command} --help" for usage.`;
   }
   if (error instanceof DeviceOfflineError) return `the device is offline (${error.rrpcCode}): ${error.message}`;
-  if (error instanceof DeviceTimeoutError) return `the device did not answer in time (TIMEOUT, message ID ${error.messageId}): ${error.message}`;
+  if (error instanceof DeviceTimeoutError)
+    return `the device did not answer in time (TIMEOUT, message ID ${error.messageId}): ${error.message}`;
   if (error instanceof UnauthenticatedError) return `${error.message} Give one with --api-key or RRPC_API_KEY.`;
   if (error instanceof RrpcClientError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);

@@ -168,14 +168,20 @@ export async function errorFromResponse(res: Response): Promise<RrpcClientError>
   if (code === 'DEVICE_NOT_FOUND') return new DeviceNotFoundError(message, status);
   if (code === 'DEVICE_DISABLED') return new DeviceDisabledError(message, status);
   if (code === 'DEVICE_TIMEOUT' && messageId !== undefined) return new DeviceTimeoutError(message, messageId, status);
-  if (code === 'INVALID_ARGUMENT' || (code === undefined && status === 400)) return new InvalidArgumentError(message, str(body.error?.field) ?? 'body', status);
+  if (code === 'INVALID_ARGUMENT' || (code === undefined && status === 400))
+    return new InvalidArgumentError(message, str(body.error?.field) ?? 'body', status);
   if (code === 'UNAUTHENTICATED' || (code === undefined && status === 401)) return new UnauthenticatedError(message, status);
   if (code === 'PAYLOAD_TOO_LARGE' || (code === undefined && status === 413)) return new PayloadTooLargeError(message, status);
-  if (code === 'RATE_LIMITED' || (code === undefined && status === 429)) return new RateLimitedError(message, parseRetryAfter(res.headers.get('retry-after')), status);
-  if (code === 'UNAVAILABLE' || (code === undefined && (status === 502 || status === 503 || status === 504))) return new UnavailableError(message, status, parseRetryAfter(res.headers.get('retry-after')));
+  if (code === 'RATE_LIMITED' || (code === undefined && status === 429))
+    return new RateLimitedError(message, parseRetryAfter(res.headers.get('retry-after')), status);
+  if (code === 'UNAVAILABLE' || (code === undefined && (status === 502 || status === 503 || status === 504)))
+    return new UnavailableError(message, status, parseRetryAfter(res.headers.get('retry-after')));
   return new RrpcClientError(code ?? `HTTP_${status}`, message, {
     status,
-    rrpcCode: rrpcCode === 'TIMEOUT' || rrpcCode === 'OFFLINE' || rrpcCode === 'HALFCONN' || rrpcCode === 'UNKNOW' || rrpcCode === 'NOT_SUBSCRIBED' ? rrpcCode : undefined,
+    rrpcCode:
+      rrpcCode === 'TIMEOUT' || rrpcCode === 'OFFLINE' || rrpcCode === 'HALFCONN' || rrpcCode === 'UNKNOW' || rrpcCode === 'NOT_SUBSCRIBED'
+        ? rrpcCode
+        : undefined,
     messageId,
     field: str(body.error?.field),
   });

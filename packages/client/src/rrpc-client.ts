@@ -174,23 +174,46 @@ export class RrpcClient {
   async registerDevice(device: NewDevice, options: { signal?: AbortSignal } = {}): Promise<RegisteredDevice> {
     const res = await this.request('/v1/devices', { method: 'POST', ...jsonBody(device), signal: options.signal });
     const v = await readJson(res);
-    return { productKey: String(v['productKey']), deviceName: String(v['deviceName']), deviceSecret: String(v['deviceSecret']), enabled: v['enabled'] === true, createdAt: new Date(String(v['createdAt'])) };
+    return {
+      productKey: String(v['productKey']),
+      deviceName: String(v['deviceName']),
+      deviceSecret: String(v['deviceSecret']),
+      enabled: v['enabled'] === true,
+      createdAt: new Date(String(v['createdAt'])),
+    };
   }
 
   /** Registers up to 10,000 devices with their existing secrets; existing devices are left as they are. */
-  async importDevices(devices: ReadonlyArray<{ productKey: string; deviceName: string; deviceSecret: string }>, options: { signal?: AbortSignal } = {}): Promise<ImportResult> {
-    const res = await this.request('/v1/devices/import', { method: 'POST', ...jsonBody({ devices }), deadlineMs: Math.max(this.requestTimeoutMs, 60_000), signal: options.signal });
+  async importDevices(
+    devices: ReadonlyArray<{ productKey: string; deviceName: string; deviceSecret: string }>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ImportResult> {
+    const res = await this.request('/v1/devices/import', {
+      method: 'POST',
+      ...jsonBody({ devices }),
+      deadlineMs: Math.max(this.requestTimeoutMs, 60_000),
+      signal: options.signal,
+    });
     const v = await readJson(res);
-    return { created: Number(v['created']), existing: Number(v['existing']), failed: Array.isArray(v['failed']) ? (v['failed'] as ImportResult['failed']) : [] };
+    return {
+      created: Number(v['created']),
+      existing: Number(v['existing']),
+      failed: Array.isArray(v['failed']) ? (v['failed'] as ImportResult['failed']) : [],
+    };
   }
 
   /** One page of a product's devices, by name. */
   async listDevices(
     productKey: string,
-    query: { status?: 'ONLINE' | 'OFFLINE' | 'HALFCONN' | 'UNACTIVE' | undefined; limit?: number | undefined; cursor?: string | undefined } = {},
+    query: {
+      status?: 'ONLINE' | 'OFFLINE' | 'HALFCONN' | 'UNACTIVE' | undefined;
+      limit?: number | undefined;
+      cursor?: string | undefined;
+    } = {},
     options: { signal?: AbortSignal } = {},
   ): Promise<DevicePage> {
-    if (typeof productKey !== 'string' || productKey === '') throw new InvalidArgumentError('productKey: must be a non-empty string', 'productKey');
+    if (typeof productKey !== 'string' || productKey === '')
+      throw new InvalidArgumentError('productKey: must be a non-empty string', 'productKey');
     const params = new URLSearchParams();
     if (query.status !== undefined) params.set('status', query.status);
     if (query.limit !== undefined) params.set('limit', String(query.limit));
@@ -203,8 +226,17 @@ export class RrpcClient {
   }
 
   /** Enables or disables a device (a disabled device's calls answer 403 DEVICE_DISABLED); the device as it is now. */
-  async setDeviceEnabled(productKey: string, deviceName: string, enabled: boolean, options: { signal?: AbortSignal } = {}): Promise<Presence> {
-    const res = await this.request(devicePath(productKey, deviceName), { method: 'PATCH', ...jsonBody({ enabled }), signal: options.signal });
+  async setDeviceEnabled(
+    productKey: string,
+    deviceName: string,
+    enabled: boolean,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Presence> {
+    const res = await this.request(devicePath(productKey, deviceName), {
+      method: 'PATCH',
+      ...jsonBody({ enabled }),
+      signal: options.signal,
+    });
     return presenceFrom(await readJson(res));
   }
 
@@ -222,8 +254,13 @@ export class RrpcClient {
 
   /** The stored outcome of a call by message ID, or null when it is unknown (never made, or expired). */
   async outcome(messageId: string, options: { signal?: AbortSignal } = {}): Promise<Outcome | null> {
-    if (typeof messageId !== 'string' || messageId === '') throw new InvalidArgumentError('messageId: must be a non-empty string', 'messageId');
-    const res = await this.request(`/v1/rrpc/${encodeURIComponent(messageId)}`, { method: 'GET', notFoundIsNull: true, signal: options.signal });
+    if (typeof messageId !== 'string' || messageId === '')
+      throw new InvalidArgumentError('messageId: must be a non-empty string', 'messageId');
+    const res = await this.request(`/v1/rrpc/${encodeURIComponent(messageId)}`, {
+      method: 'GET',
+      notFoundIsNull: true,
+      signal: options.signal,
+    });
     if (res === null) return null;
     const v = await readJson(res);
     return {
@@ -272,7 +309,10 @@ interface RequestOptions {
 }
 
 function devicePath(productKey: string, deviceName: string): string {
-  for (const [field, value] of [['productKey', productKey], ['deviceName', deviceName]] as const) {
+  for (const [field, value] of [
+    ['productKey', productKey],
+    ['deviceName', deviceName],
+  ] as const) {
     if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(`${field}: must be a non-empty string`, field);
   }
   return `/v1/devices/${encodeURIComponent(productKey)}/${encodeURIComponent(deviceName)}`;
@@ -311,7 +351,8 @@ async function readJson(res: Response): Promise<Record<string, unknown>> {
   } catch (cause) {
     throw new RrpcClientError('INTERNAL', `The API answered ${res.status} with a body that is not JSON.`, { status: res.status, cause });
   }
-  if (typeof value !== 'object' || value === null) throw new RrpcClientError('INTERNAL', `The API answered ${res.status} with unexpected JSON.`, { status: res.status });
+  if (typeof value !== 'object' || value === null)
+    throw new RrpcClientError('INTERNAL', `The API answered ${res.status} with unexpected JSON.`, { status: res.status });
   return value as Record<string, unknown>;
 }
 
@@ -322,7 +363,8 @@ function describe(error: unknown): string {
   if (error instanceof Error) {
     const cause = error.cause;
     if (cause instanceof Error && cause.message) return `${error.message} (${cause.message})`;
-    if (cause instanceof AggregateError) return `${error.message} (${cause.errors.map((e: unknown) => String((e as Error).message ?? e)).join('; ')})`;
+    if (cause instanceof AggregateError)
+      return `${error.message} (${cause.errors.map((e: unknown) => String((e as Error).message ?? e)).join('; ')})`;
     return error.message;
   }
   return String(error);

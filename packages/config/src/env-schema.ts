@@ -68,7 +68,10 @@ export const hostList = () =>
     .optional()
     .transform((v, ctx) => {
       const hosts: Array<{ hostname: string; port: number | undefined }> = [];
-      for (const entry of (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+      for (const entry of (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')) {
         let parsed: URL | undefined;
         try {
           parsed = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(entry) ? new URL(`http://${entry}`) : undefined;
@@ -76,11 +79,21 @@ export const hostList = () =>
           parsed = undefined;
         }
         const port = /:(\d{1,5})$/.exec(entry)?.[1];
-        if (!parsed || parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '' || parsed.username !== '' || (port !== undefined && (Number(port) < 1 || Number(port) > 65_535))) {
+        if (
+          !parsed ||
+          parsed.pathname !== '/' ||
+          parsed.search !== '' ||
+          parsed.hash !== '' ||
+          parsed.username !== '' ||
+          (port !== undefined && (Number(port) < 1 || Number(port) > 65_535))
+        ) {
           ctx.addIssue({ code: 'custom', message: `"${entry}" is not a host or host:port (a comma-separated list)` });
           return z.NEVER;
         }
-        hosts.push({ hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, ''), port: port === undefined ? undefined : Number(port) });
+        hosts.push({
+          hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, ''),
+          port: port === undefined ? undefined : Number(port),
+        });
       }
       return hosts;
     });

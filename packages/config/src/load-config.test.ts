@@ -65,7 +65,9 @@ describe('abuse limits and API keys', () => {
   });
 
   it('names bad limits', () => {
-    expect(() => loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_MAX_IN_FLIGHT: '0', RRPC_RATE_LIMIT_PER_DEVICE: '-1' })).toThrow(/RRPC_MAX_IN_FLIGHT[\s\S]*RRPC_RATE_LIMIT_PER_DEVICE|RRPC_RATE_LIMIT_PER_DEVICE[\s\S]*RRPC_MAX_IN_FLIGHT/);
+    expect(() => loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_MAX_IN_FLIGHT: '0', RRPC_RATE_LIMIT_PER_DEVICE: '-1' })).toThrow(
+      /RRPC_MAX_IN_FLIGHT[\s\S]*RRPC_RATE_LIMIT_PER_DEVICE|RRPC_RATE_LIMIT_PER_DEVICE[\s\S]*RRPC_MAX_IN_FLIGHT/,
+    );
   });
 });
 
@@ -78,21 +80,32 @@ describe('callback receivers', () => {
       { hostname: 'fd00::1', port: 9000 },
       { hostname: 'receiver.example', port: undefined },
     ];
-    expect(loadApiConfig({ ...sealed, RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: hosts }).callbackAllowedHosts).toEqual(expected);
+    expect(loadApiConfig({ ...sealed, RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: hosts }).callbackAllowedHosts).toEqual(
+      expected,
+    );
     expect(loadWorkerConfig({ RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: hosts }).callbackAllowedHosts).toEqual(expected);
     expect(loadWorkerConfig({ RRPC_AUTH_DISABLED: 'true' }).callbackAllowedHosts).toEqual([]);
   });
 
-  it.each(['http://hooks.internal', 'hooks.internal/path', 'user@hooks', 'hooks:99999', 'hooks:', 'a b'])('refuses the allowed host %s at start-up', (entry) => {
-    expect(() => loadWorkerConfig({ RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: entry })).toThrow(/RRPC_CALLBACK_ALLOWED_HOSTS/);
-    expect(() => loadApiConfig({ RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: entry })).toThrow(/RRPC_CALLBACK_ALLOWED_HOSTS/);
-  });
+  it.each(['http://hooks.internal', 'hooks.internal/path', 'user@hooks', 'hooks:99999', 'hooks:', 'a b'])(
+    'refuses the allowed host %s at start-up',
+    (entry) => {
+      expect(() => loadWorkerConfig({ RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: entry })).toThrow(
+        /RRPC_CALLBACK_ALLOWED_HOSTS/,
+      );
+      expect(() => loadApiConfig({ RRPC_AUTH_DISABLED: 'true', RRPC_CALLBACK_ALLOWED_HOSTS: entry })).toThrow(
+        /RRPC_CALLBACK_ALLOWED_HOSTS/,
+      );
+    },
+  );
 
   it('checks the master secret for per-key callback secrets', () => {
     const base = { RRPC_CALLBACK_SECRET: 'shared-secret-0123456789' };
     expect(loadWorkerConfig({ ...base, RRPC_CALLBACK_MASTER_SECRET: 'm'.repeat(32) }).callbackMasterSecret).toBe('m'.repeat(32));
     expect(() => loadWorkerConfig({ ...base, RRPC_CALLBACK_MASTER_SECRET: 'short-0123456789' })).toThrow(/at least 32/);
-    expect(() => loadWorkerConfig({ RRPC_CALLBACK_SECRET: 'x'.repeat(40), RRPC_CALLBACK_MASTER_SECRET: 'x'.repeat(40) })).toThrow(/must differ/);
+    expect(() => loadWorkerConfig({ RRPC_CALLBACK_SECRET: 'x'.repeat(40), RRPC_CALLBACK_MASTER_SECRET: 'x'.repeat(40) })).toThrow(
+      /must differ/,
+    );
   });
 });
 
@@ -102,13 +115,18 @@ describe('ingest configuration', () => {
     const c = loadIngestConfig({ ...sealed, RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'false' });
     expect(c.port).toBe(8081);
     expect(c.sharedSubscription).toBe(false);
-    expect(() => loadIngestConfig({ ...sealed, RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'maybe' })).toThrow(/RRPC_SHARED_SUBSCRIPTION/);
+    expect(() => loadIngestConfig({ ...sealed, RRPC_WEBHOOK_TOKEN: 't'.repeat(20), RRPC_SHARED_SUBSCRIPTION: 'maybe' })).toThrow(
+      /RRPC_SHARED_SUBSCRIPTION/,
+    );
   });
 });
 
 describe('device registry and secrets key', () => {
   it('is on by default and then refuses to start without a valid secrets key, naming the fix', () => {
-    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: key })).toMatchObject({ deviceRegistry: true, secretsKeys: { current: Buffer.alloc(32, 1), previous: [] } });
+    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: key })).toMatchObject({
+      deviceRegistry: true,
+      secretsKeys: { current: Buffer.alloc(32, 1), previous: [] },
+    });
     expect(() => loadApiConfig({ RRPC_API_KEYS: key })).toThrow(/RRPC_SECRETS_KEY: .*openssl rand -base64 32.*RRPC_DEVICE_REGISTRY=off/);
     expect(() => loadIngestConfig({ RRPC_WEBHOOK_TOKEN: 't'.repeat(20) })).toThrow(/RRPC_SECRETS_KEY/);
     expect(() => loadApiConfig({ RRPC_API_KEYS: key, RRPC_SECRETS_KEY: Buffer.alloc(16).toString('base64') })).toThrow(/32 bytes/);
@@ -142,7 +160,9 @@ describe('subscriptions and reconciliation (issue 14)', () => {
   const token = { RRPC_WEBHOOK_TOKEN: 't'.repeat(24) };
   it('tracks subscriptions only when told (false when unset), with a 2 s grace by default', () => {
     expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: key })).toMatchObject({ trackSubscriptions: false, subscribeGraceMs: 2000 });
-    expect(loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_TRACK_SUBSCRIPTIONS: 'true', RRPC_SUBSCRIBE_GRACE_MS: '500' })).toMatchObject({ trackSubscriptions: true, subscribeGraceMs: 500 });
+    expect(
+      loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_TRACK_SUBSCRIPTIONS: 'true', RRPC_SUBSCRIBE_GRACE_MS: '500' }),
+    ).toMatchObject({ trackSubscriptions: true, subscribeGraceMs: 500 });
     expect(() => loadApiConfig({ ...sealed, RRPC_API_KEYS: key, RRPC_SUBSCRIBE_GRACE_MS: '-1' })).toThrow(/RRPC_SUBSCRIBE_GRACE_MS/);
   });
 

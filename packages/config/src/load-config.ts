@@ -27,7 +27,10 @@ export const common = {
     .string()
     .optional()
     .transform((v, ctx) => {
-      const nodes = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const nodes = (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const node of nodes) {
         if (!/^(redis:\/\/)?[A-Za-z0-9_.-]+:[0-9]{1,5}$/.test(node)) {
           ctx.addIssue({ code: 'custom', message: `"${node}" is not host:port (a comma-separated list of cluster nodes)` });
@@ -50,7 +53,10 @@ export const common = {
     .transform((v) => v ?? 'rrpc'),
   RRPC_AUTH_DISABLED: bool(false),
   RRPC_RESULT_TTL_MS: int(600_000, 1_000, 86_400_000),
-  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).optional().transform((v) => v ?? 'info'),
+  LOG_LEVEL: z
+    .enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })
+    .optional()
+    .transform((v) => v ?? 'info'),
   RRPC_INSTANCE_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "-" or "."')
@@ -226,7 +232,9 @@ export function describe(error: z.ZodError): string[] {
 }
 
 function defaultInstanceId(service: string): string {
-  const host = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40);
+  const host = hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .slice(0, 40);
   return `${service}-${host}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -266,7 +274,10 @@ export function secretsKeysOf(
   problems: string[],
 ): SecretsKeys | undefined {
   if (e.RRPC_SECRETS_KEY === undefined) {
-    if (e.RRPC_DEVICE_REGISTRY) problems.push("RRPC_SECRETS_KEY: set the 32-byte key (base64) that encrypts device secrets (make one with `openssl rand -base64 32`), or set RRPC_DEVICE_REGISTRY=off");
+    if (e.RRPC_DEVICE_REGISTRY)
+      problems.push(
+        'RRPC_SECRETS_KEY: set the 32-byte key (base64) that encrypts device secrets (make one with `openssl rand -base64 32`), or set RRPC_DEVICE_REGISTRY=off',
+      );
     return undefined;
   }
   const current = secretsKeyOf('RRPC_SECRETS_KEY', e.RRPC_SECRETS_KEY, problems);
@@ -281,14 +292,17 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
   const e = parsed.data;
   const problems: string[] = [];
   if (e.RRPC_API_KEYS.length === 0 && e.RRPC_API_KEYS_FILE === undefined && !e.RRPC_AUTH_DISABLED) {
-    problems.push('RRPC_API_KEYS: set at least one API key (comma-separated) or RRPC_API_KEYS_FILE, or set RRPC_AUTH_DISABLED=true to run without authentication');
+    problems.push(
+      'RRPC_API_KEYS: set at least one API key (comma-separated) or RRPC_API_KEYS_FILE, or set RRPC_AUTH_DISABLED=true to run without authentication',
+    );
   }
   if (e.RRPC_API_KEYS.some((k) => k.length < 16)) problems.push('RRPC_API_KEYS: every key must be at least 16 characters');
   if (e.RRPC_API_KEYS.some((k) => k.startsWith('sha256:') && !/^sha256:[0-9a-f]{64}$/i.test(k))) {
     problems.push('RRPC_API_KEYS: a "sha256:" entry must be followed by 64 hex digits');
   }
   const secretsKeys = secretsKeysOf(e, problems);
-  if (e.RRPC_GRAFANA_URL !== undefined && !/^https?:\/\/[^\s]+$/.test(e.RRPC_GRAFANA_URL)) problems.push('RRPC_GRAFANA_URL: must be an http(s) URL');
+  if (e.RRPC_GRAFANA_URL !== undefined && !/^https?:\/\/[^\s]+$/.test(e.RRPC_GRAFANA_URL))
+    problems.push('RRPC_GRAFANA_URL: must be an http(s) URL');
   if (problems.length > 0) throw new ConfigError('api', problems);
   return {
     ...toCommon('api', e),
@@ -302,7 +316,8 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     maxInFlight: e.RRPC_MAX_IN_FLIGHT,
     jobRetentionMs: e.RRPC_JOB_RETENTION_MS,
     callbackAllowedHosts: e.RRPC_CALLBACK_ALLOWED_HOSTS,
-    maxInFlightPerKey: e.RRPC_MAX_IN_FLIGHT_PER_KEY === 0 ? e.RRPC_MAX_IN_FLIGHT : Math.min(e.RRPC_MAX_IN_FLIGHT_PER_KEY, e.RRPC_MAX_IN_FLIGHT),
+    maxInFlightPerKey:
+      e.RRPC_MAX_IN_FLIGHT_PER_KEY === 0 ? e.RRPC_MAX_IN_FLIGHT : Math.min(e.RRPC_MAX_IN_FLIGHT_PER_KEY, e.RRPC_MAX_IN_FLIGHT),
     maxJobsPerKey: e.RRPC_MAX_JOBS_PER_KEY,
     maxBatchDevicesPerKey: e.RRPC_MAX_BATCH_DEVICES_PER_KEY,
     maxBytesPerKey: e.RRPC_MAX_BYTES_PER_KEY,
@@ -315,7 +330,12 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
   const parsed = ingestSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError('response-ingest', describe(parsed.error));
   const e = parsed.data;
-  const problems = secretProblems('RRPC_WEBHOOK_TOKEN', e.RRPC_WEBHOOK_TOKEN, e.RRPC_AUTH_DISABLED, 'the bearer token the broker sends with its webhooks');
+  const problems = secretProblems(
+    'RRPC_WEBHOOK_TOKEN',
+    e.RRPC_WEBHOOK_TOKEN,
+    e.RRPC_AUTH_DISABLED,
+    'the bearer token the broker sends with its webhooks',
+  );
   const secretsKeys = secretsKeysOf(e, problems);
   if (e.EMQX_API_URL !== undefined && (e.EMQX_API_KEY === undefined || e.EMQX_API_SECRET === undefined)) {
     problems.push('EMQX_API_KEY, EMQX_API_SECRET: set both (an EMQX 5 API key and its secret) with EMQX_API_URL');
@@ -329,7 +349,10 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
     maxWebhookBytes: e.RRPC_MAX_WEBHOOK_BYTES,
     presenceTtlMs: e.RRPC_PRESENCE_TTL_MS,
     serviceMqttUsername: e.RRPC_SERVICE_MQTT_USERNAME ?? e.MQTT_USERNAME ?? 'rrpc-platform',
-    emqxApi: e.EMQX_API_URL !== undefined && e.EMQX_API_KEY !== undefined && e.EMQX_API_SECRET !== undefined ? { url: e.EMQX_API_URL, key: e.EMQX_API_KEY, secret: e.EMQX_API_SECRET } : undefined,
+    emqxApi:
+      e.EMQX_API_URL !== undefined && e.EMQX_API_KEY !== undefined && e.EMQX_API_SECRET !== undefined
+        ? { url: e.EMQX_API_URL, key: e.EMQX_API_KEY, secret: e.EMQX_API_SECRET }
+        : undefined,
     reconcileIntervalMs: e.RRPC_RECONCILE_INTERVAL_MS,
   };
 }

@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { bool, optionalString } from './env-schema.js';
 
 /** The standard OpenTelemetry variables the services read (docs/tracing.md). */
-const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
 const PROTOCOLS = ['http/protobuf', 'http/json'] as const;
 
 export interface TracingConfig {
@@ -37,7 +44,10 @@ export const tracingEnv = {
     .transform((v, ctx) => {
       const value = v === undefined || v === '' ? 'http/protobuf' : v;
       if (!(PROTOCOLS as readonly string[]).includes(value)) {
-        ctx.addIssue({ code: 'custom', message: `must be http/protobuf or http/json${value === 'grpc' ? ' (gRPC is not supported)' : ''}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be http/protobuf or http/json${value === 'grpc' ? ' (gRPC is not supported)' : ''}`,
+        });
         return z.NEVER;
       }
       return value as (typeof PROTOCOLS)[number];

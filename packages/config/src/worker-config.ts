@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { hostList, int, optionalString } from './env-schema.js';
-import { ConfigError, common, subscriptionTracking, describe, secretProblems, toCommon, type CommonConfig, type Env } from './load-config.js';
+import {
+  ConfigError,
+  common,
+  subscriptionTracking,
+  describe,
+  secretProblems,
+  toCommon,
+  type CommonConfig,
+  type Env,
+} from './load-config.js';
 
 const workerSchema = z.object({
   ...common,
@@ -51,10 +60,18 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   const parsed = workerSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError('worker', describe(parsed.error));
   const e = parsed.data;
-  const problems = secretProblems('RRPC_CALLBACK_SECRET', e.RRPC_CALLBACK_SECRET, e.RRPC_AUTH_DISABLED, 'a secret (16+ characters) to sign callbacks');
-  if (e.RRPC_CALLBACK_MASTER_SECRET !== undefined && e.RRPC_CALLBACK_MASTER_SECRET.length < 32) problems.push('RRPC_CALLBACK_MASTER_SECRET: must be at least 32 characters');
+  const problems = secretProblems(
+    'RRPC_CALLBACK_SECRET',
+    e.RRPC_CALLBACK_SECRET,
+    e.RRPC_AUTH_DISABLED,
+    'a secret (16+ characters) to sign callbacks',
+  );
+  if (e.RRPC_CALLBACK_MASTER_SECRET !== undefined && e.RRPC_CALLBACK_MASTER_SECRET.length < 32)
+    problems.push('RRPC_CALLBACK_MASTER_SECRET: must be at least 32 characters');
   if (e.RRPC_CALLBACK_MASTER_SECRET !== undefined && e.RRPC_CALLBACK_MASTER_SECRET === e.RRPC_CALLBACK_SECRET) {
-    problems.push('RRPC_CALLBACK_MASTER_SECRET: must differ from RRPC_CALLBACK_SECRET (receivers hold the shared secret; the master must stay with the worker)');
+    problems.push(
+      'RRPC_CALLBACK_MASTER_SECRET: must differ from RRPC_CALLBACK_SECRET (receivers hold the shared secret; the master must stay with the worker)',
+    );
   }
   if (problems.length > 0) throw new ConfigError('worker', problems);
   return {

@@ -52,7 +52,11 @@ export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export async function api<T = Record<string, unknown>>(method: string, path: string, init: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; allow?: number[]; signal?: AbortSignal } = {}): Promise<ApiAnswer<T>> {
+export async function api<T = Record<string, unknown>>(
+  method: string,
+  path: string,
+  init: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; allow?: number[]; signal?: AbortSignal } = {},
+): Promise<ApiAnswer<T>> {
   const headers = new Headers(init.headers);
   const key = session.key;
   if (key) headers.set('authorization', `Bearer ${key}`);

@@ -8,7 +8,14 @@ import { devicesPage } from './pages/devices.js';
 import { healthPage } from './pages/health.js';
 import { jobsPage } from './pages/jobs.js';
 
-const PAGES: Record<string, Page> = { devices: devicesPage, call: callPage, calls: callsPage, jobs: jobsPage, batches: batchesPage, health: healthPage };
+const PAGES: Record<string, Page> = {
+  devices: devicesPage,
+  call: callPage,
+  calls: callsPage,
+  jobs: jobsPage,
+  batches: batchesPage,
+  health: healthPage,
+};
 
 const main = document.getElementById('main') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;

@@ -30,7 +30,13 @@ export function curlCommand(apiBase: string, call: CallSpec): string {
 export function cliCommand(apiBase: string, call: CallSpec): string {
   const text = utf8(call.payloadBase64);
   const env = `RRPC_URL=${quote(apiBase)} RRPC_API_KEY="$RRPC_API_KEY"`;
-  const args = [`${quote(call.productKey)} ${quote(call.deviceName)}`, `--timeout ${call.timeoutMs}`, call.topic ? `--topic ${quote(call.topic)}` : ''].filter(Boolean).join(' ');
+  const args = [
+    `${quote(call.productKey)} ${quote(call.deviceName)}`,
+    `--timeout ${call.timeoutMs}`,
+    call.topic ? `--topic ${quote(call.topic)}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
   // Text goes as --data; other bytes are piped in (the CLI reads --file - from stdin).
   if (text !== undefined) return `${env} npx rrpc call ${args} --data ${quote(text)}`;
   return `echo ${quote(call.payloadBase64)} | base64 -d | ${env} npx rrpc call ${args} --file -`;

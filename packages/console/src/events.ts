@@ -8,7 +8,11 @@ export function streamEvents(path: string, onEvent: (event: string, data: string
   const run = async () => {
     while (!signal.aborted) {
       try {
-        const res = await fetch(apiBase + path, { headers: { authorization: `Bearer ${session.key ?? ''}`, accept: 'text/event-stream' }, signal, cache: 'no-store' });
+        const res = await fetch(apiBase + path, {
+          headers: { authorization: `Bearer ${session.key ?? ''}`, accept: 'text/event-stream' },
+          signal,
+          cache: 'no-store',
+        });
         if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = '';

@@ -37,7 +37,8 @@ export function encodePayload(format: PayloadFormat, input: string): Uint8Array 
     }
     case 'base64': {
       const clean = input.replace(/\s+/g, '');
-      if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(clean)) throw new PayloadError('Base64 must be standard, padded base64.');
+      if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(clean))
+        throw new PayloadError('Base64 must be standard, padded base64.');
       return fromBase64(clean);
     }
   }

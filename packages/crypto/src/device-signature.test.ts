@@ -1,6 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SIGN_METHODS, devicePassword, parseDeviceClientId, secretEquals, verifyDevicePassword, type SignMethod } from './device-signature.js';
+import {
+  SIGN_METHODS,
+  devicePassword,
+  parseDeviceClientId,
+  secretEquals,
+  verifyDevicePassword,
+  type SignMethod,
+} from './device-signature.js';
 
 // Alibaba Cloud IoT's published example ("How to calculate MQTT signature parameters").
 const PK = 'a14Xib5kdYd';
@@ -10,7 +17,11 @@ const ID = 'SN1928339';
 const TS = '1539421321846';
 const CONTENT = `clientId${ID}deviceName${DN}productKey${PK}timestamp${TS}`;
 
-function verify(clientId: string, password: unknown, over: { productKey?: string; deviceName?: string; deviceSecret?: string } = {}): boolean {
+function verify(
+  clientId: string,
+  password: unknown,
+  over: { productKey?: string; deviceName?: string; deviceSecret?: string } = {},
+): boolean {
   const parsed = parseDeviceClientId(clientId);
   if (!parsed) return false;
   return verifyDevicePassword({ clientId: parsed, productKey: PK, deviceName: DN, deviceSecret: SECRET, password, ...over });
@@ -18,7 +29,9 @@ function verify(clientId: string, password: unknown, over: { productKey?: string
 
 describe('Alibaba device signature', () => {
   it("verifies Alibaba's published hmacsha1 example", () => {
-    expect(devicePassword(SECRET, { clientId: ID, productKey: PK, deviceName: DN, timestamp: TS }, 'hmacsha1')).toBe('b2488041f64f425016b467ee1c94959ebd592ad1');
+    expect(devicePassword(SECRET, { clientId: ID, productKey: PK, deviceName: DN, timestamp: TS }, 'hmacsha1')).toBe(
+      'b2488041f64f425016b467ee1c94959ebd592ad1',
+    );
     expect(verify(`${ID}|securemode=3,signmethod=hmacsha1,timestamp=${TS}|`, 'b2488041f64f425016b467ee1c94959ebd592ad1')).toBe(true);
     expect(verify(`${ID}|securemode=3,signmethod=hmacsha1,timestamp=${TS}|`, 'B2488041F64F425016B467EE1C94959EBD592AD1')).toBe(true);
   });
@@ -72,7 +85,10 @@ describe('Alibaba device signature', () => {
     ['a space in the id', 'SN 1|securemode=3,signmethod=hmacsha1|'],
     ['a NUL in the id', 'SN\u00001|securemode=3,signmethod=hmacsha1|'],
     ['an id of 65 characters', `${'a'.repeat(65)}|securemode=3,signmethod=hmacsha1|`],
-    ['an oversized client ID', `SN1|securemode=3,signmethod=hmacsha1,${Array.from({ length: 12 }, (_, i) => `p${i}=${'x'.repeat(30)}`).join(',')}|`],
+    [
+      'an oversized client ID',
+      `SN1|securemode=3,signmethod=hmacsha1,${Array.from({ length: 12 }, (_, i) => `p${i}=${'x'.repeat(30)}`).join(',')}|`,
+    ],
     ['too many parameters', `SN1|securemode=3,signmethod=hmacsha1,${Array.from({ length: 15 }, (_, i) => `p${i}=1`).join(',')}|`],
   ])('refuses a client ID with %s', (_why, clientId) => {
     expect(parseDeviceClientId(clientId)).toBeUndefined();
@@ -82,7 +98,18 @@ describe('Alibaba device signature', () => {
     for (const bad of [undefined, null, 5, {}, ['SN1|securemode=3,signmethod=hmacsha1|']]) expect(parseDeviceClientId(bad)).toBeUndefined();
     const clientId = `${ID}|securemode=3,signmethod=hmacsha1,timestamp=${TS}|`;
     const good = 'b2488041f64f425016b467ee1c94959ebd592ad1';
-    for (const bad of [undefined, null, 42, '', good.slice(0, 39), `${good}0`, `${good.slice(0, 39)}g`, `${good.slice(0, 38)} 1`, `0x${good.slice(2)}`, SECRET]) {
+    for (const bad of [
+      undefined,
+      null,
+      42,
+      '',
+      good.slice(0, 39),
+      `${good}0`,
+      `${good.slice(0, 39)}g`,
+      `${good.slice(0, 38)} 1`,
+      `0x${good.slice(2)}`,
+      SECRET,
+    ]) {
       expect(verify(clientId, bad), String(bad)).toBe(false);
     }
   });

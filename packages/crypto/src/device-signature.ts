@@ -125,7 +125,11 @@ export function verifyDevicePassword(input: {
   const hash = HASH[clientId.signMethod];
   if (typeof password !== 'string' || password.length !== hash.hexLength || !/^[0-9a-fA-F]+$/.test(password)) return false;
   const expected = Buffer.from(
-    devicePassword(input.deviceSecret, { clientId: clientId.id, productKey: input.productKey, deviceName: input.deviceName, timestamp: clientId.timestamp }, clientId.signMethod),
+    devicePassword(
+      input.deviceSecret,
+      { clientId: clientId.id, productKey: input.productKey, deviceName: input.deviceName, timestamp: clientId.timestamp },
+      clientId.signMethod,
+    ),
     'hex',
   );
   const given = Buffer.from(password, 'hex');

@@ -29,9 +29,13 @@ export function secretsKeyId(key: Buffer): string {
 /** Reads a secrets key given as base64 (standard or url alphabet); throws a message a person can act on. */
 export function parseSecretsKey(value: string): Buffer {
   const trimmed = value.trim();
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) throw new SecretBoxError('must be base64 (for example the output of `openssl rand -base64 32`)');
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed))
+    throw new SecretBoxError('must be base64 (for example the output of `openssl rand -base64 32`)');
   const key = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  if (key.length !== SECRETS_KEY_BYTES) throw new SecretBoxError(`must decode to ${SECRETS_KEY_BYTES} bytes (it decodes to ${key.length}); make one with \`openssl rand -base64 32\``);
+  if (key.length !== SECRETS_KEY_BYTES)
+    throw new SecretBoxError(
+      `must decode to ${SECRETS_KEY_BYTES} bytes (it decodes to ${key.length}); make one with \`openssl rand -base64 32\``,
+    );
   return key;
 }
 
@@ -68,7 +72,8 @@ export class SecretBox {
     if (parts.length !== 5 || parts[0] !== VERSION) throw new SecretBoxError('not a sealed secret');
     const [, keyId = '', nonceText = '', bodyText = '', tagText = ''] = parts;
     const key = this.byId.get(keyId);
-    if (!key) throw new SecretBoxError(`sealed under secrets key ${keyId}, which this service does not have (set it in RRPC_SECRETS_KEY_PREVIOUS)`);
+    if (!key)
+      throw new SecretBoxError(`sealed under secrets key ${keyId}, which this service does not have (set it in RRPC_SECRETS_KEY_PREVIOUS)`);
     const nonce = Buffer.from(nonceText, 'base64url');
     const tag = Buffer.from(tagText, 'base64url');
     if (nonce.length !== NONCE_BYTES || tag.length !== TAG_BYTES) throw new SecretBoxError('not a sealed secret');

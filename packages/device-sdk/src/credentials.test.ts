@@ -39,7 +39,11 @@ describe('deviceCredentials', () => {
   it('puts ext=1 inside the bars and leaves the password out without a secret', () => {
     const c = deviceCredentials({ productKey: 'pk1', deviceName: 'dev-0001', clientId: 'dev-0001', timestamp: 5, ext: true });
     expect(c.password).toBeUndefined();
-    expect(parseClientId(c.clientId)).toEqual({ id: 'dev-0001', params: { securemode: '3', signmethod: 'hmacsha1', timestamp: '5', ext: '1' }, ext: true });
+    expect(parseClientId(c.clientId)).toEqual({
+      id: 'dev-0001',
+      params: { securemode: '3', signmethod: 'hmacsha1', timestamp: '5', ext: '1' },
+      ext: true,
+    });
   });
 
   it('rejects an unknown sign method', () => {

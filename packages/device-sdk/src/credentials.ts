@@ -42,6 +42,13 @@ export function deviceCredentials(input: CredentialInput): MqttCredentials {
   return {
     clientId: formatClientId(input.clientId, block),
     username: formatUsername(input),
-    password: input.deviceSecret === undefined ? undefined : devicePassword(input.deviceSecret, { clientId: input.clientId, productKey: input.productKey, deviceName: input.deviceName, timestamp }, signMethod),
+    password:
+      input.deviceSecret === undefined
+        ? undefined
+        : devicePassword(
+            input.deviceSecret,
+            { clientId: input.clientId, productKey: input.productKey, deviceName: input.deviceName, timestamp },
+            signMethod,
+          ),
   };
 }

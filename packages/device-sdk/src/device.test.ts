@@ -33,12 +33,24 @@ async function call(deviceName: string, body: Record<string, unknown>) {
 describe('device SDK against a running cluster', () => {
   it('answers system-topic calls with the handler result, signed the Alibaba way', async () => {
     const seen: string[] = [];
-    const device = track(await connectDevice({ url: cluster.mosquitto.url, productKey: PK, deviceName: 'sdk-sys-1', deviceSecret: SECRET, signMethod: 'hmacsha256' }));
+    const device = track(
+      await connectDevice({
+        url: cluster.mosquitto.url,
+        productKey: PK,
+        deviceName: 'sdk-sys-1',
+        deviceSecret: SECRET,
+        signMethod: 'hmacsha256',
+      }),
+    );
     await device.onRrpc((payload, ctx) => {
       seen.push(ctx.messageId);
       return `got ${payload.toString()}`;
     });
-    expect(parseClientId(device.clientId ?? '')).toMatchObject({ id: `${PK}.sdk-sys-1`, ext: false, params: { securemode: '3', signmethod: 'hmacsha256' } });
+    expect(parseClientId(device.clientId ?? '')).toMatchObject({
+      id: `${PK}.sdk-sys-1`,
+      ext: false,
+      params: { securemode: '3', signmethod: 'hmacsha256' },
+    });
     expect(device.client?.options.password).toMatch(/^[0-9a-f]{64}$/);
     await cluster.connectDevice(PK, 'sdk-sys-1');
 
@@ -61,7 +73,11 @@ describe('device SDK against a running cluster', () => {
     const answer = await call('sdk-ext-1', { payload: b64('x'), topic: `/${PK}/sdk-ext-1/user/get` });
     expect(answer).toMatchObject({ status: 200, rrpcCode: 'SUCCESS', text: 'custom:x' });
     // The answer went out on the request's own topic: the device heard it and did not answer it again.
-    await waitFor(() => cluster.published.filter((t) => t.includes(answer.messageId)).length >= 2, 2000, 'request and answer on the broker');
+    await waitFor(
+      () => cluster.published.filter((t) => t.includes(answer.messageId)).length >= 2,
+      2000,
+      'request and answer on the broker',
+    );
     expect(calls).toEqual([{ messageId: answer.messageId, customTopic: `/${PK}/sdk-ext-1/user/get` }]);
   });
 
@@ -73,7 +89,10 @@ describe('device SDK against a running cluster', () => {
     expect(parseClientId(device.clientId ?? '').ext).toBe(true);
     await cluster.connectDevice(PK, 'sdk-ext-2');
 
-    expect(await call('sdk-ext-2', { payload: b64('a'), topic: `/${PK}/sdk-ext-2/user/set` })).toMatchObject({ status: 200, text: 'custom' });
+    expect(await call('sdk-ext-2', { payload: b64('a'), topic: `/${PK}/sdk-ext-2/user/set` })).toMatchObject({
+      status: 200,
+      text: 'custom',
+    });
     expect(await call('sdk-ext-2', { payload: b64('b') })).toMatchObject({ status: 200, text: 'system' });
   });
 
@@ -116,16 +135,25 @@ describe('device SDK against a running cluster', () => {
     await cluster.mosquitto.restart(); // a new mosquitto: every subscription is gone
     await waitFor(() => reconnects > 0 && device.ready, 10_000, 'the device to reconnect and resubscribe');
     // The services reconnect on their own schedule: retry until the whole path is back.
-    await waitFor(async () => (await call('sdk-recon-1', { payload: b64('2'), timeoutMs: 1000 })).status === 200, 15_000, 'a call after the restart');
+    await waitFor(
+      async () => (await call('sdk-recon-1', { payload: b64('2'), timeoutMs: 1000 })).status === 200,
+      15_000,
+      'a call after the restart',
+    );
     expect(await call('sdk-recon-1', { payload: b64('3') })).toMatchObject({ status: 200, text: 'again 3' });
-    expect(await call('sdk-recon-1', { payload: b64('4'), topic: `/${PK}/sdk-recon-1/user/ping` })).toMatchObject({ status: 200, text: 'pong' });
+    expect(await call('sdk-recon-1', { payload: b64('4'), topic: `/${PK}/sdk-recon-1/user/ping` })).toMatchObject({
+      status: 200,
+      text: 'pong',
+    });
   });
 
   it('keeps an answer produced while the broker is gone and sends it on reconnect: the call succeeds', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let asked = false;
-    const device = track(await connectDevice({ url: cluster.mosquitto.url, productKey: PK, deviceName: 'sdk-queue-1', reconnectPeriodMs: 1000 }));
+    const device = track(
+      await connectDevice({ url: cluster.mosquitto.url, productKey: PK, deviceName: 'sdk-queue-1', reconnectPeriodMs: 1000 }),
+    );
     await device.onRrpc(async (payload) => {
       asked = true;
       await gate;

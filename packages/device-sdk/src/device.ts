@@ -106,7 +106,12 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
   private mqttClient: MqttClient | undefined;
   private subscribed = false;
   /** Answers produced while disconnected, sent on the next connection (bounded: see DeviceOptions). */
-  private readonly queuedAnswers: Array<{ topic: string; payload: Buffer | string; at: number; extra: { properties?: { userProperties: Record<string, string> } } }> = [];
+  private readonly queuedAnswers: Array<{
+    topic: string;
+    payload: Buffer | string;
+    at: number;
+    extra: { properties?: { userProperties: Record<string, string> } };
+  }> = [];
   /** connect() calls still waiting: disconnect() ends them at once. */
   private readonly waiters = new Set<(error: Error) => void>();
 
@@ -277,8 +282,12 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
         reject(error);
       };
       const onConnect = () => done();
-      const onError = (error: Error) => done(new Error(`${this.deviceName}: cannot connect to ${this.options.url}: ${error.message}`, { cause: error }));
-      const timer = setTimeout(() => done(new Error(`${this.deviceName}: no connection to ${this.options.url} within ${timeoutMs} ms`)), timeoutMs);
+      const onError = (error: Error) =>
+        done(new Error(`${this.deviceName}: cannot connect to ${this.options.url}: ${error.message}`, { cause: error }));
+      const timer = setTimeout(
+        () => done(new Error(`${this.deviceName}: no connection to ${this.options.url} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.waiters.add(done);
       this.on('connect', onConnect);
       if (first) client.on('error', onError);
@@ -293,7 +302,12 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
     if (refused) throw new Error(`broker refused the subscription to ${refused.topic}`);
   }
 
-  private dispatch(client: MqttClient, topic: string, payload: Buffer, userProperties: Record<string, string | string[]> | undefined): void {
+  private dispatch(
+    client: MqttClient,
+    topic: string,
+    payload: Buffer,
+    userProperties: Record<string, string | string[]> | undefined,
+  ): void {
     const request = parseRequestTopic(topic);
     if (request === undefined || this.answered.has(request.messageId)) return;
     this.answered.add(request.messageId);
@@ -325,13 +339,21 @@ export class RrpcDevice extends EventEmitter<RrpcDeviceEvents> {
         if (typeof answer !== 'string' && !(answer instanceof Uint8Array)) {
           throw new TypeError(`handler returned ${typeof answer}; return a Buffer, a string, or undefined for no answer`);
         }
-        this.sendAnswer(request.responseTopic, typeof answer === 'string' ? answer : Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength), answerProperties(client, ctx));
+        this.sendAnswer(
+          request.responseTopic,
+          typeof answer === 'string' ? answer : Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength),
+          answerProperties(client, ctx),
+        );
       })
       .catch((error: unknown) => this.report(new RrpcHandlerError(request.messageId, topic, error)));
   }
 
   /** Publishes an answer on the current connection, or keeps it for the next one (mqtt.js would drop it). */
-  private sendAnswer(topic: string, payload: Buffer | string, extra: { properties?: { userProperties: Record<string, string> } } = {}): void {
+  private sendAnswer(
+    topic: string,
+    payload: Buffer | string,
+    extra: { properties?: { userProperties: Record<string, string> } } = {},
+  ): void {
     const client = this.mqttClient;
     if (client?.connected === true) {
       client.publish(topic, payload, { qos: this.options.answerQos ?? 0, ...extra });

@@ -13,7 +13,10 @@ const resolver = (answers: Record<string, string[]>): HostResolver & { asked: st
 };
 
 describe('CallbackPolicy.problem (at job creation, the URL alone)', () => {
-  const policy = new CallbackPolicy([{ hostname: 'hooks.internal', port: undefined }, { hostname: '10.0.0.7', port: 8080 }]);
+  const policy = new CallbackPolicy([
+    { hostname: 'hooks.internal', port: undefined },
+    { hostname: '10.0.0.7', port: 8080 },
+  ]);
 
   it.each([
     ['https://0x7f000001/hook', 'loopback'],
@@ -46,12 +49,17 @@ describe('CallbackPolicy.problem (at job creation, the URL alone)', () => {
     expect(policy.problem(url)).toContain(words);
   });
 
-  it.each(['https://example.com/hook', 'https://93.184.215.14:8443/x?y=1', 'https://[2606:4700:4700::1111]/h', 'http://hooks.internal/hook', 'https://hooks.internal:9443/', 'http://10.0.0.7:8080/hook', 'http://HOOKS.INTERNAL./x'])(
-    'accepts %s',
-    (url) => {
-      expect(policy.problem(url)).toBeUndefined();
-    },
-  );
+  it.each([
+    'https://example.com/hook',
+    'https://93.184.215.14:8443/x?y=1',
+    'https://[2606:4700:4700::1111]/h',
+    'http://hooks.internal/hook',
+    'https://hooks.internal:9443/',
+    'http://10.0.0.7:8080/hook',
+    'http://HOOKS.INTERNAL./x',
+  ])('accepts %s', (url) => {
+    expect(policy.problem(url)).toBeUndefined();
+  });
 
   it('an allowed host:port allows that port only', () => {
     expect(policy.problem('http://10.0.0.7:8081/hook')).toContain('https');

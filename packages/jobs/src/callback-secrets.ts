@@ -15,7 +15,9 @@ export function deriveCallbackSecret(master: string, keyId: string, generation: 
 
 export class CallbackSecretUnavailable extends Error {
   constructor() {
-    super('the job was made with a key that has its own callback secret (callback= in the keys file), but RRPC_CALLBACK_MASTER_SECRET is not set');
+    super(
+      'the job was made with a key that has its own callback secret (callback= in the keys file), but RRPC_CALLBACK_MASTER_SECRET is not set',
+    );
     this.name = 'CallbackSecretUnavailable';
   }
 }
@@ -24,10 +26,15 @@ export class CallbackSecretUnavailable extends Error {
  * The secrets that sign a job's callback, newest first: the key's own (and during an overlap its previous one),
  * or the shared RRPC_CALLBACK_SECRET for a key without its own; empty: unsigned (only with auth disabled).
  */
-export function callbackSecretsFor(key: CallbackKey | undefined, secrets: { master: string | undefined; shared: string | undefined }, now: number = Date.now()): string[] {
+export function callbackSecretsFor(
+  key: CallbackKey | undefined,
+  secrets: { master: string | undefined; shared: string | undefined },
+  now: number = Date.now(),
+): string[] {
   if (key === undefined) return secrets.shared === undefined ? [] : [secrets.shared];
   if (secrets.master === undefined) throw new CallbackSecretUnavailable();
   const list = [deriveCallbackSecret(secrets.master, key.keyId, key.generation)];
-  if (key.generation > 1 && key.previousUntil !== undefined && now < key.previousUntil) list.push(deriveCallbackSecret(secrets.master, key.keyId, key.generation - 1));
+  if (key.generation > 1 && key.previousUntil !== undefined && now < key.previousUntil)
+    list.push(deriveCallbackSecret(secrets.master, key.keyId, key.generation - 1));
   return list;
 }

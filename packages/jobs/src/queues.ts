@@ -87,11 +87,20 @@ export class WorkQueues {
   /** Queues a job's work item (once: the BullMQ job ID is derived from the job ID). */
   async addJob(work: JobWork): Promise<void> {
     // Retries here cover Redis trouble and the short window before the api has recorded the job.
-    await this.bounded(this.jobs.add('job', work, { jobId: workIds.job(work.jobId), attempts: 50, backoff: { type: 'fixed', delay: 200 }, ...KEEP }));
+    await this.bounded(
+      this.jobs.add('job', work, { jobId: workIds.job(work.jobId), attempts: 50, backoff: { type: 'fixed', delay: 200 }, ...KEEP }),
+    );
   }
 
   async addBatch(work: BatchWork): Promise<void> {
-    await this.bounded(this.batches.add('batch', work, { jobId: workIds.batch(work.batchId), attempts: 50, backoff: { type: 'fixed', delay: 500 }, ...KEEP }));
+    await this.bounded(
+      this.batches.add('batch', work, {
+        jobId: workIds.batch(work.batchId),
+        attempts: 50,
+        backoff: { type: 'fixed', delay: 500 },
+        ...KEEP,
+      }),
+    );
   }
 
   async addCallback(work: CallbackWork): Promise<void> {

@@ -75,11 +75,16 @@ describe('per-key callback secrets', () => {
     expect(() => deriveCallbackSecret(master, 'aaaaaaaaaaaa', 0)).toThrow();
   });
 
-  it('sign with the key\'s generation, the previous one too during the overlap, the shared secret without a key', () => {
+  it("sign with the key's generation, the previous one too during the overlap, the shared secret without a key", () => {
     const key = { keyId: 'aaaaaaaaaaaa', generation: 3, previousUntil: T0 + 1000 };
-    expect(callbackSecretsFor(key, { master, shared }, T0)).toEqual([deriveCallbackSecret(master, 'aaaaaaaaaaaa', 3), deriveCallbackSecret(master, 'aaaaaaaaaaaa', 2)]);
+    expect(callbackSecretsFor(key, { master, shared }, T0)).toEqual([
+      deriveCallbackSecret(master, 'aaaaaaaaaaaa', 3),
+      deriveCallbackSecret(master, 'aaaaaaaaaaaa', 2),
+    ]);
     expect(callbackSecretsFor(key, { master, shared }, T0 + 1000)).toEqual([deriveCallbackSecret(master, 'aaaaaaaaaaaa', 3)]);
-    expect(callbackSecretsFor({ keyId: 'aaaaaaaaaaaa', generation: 1 }, { master, shared }, T0)).toEqual([deriveCallbackSecret(master, 'aaaaaaaaaaaa', 1)]);
+    expect(callbackSecretsFor({ keyId: 'aaaaaaaaaaaa', generation: 1 }, { master, shared }, T0)).toEqual([
+      deriveCallbackSecret(master, 'aaaaaaaaaaaa', 1),
+    ]);
     expect(callbackSecretsFor(undefined, { master, shared }, T0)).toEqual([shared]);
     expect(callbackSecretsFor(undefined, { master: undefined, shared: undefined }, T0)).toEqual([]);
     expect(() => callbackSecretsFor(key, { master: undefined, shared }, T0)).toThrow(/RRPC_CALLBACK_MASTER_SECRET/);

@@ -20,11 +20,18 @@ function mac(secret: string, timestampMs: number, deliveryId: string, body: stri
   return createHmac('sha256', secret).update(`${timestampMs}.${deliveryId}.`).update(body).digest();
 }
 
-export function signCallback(secrets: string | readonly string[], body: string | Buffer, deliveryId: string, timestampMs: number = Date.now()): string {
+export function signCallback(
+  secrets: string | readonly string[],
+  body: string | Buffer,
+  deliveryId: string,
+  timestampMs: number = Date.now(),
+): string {
   const list = typeof secrets === 'string' ? [secrets] : secrets;
   if (list.length === 0) throw new Error('signCallback needs at least one secret');
   if (!DELIVERY_ID.test(deliveryId)) throw new Error('a delivery id is 8-64 letters, digits, "_" or "-"');
-  return [`t=${timestampMs}`, `id=${deliveryId}`, ...list.map((s) => `v2=${mac(s, timestampMs, deliveryId, body).toString('hex')}`)].join(',');
+  return [`t=${timestampMs}`, `id=${deliveryId}`, ...list.map((s) => `v2=${mac(s, timestampMs, deliveryId, body).toString('hex')}`)].join(
+    ',',
+  );
 }
 
 /**
@@ -72,7 +79,12 @@ export interface VerifyOptions {
  * delivery id not seen before (recorded only once everything else passed, for as long as the timestamp could
  * still be accepted). Comparisons are constant-time.
  */
-export async function verifyCallback(secret: string | readonly string[], body: string | Buffer, header: string | undefined, options: VerifyOptions = {}): Promise<boolean> {
+export async function verifyCallback(
+  secret: string | readonly string[],
+  body: string | Buffer,
+  header: string | undefined,
+  options: VerifyOptions = {},
+): Promise<boolean> {
   if (!header || header.length > 1024) return false;
   const toleranceMs = options.toleranceMs ?? 5 * 60_000;
   const futureToleranceMs = options.futureToleranceMs ?? 60_000;

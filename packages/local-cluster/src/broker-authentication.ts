@@ -30,12 +30,21 @@ function refused(returnCode: 3 | 4 | 5, message: string): AuthenticateError {
 
 export function brokerAuthentication(options: BrokerAuthenticationOptions): Hooks {
   const acls = new WeakMap<Client, AclRule[]>();
-  const ask = async (client: Client, username: string | undefined, password: Buffer | undefined): Promise<{ result: string; acl?: AclRule[] }> => {
+  const ask = async (
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<{ result: string; acl?: AclRule[] }> => {
     const conn = client.conn as Partial<Socket>;
     const res = await fetch(options.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${options.token}` },
-      body: JSON.stringify({ clientid: client.id, username: username ?? '', password: password?.toString('utf8') ?? '', peerhost: conn.remoteAddress?.replace(/^::ffff:/, '') ?? '' }),
+      body: JSON.stringify({
+        clientid: client.id,
+        username: username ?? '',
+        password: password?.toString('utf8') ?? '',
+        peerhost: conn.remoteAddress?.replace(/^::ffff:/, '') ?? '',
+      }),
       signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
     });
     // EMQX reads any status but 200/204 as "ignore".
@@ -53,7 +62,10 @@ export function brokerAuthentication(options: BrokerAuthenticationOptions): Hook
             return done(null, true);
           }
           // "ignore" with no other authenticator in the chain is a refusal, as in EMQX.
-          done(refused(result === 'deny' ? BAD_USERNAME_OR_PASSWORD : NOT_AUTHORIZED, `login ${result === 'deny' ? 'denied' : 'not decided'}`), false);
+          done(
+            refused(result === 'deny' ? BAD_USERNAME_OR_PASSWORD : NOT_AUTHORIZED, `login ${result === 'deny' ? 'denied' : 'not decided'}`),
+            false,
+          );
         },
         (error: Error) => {
           options.onError?.(error);

@@ -74,7 +74,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * becomes SIGTERM, and SIGKILL 10 s later (the launcher's own grace period); exits with the child's status. fd 3 keeps the launcher's pipe, since a background
  * list of a non-interactive shell gets /dev/null as its input.
  */
-const GUARD = 'exec 3<&0; "$@" & c=$!; trap \'kill -TERM $c 2>/dev/null\' TERM INT; { cat <&3 >/dev/null; kill -TERM $c 2>/dev/null; i=0; while kill -0 $c 2>/dev/null && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done; kill -KILL $c 2>/dev/null; } & w=$!; ' +
+const GUARD =
+  'exec 3<&0; "$@" & c=$!; trap \'kill -TERM $c 2>/dev/null\' TERM INT; { cat <&3 >/dev/null; kill -TERM $c 2>/dev/null; i=0; while kill -0 $c 2>/dev/null && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done; kill -KILL $c 2>/dev/null; } & w=$!; ' +
   'wait $c; s=$?; while kill -0 $c 2>/dev/null; do wait $c; s=$?; done; kill $w 2>/dev/null; exit $s';
 
 export async function startChild(options: ChildOptions): Promise<Child> {
@@ -110,7 +111,9 @@ export async function startChild(options: ChildOptions): Promise<Child> {
       resolve(code ?? (signal ? 128 : null));
     });
   });
-  const spawnError = new Promise<never>((_, reject) => child.once('error', (error) => reject(new Error(`${options.name}: cannot start ${options.command}: ${error.message}`))));
+  const spawnError = new Promise<never>((_, reject) =>
+    child.once('error', (error) => reject(new Error(`${options.name}: cannot start ${options.command}: ${error.message}`))),
+  );
   spawnError.catch(() => undefined);
   if (child.pid === undefined) await spawnError;
   const running = () => child.exitCode === null && child.signalCode === null;

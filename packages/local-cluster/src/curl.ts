@@ -4,7 +4,14 @@ export function curlCommand(apiUrl: string, apiKey: string, productKey: string, 
   return `curl -sS -X POST '${apiUrl}/v1/devices/${productKey}/${deviceName}/rrpc' -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' -d '${body}'`;
 }
 
-export function rawCurlCommand(apiUrl: string, apiKey: string, productKey: string, deviceName: string, text: string, topic?: string): string {
+export function rawCurlCommand(
+  apiUrl: string,
+  apiKey: string,
+  productKey: string,
+  deviceName: string,
+  text: string,
+  topic?: string,
+): string {
   const query = topic === undefined ? '' : `?topic=${encodeURIComponent(topic)}`;
   return `curl -sS -X POST '${apiUrl}/v1/devices/${productKey}/${deviceName}/rrpc${query}' -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/octet-stream' --data-binary '${text}'`;
 }

@@ -30,8 +30,10 @@ afterAll(async () => {
   await new Promise((resolve) => receiver.close(resolve));
 });
 
-const forClient = (clientId: string) => hooks.filter((h) => h.body['clientid'] === clientId && String(h.body['event']).startsWith('client.'));
-const sessionEvents = (clientId: string) => hooks.filter((h) => h.body['clientid'] === clientId && String(h.body['event']).startsWith('session.'));
+const forClient = (clientId: string) =>
+  hooks.filter((h) => h.body['clientid'] === clientId && String(h.body['event']).startsWith('client.'));
+const sessionEvents = (clientId: string) =>
+  hooks.filter((h) => h.body['clientid'] === clientId && String(h.body['event']).startsWith('session.'));
 
 describe('embedded broker presence webhooks', () => {
   it('posts EMQX 5 client.connected and client.disconnected bodies with the bearer token', async () => {
@@ -68,7 +70,12 @@ describe('embedded broker presence webhooks', () => {
 
   it('reports a dropped connection as tcp_closed, and does not report clients that are not devices', async () => {
     const service = await mqtt.connectAsync(broker.url, { clientId: 'api-pod-1', protocolVersion: 4 });
-    const device = await mqtt.connectAsync(broker.url, { clientId: 'drop-1|securemode=3|', username: 'drop-0001&pkEmb', protocolVersion: 4, reconnectPeriod: 0 });
+    const device = await mqtt.connectAsync(broker.url, {
+      clientId: 'drop-1|securemode=3|',
+      username: 'drop-0001&pkEmb',
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     await waitFor(() => forClient('drop-1|securemode=3|').length === 1, 5000, 'the connected webhook');
     (device.stream as Socket).destroy();
     await waitFor(() => forClient('drop-1|securemode=3|').length === 2, 5000, 'the disconnected webhook');
@@ -87,7 +94,16 @@ describe('embedded broker subscription webhooks', () => {
     await device.subscribeAsync(['/sys/pkEmb/sub-0001/rrpc/request/+', '/ext/rrpc/+/pkEmb/sub-0001/user/get'], { qos: 0 });
     await waitFor(() => sessionEvents(clientId).length === 2, 5000, 'the subscribed webhooks');
     expect(sessionEvents(clientId).map((h) => h.body)).toEqual([
-      expect.objectContaining({ event: 'session.subscribed', clientid: clientId, username: 'sub-0001&pkEmb', topic: '/sys/pkEmb/sub-0001/rrpc/request/+', qos: 0, peerhost: '127.0.0.1', timestamp: expect.any(Number), node: expect.any(String) }),
+      expect.objectContaining({
+        event: 'session.subscribed',
+        clientid: clientId,
+        username: 'sub-0001&pkEmb',
+        topic: '/sys/pkEmb/sub-0001/rrpc/request/+',
+        qos: 0,
+        peerhost: '127.0.0.1',
+        timestamp: expect.any(Number),
+        node: expect.any(String),
+      }),
       expect.objectContaining({ event: 'session.subscribed', topic: '/ext/rrpc/+/pkEmb/sub-0001/user/get' }),
     ]);
     const connectIndex = hooks.findIndex((h) => h.body['clientid'] === clientId && h.body['event'] === 'client.connected');
@@ -96,7 +112,11 @@ describe('embedded broker subscription webhooks', () => {
     expect(connectIndex).toBeLessThan(firstSub);
     await device.unsubscribeAsync('/sys/pkEmb/sub-0001/rrpc/request/+');
     await waitFor(() => sessionEvents(clientId).length === 3, 5000, 'the unsubscribed webhook');
-    expect(sessionEvents(clientId)[2]?.body).toMatchObject({ event: 'session.unsubscribed', clientid: clientId, topic: '/sys/pkEmb/sub-0001/rrpc/request/+' });
+    expect(sessionEvents(clientId)[2]?.body).toMatchObject({
+      event: 'session.unsubscribed',
+      clientid: clientId,
+      topic: '/sys/pkEmb/sub-0001/rrpc/request/+',
+    });
     await device.endAsync();
   });
 });

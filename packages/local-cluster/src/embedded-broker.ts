@@ -56,7 +56,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     ...(options.authentication ? brokerAuthentication(options.authentication) : {}),
     preConnect: (client, packet, callback) => {
       if (packet.username !== undefined && parseUsername(packet.username) !== undefined) {
-        sessions.set(client, { username: packet.username, keepalive: packet.keepalive ?? 0, protoVer: packet.protocolVersion ?? 4, clean: packet.clean ?? true });
+        sessions.set(client, {
+          username: packet.username,
+          keepalive: packet.keepalive ?? 0,
+          protoVer: packet.protocolVersion ?? 4,
+          clean: packet.clean ?? true,
+        });
       }
       callback(null, true);
     },
@@ -71,7 +76,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     session.connectedAt = Date.now();
     void webhooks.send(
       client.id,
-      emqxConnected({ clientId: client.id, username: session.username, connectedAt: session.connectedAt, keepalive: session.keepalive, protoVer: session.protoVer, cleanStart: session.clean, node: 'aedes@127.0.0.1', ...names(client) }),
+      emqxConnected({
+        clientId: client.id,
+        username: session.username,
+        connectedAt: session.connectedAt,
+        keepalive: session.keepalive,
+        protoVer: session.protoVer,
+        cleanStart: session.clean,
+        node: 'aedes@127.0.0.1',
+        ...names(client),
+      }),
     );
   });
   // Subscriptions, in order with the client's connect and disconnect (same sender key).
@@ -80,11 +94,34 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     if (!client || !session) return;
     const peerhost = names(client).peername.replace(/:[0-9]+$/, '');
     for (const f of filters) {
-      void webhooks.send(client.id, emqxSubscription(kind, { clientId: client.id, username: session.username, topic: f.topic, qos: f.qos, at: Date.now(), peerhost, node: 'aedes@127.0.0.1' }));
+      void webhooks.send(
+        client.id,
+        emqxSubscription(kind, {
+          clientId: client.id,
+          username: session.username,
+          topic: f.topic,
+          qos: f.qos,
+          at: Date.now(),
+          peerhost,
+          node: 'aedes@127.0.0.1',
+        }),
+      );
     }
   };
-  broker.on('subscribe', (subscriptions, client) => subscription('subscribed', client, subscriptions.map((s) => ({ topic: s.topic, qos: s.qos }))));
-  broker.on('unsubscribe', (topics, client) => subscription('unsubscribed', client, topics.map((topic) => ({ topic, qos: 0 }))));
+  broker.on('subscribe', (subscriptions, client) =>
+    subscription(
+      'subscribed',
+      client,
+      subscriptions.map((s) => ({ topic: s.topic, qos: s.qos })),
+    ),
+  );
+  broker.on('unsubscribe', (topics, client) =>
+    subscription(
+      'unsubscribed',
+      client,
+      topics.map((topic) => ({ topic, qos: 0 })),
+    ),
+  );
   broker.on('keepaliveTimeout', (client) => {
     const session = sessions.get(client);
     if (session) session.reason = 'keepalive_timeout';
@@ -97,7 +134,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     const now = Date.now();
     void webhooks.send(
       client.id,
-      emqxDisconnected({ clientId: client.id, username: session.username, reason, disconnectedAt: now, connectedAt: session.connectedAt, protoVer: session.protoVer, node: 'aedes@127.0.0.1', ...names(client) }),
+      emqxDisconnected({
+        clientId: client.id,
+        username: session.username,
+        reason,
+        disconnectedAt: now,
+        connectedAt: session.connectedAt,
+        protoVer: session.protoVer,
+        node: 'aedes@127.0.0.1',
+        ...names(client),
+      }),
     );
   });
 

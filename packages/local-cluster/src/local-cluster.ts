@@ -63,7 +63,8 @@ export const DEMO_PRODUCT_KEY = 'demo';
 function fixedApiPort(value: string | undefined): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new MissingDependencyError(`RRPC_LOCAL_PORT must be a port number (1-65535), not "${value}"`);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new MissingDependencyError(`RRPC_LOCAL_PORT must be a port number (1-65535), not "${value}"`);
   return port;
 }
 export const DEMO_CUSTOM_TOPIC = 'user/echo';
@@ -121,7 +122,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     if (ingestPort === undefined) throw new Error('CHILD_SERVICES must contain response-ingest');
     const ingestUrl = `http://127.0.0.1:${ingestPort}`;
     const fixedKey = env['RRPC_LOCAL_API_KEY']?.trim();
-    if (fixedKey !== undefined && fixedKey !== '' && fixedKey.length < 16) throw new MissingDependencyError('RRPC_LOCAL_API_KEY must be at least 16 characters');
+    if (fixedKey !== undefined && fixedKey !== '' && fixedKey.length < 16)
+      throw new MissingDependencyError('RRPC_LOCAL_API_KEY must be at least 16 characters');
     const apiKey = fixedKey || env['RRPC_API_KEYS']?.split(',')[0]?.trim() || `rrpc-local-${randomBytes(12).toString('hex')}`;
     const webhookToken = env['RRPC_WEBHOOK_TOKEN'] || `rrpc-webhook-${randomBytes(12).toString('hex')}`;
     const callbackSecret = env['RRPC_CALLBACK_SECRET'] || `rrpc-callback-${randomBytes(12).toString('hex')}`;
@@ -161,30 +163,44 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       });
       mqttUrl = broker.url;
       // aedes speaks MQTT 3.1.1 and has no shared subscriptions.
-      ctx = { redisUrl, mqttUrl, mqttProtocolVersion: 4, sharedSubscription: false, apiKey, webhookToken, callbackSecret, secretsKey, mqttUsername, mqttPassword, logLevel: env['LOG_LEVEL'] ?? 'info' };
-      progress(`MQTT broker     ${mqttUrl} (embedded aedes, MQTT 3.1.1; logins checked by response-ingest POST /authn/emqx; presence webhooks to response-ingest)`);
+      ctx = {
+        redisUrl,
+        mqttUrl,
+        mqttProtocolVersion: 4,
+        sharedSubscription: false,
+        apiKey,
+        webhookToken,
+        callbackSecret,
+        secretsKey,
+        mqttUsername,
+        mqttPassword,
+        logLevel: env['LOG_LEVEL'] ?? 'info',
+      };
+      progress(
+        `MQTT broker     ${mqttUrl} (embedded aedes, MQTT 3.1.1; logins checked by response-ingest POST /authn/emqx; presence webhooks to response-ingest)`,
+      );
     }
 
     // Services: response-ingest first (the broker authenticates every other login through it), then the
     // rest at once; stopped in reverse list order.
     const launch = (service: (typeof CHILD_SERVICES)[number]) => {
-        const port = ports.get(service.name);
-        return startChild({
-          name: service.name,
-          command: process.execPath,
-          args: [join(options.root, service.main)],
-          cwd: options.root,
-          env: {
-            ...env,
-            ...commonEnv(ctx),
-            ...service.env(ctx),
-            ...(port !== undefined ? { PORT: String(port) } : {}),
-            RRPC_INSTANCE_ID: `${service.name}-local-${randomBytes(2).toString('hex')}`,
-          },
-          logFile: join(options.logDir, `${service.name}.log`),
-          ...(port !== undefined ? { readyUrl: `http://127.0.0.1:${port}/readyz` } : {}),
-          ...(options.warning ? { onWarning: options.warning } : {}),
-        });
+      const port = ports.get(service.name);
+      return startChild({
+        name: service.name,
+        command: process.execPath,
+        args: [join(options.root, service.main)],
+        cwd: options.root,
+        env: {
+          ...env,
+          ...commonEnv(ctx),
+          ...service.env(ctx),
+          ...(port !== undefined ? { PORT: String(port) } : {}),
+          RRPC_INSTANCE_ID: `${service.name}-local-${randomBytes(2).toString('hex')}`,
+        },
+        logFile: join(options.logDir, `${service.name}.log`),
+        ...(port !== undefined ? { readyUrl: `http://127.0.0.1:${port}/readyz` } : {}),
+        ...(options.warning ? { onWarning: options.warning } : {}),
+      });
     };
     const [leader, ...rest] = CHILD_SERVICES;
     const started: Array<PromiseSettledResult<Child>> = [];
@@ -194,7 +210,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       if (result.status !== 'fulfilled') continue;
       watch(result.value);
       const port = ports.get(CHILD_SERVICES[i]?.name ?? '');
-      progress(`${result.value.name.padEnd(15)} ${port !== undefined ? `http://127.0.0.1:${port}` : ''} (child process, pid ${result.value.pid})`);
+      progress(
+        `${result.value.name.padEnd(15)} ${port !== undefined ? `http://127.0.0.1:${port}` : ''} (child process, pid ${result.value.pid})`,
+      );
     }
     const failed = started.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -205,10 +223,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     // Simulated devices: registered with secrets of their own, which they sign their logins with; and a
     // device that connects and never subscribes (its presence comes from the embedded broker's webhooks).
     const deviceCount = options.devices ?? 3;
-    const deviceSecrets = await registerDevices(redisUrl, env['RRPC_NAMESPACE'] || 'rrpc', secretsKey, productKey, [...simulatedDeviceNames('device-', deviceCount), FORGETFUL_DEVICE]);
+    const deviceSecrets = await registerDevices(redisUrl, env['RRPC_NAMESPACE'] || 'rrpc', secretsKey, productKey, [
+      ...simulatedDeviceNames('device-', deviceCount),
+      FORGETFUL_DEVICE,
+    ]);
     progress(`registry        ${deviceCount + 1} devices of product ${productKey} registered, each with its own secret`);
     const forgetfulSecret = deviceSecrets.get(FORGETFUL_DEVICE);
-    if (!external && forgetfulSecret !== undefined) forgetful = await connectForgetfulDevice(mqttUrl, { productKey, deviceName: FORGETFUL_DEVICE }, forgetfulSecret);
+    if (!external && forgetfulSecret !== undefined)
+      forgetful = await connectForgetfulDevice(mqttUrl, { productKey, deviceName: FORGETFUL_DEVICE }, forgetfulSecret);
     simulation = await startSimulation({
       deviceSecrets,
       url: mqttUrl,
@@ -233,7 +255,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       10_000,
       `${productKey}/${first} to be reported online`,
     );
-    progress(`devices         ${stats.connected} simulated echo devices: ${productKey}/${first}${deviceNames.length > 1 ? ` .. ${deviceNames[deviceNames.length - 1]}` : ''}`);
+    progress(
+      `devices         ${stats.connected} simulated echo devices: ${productKey}/${first}${deviceNames.length > 1 ? ` .. ${deviceNames[deviceNames.length - 1]}` : ''}`,
+    );
 
     return {
       apiUrl,
@@ -259,7 +283,13 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
  * Registers the simulated devices (in the services' namespace) with new secrets; a device
  * registered by an earlier run (REDIS_URL reused) gets a new secret, since the old one is not known here.
  */
-async function registerDevices(redisUrl: string, namespace: string, secretsKey: string, productKey: string, names: readonly string[]): Promise<Map<string, string>> {
+async function registerDevices(
+  redisUrl: string,
+  namespace: string,
+  secretsKey: string,
+  productKey: string,
+  names: readonly string[],
+): Promise<Map<string, string>> {
   const redis = createRedis({ url: redisUrl, commandTimeoutMs: 5000, connectionName: 'local-cluster:registry' });
   try {
     await connectRedis(redis);

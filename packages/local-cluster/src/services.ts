@@ -33,7 +33,11 @@ export const CHILD_SERVICES: readonly ChildService[] = [
     name: 'response-ingest',
     main: 'services/response-ingest/dist/main.js',
     http: true,
-    env: (c) => ({ RRPC_WEBHOOK_TOKEN: c.webhookToken, RRPC_SHARED_SUBSCRIPTION: String(c.sharedSubscription), RRPC_SECRETS_KEY: c.secretsKey }),
+    env: (c) => ({
+      RRPC_WEBHOOK_TOKEN: c.webhookToken,
+      RRPC_SHARED_SUBSCRIPTION: String(c.sharedSubscription),
+      RRPC_SECRETS_KEY: c.secretsKey,
+    }),
   },
   {
     name: 'api',

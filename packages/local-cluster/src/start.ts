@@ -42,7 +42,10 @@ async function main(): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), 'rrpc-local-'));
   const devices = Number(process.env['RRPC_SIM_DEVICES'] ?? 3);
   // npm turns `npm start --trace` into npm_config_trace; `npm start -- --trace` passes the flag itself.
-  const tracing = process.argv.includes('--trace') || process.env['npm_config_trace'] === 'true' || ['1', 'true'].includes(process.env['RRPC_TRACE'] ?? '');
+  const tracing =
+    process.argv.includes('--trace') ||
+    process.env['npm_config_trace'] === 'true' ||
+    ['1', 'true'].includes(process.env['RRPC_TRACE'] ?? '');
   let printer: TracePrinter | undefined;
   let traceEnv: Record<string, string> = {};
   if (tracing && !process.env['OTEL_EXPORTER_OTLP_ENDPOINT']) {
@@ -123,9 +126,13 @@ async function main(): Promise<void> {
   out('RRPC is up.');
   out(`  API          ${cluster.apiUrl}`);
   out(`  API key      ${cluster.apiKey}`);
-  out(`  Console      ${cluster.apiUrl}/console/#key=${encodeURIComponent(cluster.apiKey)}   (the key rides in the fragment: never sent to a server, kept in the tab)`);
+  out(
+    `  Console      ${cluster.apiUrl}/console/#key=${encodeURIComponent(cluster.apiKey)}   (the key rides in the fragment: never sent to a server, kept in the tab)`,
+  );
   out(`  API docs     ${cluster.apiUrl}/docs/`);
-  out(`  Devices      ${cluster.deviceNames.map((d) => `${cluster?.productKey}/${d}`).join(', ')} (echo; also on custom topic ${cluster.customTopic})`);
+  out(
+    `  Devices      ${cluster.deviceNames.map((d) => `${cluster?.productKey}/${d}`).join(', ')} (echo; also on custom topic ${cluster.customTopic})`,
+  );
   out(`  Processes    ${cluster.processes.map((p) => `${p.name} pid ${p.pid}`).join(', ')}`);
   out(`  Logs         ${logDir}`);
   if (printer !== undefined) {
@@ -138,7 +145,9 @@ async function main(): Promise<void> {
   out('Call a simulated device (JSON, payload in base64):');
   out(`  ${curlCommand(cluster.apiUrl, cluster.apiKey, cluster.productKey, device, 'hello from curl')}`);
   out('or with raw bytes, on its custom topic:');
-  out(`  ${rawCurlCommand(cluster.apiUrl, cluster.apiKey, cluster.productKey, device, 'hello', `/${cluster.productKey}/${device}/${cluster.customTopic}`)}`);
+  out(
+    `  ${rawCurlCommand(cluster.apiUrl, cluster.apiKey, cluster.productKey, device, 'hello', `/${cluster.productKey}/${device}/${cluster.customTopic}`)}`,
+  );
   out('Register a device of your own (its secret is in the answer, shown only once; the device signs its MQTT');
   out('login with it, the Alibaba way, and the broker checks it at POST /authn/emqx of response-ingest):');
   out(`  ${registerCurlCommand(cluster.apiUrl, cluster.apiKey, cluster.productKey)}`);
@@ -146,7 +155,9 @@ async function main(): Promise<void> {
   await demoCall(cluster, device, 'hello from npm start');
   out();
   if (cluster.forgetfulDevice !== undefined) {
-    out(`${cluster.productKey}/${cluster.forgetfulDevice} is connected but never subscribed to its request topic (RRPC_TRACK_SUBSCRIPTIONS=true):`);
+    out(
+      `${cluster.productKey}/${cluster.forgetfulDevice} is connected but never subscribed to its request topic (RRPC_TRACK_SUBSCRIPTIONS=true):`,
+    );
     const started = Date.now();
     await demoCall(cluster, cluster.forgetfulDevice, 'are you listening?');
     out(`  answered in ${Date.now() - started} ms, nothing published (without the check it would wait out its 5000 ms timeout)`);

@@ -35,7 +35,12 @@ export async function startTracePrinter(print: (text: string) => void): Promise<
   });
   return {
     endpoint,
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_always_on', OTEL_BSP_SCHEDULE_DELAY: '500' },
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+      OTEL_BSP_SCHEDULE_DELAY: '500',
+    },
     async stop() {
       for (const traceId of [...pending.keys()]) {
         clearTimeout(pending.get(traceId)?.timer);

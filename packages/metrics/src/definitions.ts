@@ -4,7 +4,16 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Regist
  * Every metric the services expose, named by the Prometheus conventions. Labels carry outcomes and
  * results only: never device names or message IDs (unbounded cardinality).
  */
-export const CALL_OUTCOMES = ['success', 'timeout', 'offline', 'halfconn', 'unavailable', 'rate_limited', 'error', 'not_subscribed'] as const;
+export const CALL_OUTCOMES = [
+  'success',
+  'timeout',
+  'offline',
+  'halfconn',
+  'unavailable',
+  'rate_limited',
+  'error',
+  'not_subscribed',
+] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
 export const INGEST_RESULTS = ['matched', 'late', 'rejected', 'malformed', 'duplicate', 'unknown', 'own', 'error'] as const;
@@ -112,7 +121,8 @@ export function createWorkerMetrics(registry: Registry, depth: () => Promise<Rec
     async collect() {
       this.reset();
       const counts = await depth().catch((): Record<string, Record<string, number>> => ({}));
-      for (const [queue, states] of Object.entries(counts)) for (const [state, n] of Object.entries(states)) this.labels(queue, state).set(n);
+      for (const [queue, states] of Object.entries(counts))
+        for (const [state, n] of Object.entries(states)) this.labels(queue, state).set(n);
     },
   });
   const jobsTotal = new Counter({

@@ -104,7 +104,12 @@ export class PodSummarizer {
 }
 
 /** Reads the summary every `intervalMs` and hands it to `report` (a failed report is retried next time); returns stop(). */
-export function reportPeriodically(summarizer: PodSummarizer, intervalMs: number, report: (summary: PodSummary) => Promise<void>, onError: (error: unknown) => void): () => void {
+export function reportPeriodically(
+  summarizer: PodSummarizer,
+  intervalMs: number,
+  report: (summary: PodSummary) => Promise<void>,
+  onError: (error: unknown) => void,
+): () => void {
   let running = false;
   const tick = () => {
     if (running) return;

@@ -52,7 +52,12 @@ function isBodyParserError(error: unknown): error is BodyParserError {
 export const notFound: RequestHandler = (req, _res, next) => {
   const allowed = allowedMethods((req.app as unknown as { router?: RouterLike }).router, req.path);
   if (allowed.size > 0 && !allowed.has(req.method)) {
-    return next(new RrpcError('METHOD_NOT_ALLOWED', { message: `${req.method} is not allowed here; use ${[...allowed].join(' or ')}.`, headers: { Allow: [...allowed].join(', ') } }));
+    return next(
+      new RrpcError('METHOD_NOT_ALLOWED', {
+        message: `${req.method} is not allowed here; use ${[...allowed].join(' or ')}.`,
+        headers: { Allow: [...allowed].join(', ') },
+      }),
+    );
   }
   next(new RrpcError('NOT_FOUND', { message: 'No such route.' }));
 };
@@ -63,7 +68,12 @@ const DECLARED = Symbol('rrpc.allowMethods');
 export function allowMethods(methods: string[]): RequestHandler {
   const handler: RequestHandler = (req, _res, next) => {
     if (methods.includes(req.method)) return next();
-    next(new RrpcError('METHOD_NOT_ALLOWED', { message: `${req.method} is not allowed here; use ${methods.join(' or ')}.`, headers: { Allow: methods.join(', ') } }));
+    next(
+      new RrpcError('METHOD_NOT_ALLOWED', {
+        message: `${req.method} is not allowed here; use ${methods.join(' or ')}.`,
+        headers: { Allow: methods.join(', ') },
+      }),
+    );
   };
   (handler as unknown as Record<symbol, string[]>)[DECLARED] = methods;
   return handler;

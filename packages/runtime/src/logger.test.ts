@@ -18,7 +18,10 @@ describe('createLogger', () => {
   it('puts trace_id and span_id on lines logged inside a traced span, and nothing outside', async () => {
     const receiver = new OtlpReceiver();
     const endpoint = await receiver.start();
-    const tracing = startTracing({ disabled: false, endpoint, protocol: 'http/json', sampler: 'always_on', samplerArg: 1, serviceName: undefined }, { name: 'rrpc-test', instanceId: 't' })!;
+    const tracing = startTracing(
+      { disabled: false, endpoint, protocol: 'http/json', sampler: 'always_on', samplerArg: 1, serviceName: undefined },
+      { name: 'rrpc-test', instanceId: 't' },
+    )!;
     const { lines, stream } = capture();
     const logger = createLogger('test', 'info', stream);
     const span = tracing.startSpan('op', { kind: SpanKind.INTERNAL });
@@ -33,6 +36,9 @@ describe('createLogger', () => {
     await receiver.stop();
     expect(lines.find((l) => l['msg'] === 'outside')).not.toHaveProperty('trace_id');
     expect(lines.find((l) => l['msg'] === 'plain')).not.toHaveProperty('port'); // no fields leak between lines
-    expect(lines.find((l) => l['msg'] === 'inside')).toMatchObject({ trace_id: span.spanContext().traceId, span_id: span.spanContext().spanId });
+    expect(lines.find((l) => l['msg'] === 'inside')).toMatchObject({
+      trace_id: span.spanContext().traceId,
+      span_id: span.spanContext().spanId,
+    });
   });
 });

@@ -55,7 +55,9 @@ describe('behaviourHandler', () => {
 
   it('answers after the drawn delay', async () => {
     let answered = false;
-    const pending = Promise.resolve(behaviourHandler({ reply: 'echo', delay: { kind: 'fixed', ms: 30 } }, counters())(Buffer.from('x'), ctx)).then((a) => {
+    const pending = Promise.resolve(
+      behaviourHandler({ reply: 'echo', delay: { kind: 'fixed', ms: 30 } }, counters())(Buffer.from('x'), ctx),
+    ).then((a) => {
       answered = true;
       return a;
     });
@@ -73,7 +75,26 @@ describe('behaviourHandler', () => {
 describe('rrpc-sim options', () => {
   it('reads every behaviour option', () => {
     const o = parseCliOptions(
-      ['-n', '500', '--url', 'mqtt://h:1', '--delay', 'exp:20', '--error-rate', '0.1', '--error-mode', 'payload', '--flap', '30', '--custom-topic', 'user/a', '--custom-topic', 'user/b', '--webhook-url', 'http://i:1/hooks/emqx'],
+      [
+        '-n',
+        '500',
+        '--url',
+        'mqtt://h:1',
+        '--delay',
+        'exp:20',
+        '--error-rate',
+        '0.1',
+        '--error-mode',
+        'payload',
+        '--flap',
+        '30',
+        '--custom-topic',
+        'user/a',
+        '--custom-topic',
+        'user/b',
+        '--webhook-url',
+        'http://i:1/hooks/emqx',
+      ],
       { RRPC_WEBHOOK_TOKEN: 'tok-from-env-0123456789' },
     );
     expect(o.simulation).toMatchObject({

@@ -5,10 +5,7 @@
 import type { RrpcAnswer, RrpcHandler } from '@rrpc/device-sdk';
 
 /** A delay in ms: fixed `50`, `uniform:10-100`, or `exp:50` (exponential with that mean). */
-export type Delay =
-  | { kind: 'fixed'; ms: number }
-  | { kind: 'uniform'; minMs: number; maxMs: number }
-  | { kind: 'exp'; meanMs: number };
+export type Delay = { kind: 'fixed'; ms: number } | { kind: 'uniform'; minMs: number; maxMs: number } | { kind: 'exp'; meanMs: number };
 
 export type ReplyMode = 'echo' | 'fixed' | 'silent';
 export type ErrorMode = 'silent' | 'payload';
@@ -36,7 +33,8 @@ export class SimulatorOptionError extends Error {
 
 function nonNegative(text: string, what: string): number {
   const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new SimulatorOptionError(`${what}: "${text}" is not a number of milliseconds >= 0`);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new SimulatorOptionError(`${what}: "${text}" is not a number of milliseconds >= 0`);
   return n;
 }
 

@@ -110,12 +110,14 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv = process
   }
   const v = parsed.values;
   const signMethod = v['sign-method'];
-  if (signMethod !== undefined && !isSignMethod(signMethod)) throw new SimulatorOptionError(`--sign-method: "${signMethod}": choose hmacsha1, hmacsha256 or hmacmd5`);
+  if (signMethod !== undefined && !isSignMethod(signMethod))
+    throw new SimulatorOptionError(`--sign-method: "${signMethod}": choose hmacsha1, hmacsha256 or hmacmd5`);
   const protocol = v.protocol ?? '4';
   if (protocol !== '4' && protocol !== '5') throw new SimulatorOptionError(`--protocol: "${protocol}": choose 4 (MQTT 3.1.1) or 5`);
   const reply = (v.reply ?? (v['reply-payload'] !== undefined ? 'fixed' : 'echo')) as ReplyMode;
   const webhookUrl = v['webhook-url'];
-  if (webhookUrl !== undefined && !/^https?:\/\//.test(webhookUrl)) throw new SimulatorOptionError(`--webhook-url: "${webhookUrl}" must start with http:// or https://`);
+  if (webhookUrl !== undefined && !/^https?:\/\//.test(webhookUrl))
+    throw new SimulatorOptionError(`--webhook-url: "${webhookUrl}" must start with http:// or https://`);
   const webhookToken = v['webhook-token'] ?? env['RRPC_WEBHOOK_TOKEN'];
   const flap = number(v.flap, 'flap', 2);
   const keepalive = number(v.keepalive, 'keepalive', 0);

@@ -44,7 +44,9 @@ async function main(argv: string[]): Promise<void> {
     try {
       const r = await registerDevices({ ...cli.register, productKey: o.productKey, deviceNames: names });
       o.deviceSecrets = new Map([...r.secrets, ...(o.deviceSecrets ?? new Map<string, string>())]);
-      process.stdout.write(`rrpc-sim: registered ${r.created} devices at ${cli.register.apiUrl}; ${r.existing} were registered already (they keep their secrets: give them with --secrets), ${r.failed} failed\n`);
+      process.stdout.write(
+        `rrpc-sim: registered ${r.created} devices at ${cli.register.apiUrl}; ${r.existing} were registered already (they keep their secrets: give them with --secrets), ${r.failed} failed\n`,
+      );
     } catch (error) {
       if (error instanceof SimulatorOptionError) fail(error.message, 1);
       fail(`--register: ${error instanceof Error ? error.message : String(error)}`, 1);
@@ -71,9 +73,14 @@ async function main(argv: string[]): Promise<void> {
     fail(`no device could connect to ${o.url}`, 1);
   }
   const names = simulation.devices.map((d) => d.deviceName);
-  process.stdout.write(`rrpc-sim: ${first.connected} of ${first.devices} devices online (${names[0]}${names.length > 1 ? ` .. ${names[names.length - 1]}` : ''})\n`);
+  process.stdout.write(
+    `rrpc-sim: ${first.connected} of ${first.devices} devices online (${names[0]}${names.length > 1 ? ` .. ${names[names.length - 1]}` : ''})\n`,
+  );
 
-  const statsTimer = cli.statsIntervalSeconds > 0 ? setInterval(() => process.stdout.write(`rrpc-sim: ${formatStats(simulation.stats())}\n`), cli.statsIntervalSeconds * 1000) : undefined;
+  const statsTimer =
+    cli.statsIntervalSeconds > 0
+      ? setInterval(() => process.stdout.write(`rrpc-sim: ${formatStats(simulation.stats())}\n`), cli.statsIntervalSeconds * 1000)
+      : undefined;
   let stopping = false;
   const stop = async (why: string) => {
     if (stopping) return;

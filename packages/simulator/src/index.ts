@@ -1,4 +1,11 @@
-export { startSimulation, simulatedDeviceNames, type Simulation, type SimulationOptions, type SimulationStats, type SimulatedDevice } from './simulation.js';
+export {
+  startSimulation,
+  simulatedDeviceNames,
+  type Simulation,
+  type SimulationOptions,
+  type SimulationStats,
+  type SimulatedDevice,
+} from './simulation.js';
 export {
   behaviourHandler,
   checkBehaviour,
@@ -13,6 +20,15 @@ export {
   type HandlerCounters,
   type ReplyMode,
 } from './behaviour.js';
-export { emqxConnected, emqxDisconnected, emqxSubscription, type SubscriptionEventInput, WebhookSender, type ConnectedEventInput, type DisconnectedEventInput, type WebhookSenderOptions } from './emqx-webhooks.js';
+export {
+  emqxConnected,
+  emqxDisconnected,
+  emqxSubscription,
+  type SubscriptionEventInput,
+  WebhookSender,
+  type ConnectedEventInput,
+  type DisconnectedEventInput,
+  type WebhookSenderOptions,
+} from './emqx-webhooks.js';
 export { formatStats } from './format-stats.js';
 export { HELP, parseCliOptions, type CliOptions } from './cli-options.js';

@@ -17,12 +17,16 @@ beforeAll(async () => {
     req.on('end', () => {
       if (req.url !== '/v1/devices/import' || req.method !== 'POST') return void res.writeHead(404).end();
       if (req.headers.authorization !== 'Bearer sim-api-key-0123456789') {
-        return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"code":"UNAUTHENTICATED","message":"missing or unknown API key"}');
+        return void res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end('{"code":"UNAUTHENTICATED","message":"missing or unknown API key"}');
       }
       const body = JSON.parse(data) as (typeof received)[number];
       received.push({ auth: req.headers.authorization, devices: body.devices });
       const existing = body.devices.filter((d) => d.deviceName.startsWith('old-')).length;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ created: body.devices.length - existing, existing, failed: [] }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ created: body.devices.length - existing, existing, failed: [] }));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -49,9 +53,16 @@ describe('rrpc-sim --register', () => {
   });
 
   it('fails with the status and the api error, never a secret', async () => {
-    const error = await registerDevices({ apiUrl: url, apiKey: 'wrong-key-0123456789', productKey: 'simProduct', deviceNames: ['sim-0001'] }).catch((e: unknown) => e);
+    const error = await registerDevices({
+      apiUrl: url,
+      apiKey: 'wrong-key-0123456789',
+      productKey: 'simProduct',
+      deviceNames: ['sim-0001'],
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SimulatorOptionError);
-    expect((error as Error).message).toBe('--register: POST /v1/devices/import answered 401: {"code":"UNAUTHENTICATED","message":"missing or unknown API key"}');
+    expect((error as Error).message).toBe(
+      '--register: POST /v1/devices/import answered 401: {"code":"UNAUTHENTICATED","message":"missing or unknown API key"}',
+    );
   });
 
   it('needs an http(s) URL and an API key', () => {

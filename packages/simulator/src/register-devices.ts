@@ -37,7 +37,9 @@ export async function registerDevices(options: RegisterOptions): Promise<Registr
   const entries = [...secrets];
   const result: Registration = { secrets, created: 0, existing: 0, failed: 0 };
   for (let i = 0; i < entries.length; i += IMPORT_BATCH) {
-    const devices = entries.slice(i, i + IMPORT_BATCH).map(([deviceName, deviceSecret]) => ({ productKey: options.productKey, deviceName, deviceSecret }));
+    const devices = entries
+      .slice(i, i + IMPORT_BATCH)
+      .map(([deviceName, deviceSecret]) => ({ productKey: options.productKey, deviceName, deviceSecret }));
     const res = await send(`${options.apiUrl.replace(/\/$/, '')}/v1/devices/import`, {
       method: 'POST',
       headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json' },

@@ -5,7 +5,8 @@ import { parseSecretsCsv } from './secrets-file.js';
 
 describe('rrpc-sim --secrets', () => {
   it("reads productKey,deviceName,deviceSecret lines of the simulation's product", () => {
-    const csv = 'productKey,deviceName,deviceSecret\r\n# exported\npk1,sim-0001,oLyaKqVxtRvjH284LdhqVgVUx1UPy6zq\n\npk1,sim-0002, second-secret-0123456789 \npk2,sim-0001,other-product-secret-0123\n';
+    const csv =
+      'productKey,deviceName,deviceSecret\r\n# exported\npk1,sim-0001,oLyaKqVxtRvjH284LdhqVgVUx1UPy6zq\n\npk1,sim-0002, second-secret-0123456789 \npk2,sim-0001,other-product-secret-0123\n';
     expect([...parseSecretsCsv(csv, 'pk1')]).toEqual([
       ['sim-0001', 'oLyaKqVxtRvjH284LdhqVgVUx1UPy6zq'],
       ['sim-0002', 'second-secret-0123456789'],
@@ -14,7 +15,13 @@ describe('rrpc-sim --secrets', () => {
   });
 
   it('names the bad line without echoing its content', () => {
-    for (const csv of ['pk1,sim-0001', 'pk1,sim-0001,a,b', 'pk/1,sim-0001,secret-secret', 'pk1,s,secret-secret', 'pk1,sim-0001,has space']) {
+    for (const csv of [
+      'pk1,sim-0001',
+      'pk1,sim-0001,a,b',
+      'pk/1,sim-0001,secret-secret',
+      'pk1,s,secret-secret',
+      'pk1,sim-0001,has space',
+    ]) {
       expect(() => parseSecretsCsv(`productKey,deviceName,deviceSecret\n${csv}`, 'pk1')).toThrow(SimulatorOptionError);
       try {
         parseSecretsCsv(`productKey,deviceName,deviceSecret\n${csv}`, 'pk1');

@@ -22,7 +22,12 @@ afterAll(async () => {
 
 async function simulate(options: Omit<Parameters<typeof startSimulation>[0], 'url' | 'productKey' | 'webhook'>) {
   // A device connects only when it is registered: through the api's import route, as `rrpc-sim --register` does.
-  const registration = await registerDevices({ apiUrl: cluster.apis[0]!.url, apiKey: API_KEY, productKey: PK, deviceNames: simulatedDeviceNames(options.prefix ?? 'sim-', options.devices ?? 1) });
+  const registration = await registerDevices({
+    apiUrl: cluster.apis[0]!.url,
+    apiKey: API_KEY,
+    productKey: PK,
+    deviceNames: simulatedDeviceNames(options.prefix ?? 'sim-', options.devices ?? 1),
+  });
   expect(registration.failed).toBe(0);
   const simulation = await startSimulation({
     url: cluster.mosquitto.url,
@@ -37,7 +42,11 @@ async function simulate(options: Omit<Parameters<typeof startSimulation>[0], 'ur
 async function call(deviceName: string, body: Record<string, unknown> = {}) {
   const res = await cluster.call(PK, deviceName, { payload: b64('hello'), timeoutMs: 3000, ...body });
   const json = (await res.json()) as { rrpcCode: string; payload?: string };
-  return { status: res.status, rrpcCode: json.rrpcCode, text: json.payload === undefined ? undefined : Buffer.from(json.payload, 'base64').toString() };
+  return {
+    status: res.status,
+    rrpcCode: json.rrpcCode,
+    text: json.payload === undefined ? undefined : Buffer.from(json.payload, 'base64').toString(),
+  };
 }
 
 async function presence(deviceName: string): Promise<string | undefined> {
@@ -52,13 +61,22 @@ describe('startSimulation', () => {
   });
 
   it('connects echo devices, plays their connected webhooks, and they answer calls', async () => {
-    const sim = await simulate({ devices: 20, prefix: 'echo-', behaviour: { reply: 'echo' }, connectRate: 1000, customTopics: ['user/get'] });
+    const sim = await simulate({
+      devices: 20,
+      prefix: 'echo-',
+      behaviour: { reply: 'echo' },
+      connectRate: 1000,
+      customTopics: ['user/get'],
+    });
     expect(sim.stats()).toMatchObject({ devices: 20, connected: 20, connects: 20, connectFailures: 0 });
     // Per device: client.connected, then session.subscribed for its system and its custom request filter.
     await waitFor(() => sim.stats().webhooksSent === 60, 5000, 'the connected and subscribed webhooks');
     expect(await presence('echo-0007')).toBe('ONLINE');
     expect(await call('echo-0007')).toMatchObject({ status: 200, text: 'hello' });
-    expect(await call('echo-0020', { topic: `/${PK}/echo-0020/user/get`, payload: b64('custom') })).toMatchObject({ status: 200, text: 'custom' });
+    expect(await call('echo-0020', { topic: `/${PK}/echo-0020/user/get`, payload: b64('custom') })).toMatchObject({
+      status: 200,
+      text: 'custom',
+    });
     expect(sim.stats()).toMatchObject({ requests: 2, answers: 2 });
 
     await sim.stop();
@@ -69,7 +87,11 @@ describe('startSimulation', () => {
   });
 
   it('answers with a fixed reply after a delay, with error payloads, or not at all', async () => {
-    await simulate({ devices: 1, prefix: 'fixed-', behaviour: { reply: 'fixed', fixedPayload: 'FIXED', delay: { kind: 'uniform', minMs: 5, maxMs: 20 } } });
+    await simulate({
+      devices: 1,
+      prefix: 'fixed-',
+      behaviour: { reply: 'fixed', fixedPayload: 'FIXED', delay: { kind: 'uniform', minMs: 5, maxMs: 20 } },
+    });
     await simulate({ devices: 1, prefix: 'broken-', behaviour: { reply: 'echo', errorRate: 1, errorMode: 'payload' } });
     const silent = await simulate({ devices: 1, prefix: 'silent-', behaviour: { reply: 'silent' } });
     await waitFor(async () => (await presence('silent-0001')) === 'ONLINE', 5000, 'presence');
@@ -113,7 +135,28 @@ describe('rrpc-sim command', () => {
   });
 
   it('runs devices until SIGINT, then disconnects them and reports them offline', async () => {
-    const sim = run(['--url', cluster.mosquitto.url, '--product-key', PK, '-n', '3', '--prefix', 'cli-', '--reply-payload', 'from-cli', '--webhook-url', `${cluster.ingests[0]?.url}/hooks/emqx`, '--webhook-token', WEBHOOK_TOKEN, '--stats-interval', '0', '--register', cluster.apis[0]!.url, '--api-key', API_KEY]);
+    const sim = run([
+      '--url',
+      cluster.mosquitto.url,
+      '--product-key',
+      PK,
+      '-n',
+      '3',
+      '--prefix',
+      'cli-',
+      '--reply-payload',
+      'from-cli',
+      '--webhook-url',
+      `${cluster.ingests[0]?.url}/hooks/emqx`,
+      '--webhook-token',
+      WEBHOOK_TOKEN,
+      '--stats-interval',
+      '0',
+      '--register',
+      cluster.apis[0]!.url,
+      '--api-key',
+      API_KEY,
+    ]);
     await waitFor(() => sim.output().includes('3 of 3 devices online'), 10_000, `rrpc-sim to connect:\n${sim.output()}`);
     await waitFor(async () => (await presence('cli-0003')) === 'ONLINE', 5000, 'presence from the played webhook');
     expect(await call('cli-0003')).toMatchObject({ status: 200, text: 'from-cli' });

@@ -86,7 +86,8 @@ function address(host: string | undefined, port: number | undefined): string {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startSimulation(options: SimulationOptions): Promise<Simulation> {
-  if (!isProductKey(options.productKey)) throw new SimulatorOptionError(`product key "${String(options.productKey)}": 1-32 letters, digits, "_" or "-"`);
+  if (!isProductKey(options.productKey))
+    throw new SimulatorOptionError(`product key "${String(options.productKey)}": 1-32 letters, digits, "_" or "-"`);
   if (!Number.isInteger(options.devices) || options.devices < 1) throw new SimulatorOptionError('devices: a whole number >= 1');
   const rate = options.connectRate ?? 200;
   if (!(rate > 0)) throw new SimulatorOptionError('connect rate: a number of connections per second > 0');
@@ -95,7 +96,8 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
   checkBehaviour(options.behaviour);
   const names = simulatedDeviceNames(options.prefix ?? 'sim-', options.devices, options.firstIndex ?? 1);
   const badName = names.find((n) => !isDeviceName(n));
-  if (badName !== undefined) throw new SimulatorOptionError(`device name "${String(badName)}": 4-32 letters, digits, "_", "-", "@", "." or ":" (change --prefix)`);
+  if (badName !== undefined)
+    throw new SimulatorOptionError(`device name "${String(badName)}": 4-32 letters, digits, "_", "-", "@", "." or ":" (change --prefix)`);
 
   const counters: HandlerCounters = { requests: 0, answers: 0, errorAnswers: 0, unanswered: 0, traced: 0 };
   const stats = { connected: 0, connects: 0, disconnects: 0, connectFailures: 0, errors: 0 };
@@ -113,10 +115,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
     const session = state.session;
     if (webhooks && session) {
       const username = formatUsername({ productKey: options.productKey, deviceName: state.deviceName });
-      void webhooks.send(
-        state.deviceName,
-        emqxDisconnected({ ...session, username, reason, disconnectedAt: Date.now(), protoVer }),
-      );
+      void webhooks.send(state.deviceName, emqxDisconnected({ ...session, username, reason, disconnectedAt: Date.now(), protoVer }));
     }
   };
 
@@ -152,10 +151,18 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
         const username = formatUsername({ productKey: options.productKey, deviceName });
         void webhooks.send(deviceName, emqxConnected({ ...state.session, username, keepalive, protoVer }));
         // The device subscribes its request filters right after CONNACK (EMQX: one session.subscribed each).
-        const filters = [deviceRequestFilter({ productKey: options.productKey, deviceName }), ...(options.customTopics ?? []).map((t) => deviceCustomRequestFilter(t.startsWith('/') ? t : `/${options.productKey}/${deviceName}/${t}`))];
+        const filters = [
+          deviceRequestFilter({ productKey: options.productKey, deviceName }),
+          ...(options.customTopics ?? []).map((t) =>
+            deviceCustomRequestFilter(t.startsWith('/') ? t : `/${options.productKey}/${deviceName}/${t}`),
+          ),
+        ];
         const peerhost = state.session.peername.replace(/:[0-9]+$/, '');
         for (const topic of filters) {
-          void webhooks.send(deviceName, emqxSubscription('subscribed', { clientId: state.session.clientId, username, topic, qos: 0, at: Date.now(), peerhost }));
+          void webhooks.send(
+            deviceName,
+            emqxSubscription('subscribed', { clientId: state.session.clientId, username, topic, qos: 0, at: Date.now(), peerhost }),
+          );
         }
       }
     });

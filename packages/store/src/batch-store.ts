@@ -85,9 +85,32 @@ export class BatchStore {
     const devicesKey = this.keys.batchDevices(batch.id);
     const batchKey = this.keys.batch(batch.id);
     const fields: Array<string | number> = [
-      'id', batch.id, 'st', batch.devices.length === 0 ? 'DONE' : 'RUNNING', 'total', batch.devices.length, 'done', 0,
-      'pl', batch.payload, 'to', batch.timeoutMs, 'cc', batch.concurrency, 'ps', batch.persistent ? 1 : 0, 'ttl', batch.ttlMs, 'ca', now,
-      'o', batch.owner, 'kr', batch.ratePerSecond, 'ex', expiresAt,
+      'id',
+      batch.id,
+      'st',
+      batch.devices.length === 0 ? 'DONE' : 'RUNNING',
+      'total',
+      batch.devices.length,
+      'done',
+      0,
+      'pl',
+      batch.payload,
+      'to',
+      batch.timeoutMs,
+      'cc',
+      batch.concurrency,
+      'ps',
+      batch.persistent ? 1 : 0,
+      'ttl',
+      batch.ttlMs,
+      'ca',
+      now,
+      'o',
+      batch.owner,
+      'kr',
+      batch.ratePerSecond,
+      'ex',
+      expiresAt,
     ];
     if (batch.topic !== undefined) fields.push('tp', batch.topic);
     if (batch.holding !== undefined) fields.push('q', batch.holding);
@@ -136,7 +159,10 @@ export class BatchStore {
     if (ids.length === 0) return [];
     const fields = ids.map((_, i) => String(start + i));
     const [results, markers] = await guard(
-      Promise.all([this.redis.hmget(this.keys.batchResults(batchId), ...fields), this.redis.hmget(this.keys.batchItems(batchId), ...fields)]),
+      Promise.all([
+        this.redis.hmget(this.keys.batchResults(batchId), ...fields),
+        this.redis.hmget(this.keys.batchItems(batchId), ...fields),
+      ]),
     );
     return ids.map((id, i) => {
       const raw = results[i];
@@ -158,7 +184,13 @@ export class BatchStore {
   /** Stores an item's result once; returns whether this call stored it and whether the batch is done. */
   async record(batchId: string, index: number, result: BatchItemResult): Promise<{ recorded: boolean; done: boolean }> {
     const [recorded, done, total] = await guard(
-      this.redis.rrpcBatchRecord(this.keys.batch(batchId), this.keys.batchResults(batchId), String(index), result.rrpcCode, JSON.stringify(result)),
+      this.redis.rrpcBatchRecord(
+        this.keys.batch(batchId),
+        this.keys.batchResults(batchId),
+        String(index),
+        result.rrpcCode,
+        JSON.stringify(result),
+      ),
     );
     return { recorded: recorded === 1, done: done >= total };
   }

@@ -132,7 +132,8 @@ export class CallStore {
       if (reply[0] === 1) return { status: 'pending', messageId, deadline: Number(reply[1]), startedAt: Number(reply[2]) };
       if (reply[0] === 2) return { status: 'offline', rrpcCode: reply[1] === 'HALFCONN' ? 'HALFCONN' : 'OFFLINE' };
       if (reply[0] === 4) return { status: 'limited', retryAfterMs: Number(reply[1]) };
-      if (reply[0] === 6) return reply[1] === 'WAIT' ? { status: 'awaitSubscription', waitMs: Number(reply[2]) } : { status: 'unsubscribed' };
+      if (reply[0] === 6)
+        return reply[1] === 'WAIT' ? { status: 'awaitSubscription', waitMs: Number(reply[2]) } : { status: 'unsubscribed' };
       if (reply[0] === 5) return { status: 'refused', code: reply[1] === 'DEVICE_DISABLED' ? 'DEVICE_DISABLED' : 'DEVICE_NOT_FOUND' };
     }
     throw new Error('could not draw an unused message ID in 8 attempts');

@@ -40,7 +40,10 @@ export function clusterNodesOf(nodes: readonly string[]): ClusterNode[] {
 /** The user and password a Redis URL carries (a Cluster's nodes take them from REDIS_URL). */
 export function credentialsOf(redisUrl: string): { username: string | undefined; password: string | undefined } {
   const url = new URL(redisUrl);
-  return { username: url.username ? decodeURIComponent(url.username) : undefined, password: url.password ? decodeURIComponent(url.password) : undefined };
+  return {
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+  };
 }
 
 /** A connection for commands and scripts: single Redis or Cluster, as configured. */
@@ -68,7 +71,11 @@ export function createRedis(options: RedisConnectionOptions): RedisClient {
  * A dedicated subscriber connection for one channel. On a single Redis it connects to `url`; on a cluster it
  * connects to the primary that owns the channel's slot (sharded pub/sub: SSUBSCRIBE/SPUBLISH stay on one shard).
  */
-export async function createSubscriber(options: RedisConnectionOptions, commands: RedisClient, channel: string): Promise<{ connection: Redis; sharded: boolean }> {
+export async function createSubscriber(
+  options: RedisConnectionOptions,
+  commands: RedisClient,
+  channel: string,
+): Promise<{ connection: Redis; sharded: boolean }> {
   const redisOptions = baseOptions(options, true);
   if (commands instanceof Cluster) {
     const slot = slotOf(channel);

@@ -59,7 +59,9 @@ describe('DeviceRegistry', () => {
     const keys = fresh();
     const registry = new DeviceRegistry(redis, keys, box);
     const names = Array.from({ length: 25 }, (_, i) => `dev-${String(i).padStart(4, '0')}`);
-    const results = await registry.createMany(names.map((deviceName) => ({ device: { productKey: 'pk2', deviceName }, secret: `secret-of-${deviceName}-x` })));
+    const results = await registry.createMany(
+      names.map((deviceName) => ({ device: { productKey: 'pk2', deviceName }, secret: `secret-of-${deviceName}-x` })),
+    );
     expect(results.every((r) => r === 'created')).toBe(true);
     await registry.create({ productKey: 'other', deviceName: 'dev-0000' }, 'secret-of-other-device');
     await redis.del(keys.device({ productKey: 'pk2', deviceName: 'dev-0011' })); // an index entry left behind
@@ -115,7 +117,11 @@ describe('DeviceRegistry', () => {
     const keys = fresh();
     const oldKey = randomBytes(32);
     const before = new DeviceRegistry(redis, keys, new SecretBox(oldKey));
-    await before.createMany(['pkA', 'pkB', 'pkC'].flatMap((productKey) => [1, 2].map((i) => ({ device: { productKey, deviceName: `dev-000${i}` }, secret: `secret-${productKey}-${i}-0123456` }))));
+    await before.createMany(
+      ['pkA', 'pkB', 'pkC'].flatMap((productKey) =>
+        [1, 2].map((i) => ({ device: { productKey, deviceName: `dev-000${i}` }, secret: `secret-${productKey}-${i}-0123456` })),
+      ),
+    );
     const after = new DeviceRegistry(redis, keys, new SecretBox(randomBytes(32), [oldKey]));
     expect(await after.products()).toEqual(['pkA', 'pkB', 'pkC']);
     const seen: string[] = [];

@@ -74,9 +74,19 @@ export class DeviceRegistry {
         if (names) names.push(device.deviceName);
         else byProduct.set(device.productKey, [device.deviceName]);
       }
-      await guard(Promise.all([...byProduct].map(([productKey, names]) => this.redis.zadd(this.keys.productDevices(productKey), ...names.flatMap((n) => [0, n])))));
+      await guard(
+        Promise.all(
+          [...byProduct].map(([productKey, names]) =>
+            this.redis.zadd(this.keys.productDevices(productKey), ...names.flatMap((n) => [0, n])),
+          ),
+        ),
+      );
       const created = await guard(
-        Promise.all(window.map(({ device, secret }) => this.redis.rrpcDeviceCreate(this.keys.device(device), this.sealer.seal(secret, deviceId(device)), now))),
+        Promise.all(
+          window.map(({ device, secret }) =>
+            this.redis.rrpcDeviceCreate(this.keys.device(device), this.sealer.seal(secret, deviceId(device)), now),
+          ),
+        ),
       );
       for (const r of created) results.push(r === 1 ? 'created' : 'exists');
     }

@@ -10,10 +10,7 @@ export interface StoredAnswer {
 }
 
 export type IdempotencyClaim =
-  | { state: 'new'; key: string }
-  | { state: 'mismatch' }
-  | { state: 'pending' }
-  | { state: 'done'; answer: StoredAnswer };
+  { state: 'new'; key: string } | { state: 'mismatch' } | { state: 'pending' } | { state: 'done'; answer: StoredAnswer };
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 

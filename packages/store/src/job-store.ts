@@ -90,18 +90,39 @@ export class JobStore {
 
   /** Records the job and queues it behind the device's earlier jobs; a second create changes nothing. */
   async create(job: NewJob): Promise<{ created: boolean; createdAt: number }> {
-    const fields: Array<string | number> = ['id', job.id, 'd', deviceId(job.device), 'to', job.timeoutMs, 'ea', job.expiresAt, 'max', job.maxAttempts, 'o', job.owner];
+    const fields: Array<string | number> = [
+      'id',
+      job.id,
+      'd',
+      deviceId(job.device),
+      'to',
+      job.timeoutMs,
+      'ea',
+      job.expiresAt,
+      'max',
+      job.maxAttempts,
+      'o',
+      job.owner,
+    ];
     if (job.payload !== '') fields.push('pl', job.payload);
     if (job.holding !== undefined) fields.push('q', job.holding);
     if (job.topic !== undefined) fields.push('tp', job.topic);
     if (job.callbackUrl !== undefined) fields.push('cb', job.callbackUrl);
     if (job.batch !== undefined) fields.push('bt', job.batch.id, 'bi', job.batch.index);
-    if (job.callbackKey !== undefined) fields.push('cbk', job.callbackKey.keyId, 'cbg', job.callbackKey.generation, 'cbp', job.callbackKey.previousUntil ?? '');
+    if (job.callbackKey !== undefined)
+      fields.push('cbk', job.callbackKey.keyId, 'cbg', job.callbackKey.generation, 'cbp', job.callbackKey.previousUntil ?? '');
     if (job.trace !== undefined && job.trace.length <= 1024) fields.push('trc', job.trace);
     // The job's keys live until it expires, plus the last attempt's timeout, plus the retention of a finished job.
     const indexTtl = Math.max(job.expiresAt - Date.now(), 0) + job.timeoutMs + this.retentionMs;
     const [created, createdAt] = await guard(
-      this.redis.rrpcJobCreate(this.keys.job(job.device, job.id), this.keys.deviceJobs(job.device), this.keys.deviceJobIndex(job.device), job.id, indexTtl, ...fields),
+      this.redis.rrpcJobCreate(
+        this.keys.job(job.device, job.id),
+        this.keys.deviceJobs(job.device),
+        this.keys.deviceJobIndex(job.device),
+        job.id,
+        indexTtl,
+        ...fields,
+      ),
     );
     if (created === 1) await guard(this.redis.sadd(this.keys.jobDevices, deviceId(job.device)));
     return { created: created === 1, createdAt };
@@ -130,7 +151,8 @@ export class JobStore {
         return;
       }
       const record = toRecord(device, h);
-      if ((state === undefined || record.state === state) && (owner === undefined || record.owner === owner) && found.length < limit) found.push(record);
+      if ((state === undefined || record.state === state) && (owner === undefined || record.owner === owner) && found.length < limit)
+        found.push(record);
     });
     if (gone.length > 0) await guard(this.redis.zrem(this.keys.deviceJobIndex(device), ...gone));
     return found;

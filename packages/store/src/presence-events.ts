@@ -98,10 +98,13 @@ export class PresenceEvents {
             resolve(true);
             return;
           }
-          const timer = setTimeout(() => {
-            wake = undefined;
-            resolve(false);
-          }, Math.max(0, timeoutMs));
+          const timer = setTimeout(
+            () => {
+              wake = undefined;
+              resolve(false);
+            },
+            Math.max(0, timeoutMs),
+          );
           wake = () => {
             clearTimeout(timer);
             wake = undefined;

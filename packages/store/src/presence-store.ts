@@ -50,7 +50,17 @@ export type SubscriptionResult = 'subscribed' | 'unsubscribed' | 'repeat' | 'sta
 /** The reason recorded when reconciliation finds that the broker no longer has the device's session. */
 export const RECONCILED_REASON = 'reconciled';
 
-export const CLEAN_DISCONNECT_REASONS: ReadonlySet<string> = new Set(['normal', 'kicked', 'discarded', 'takenover', 'not_authorized', 'banned', 'auth_failure', 'server_shutdown', RECONCILED_REASON]);
+export const CLEAN_DISCONNECT_REASONS: ReadonlySet<string> = new Set([
+  'normal',
+  'kicked',
+  'discarded',
+  'takenover',
+  'not_authorized',
+  'banned',
+  'auth_failure',
+  'server_shutdown',
+  RECONCILED_REASON,
+]);
 
 export interface PresenceView extends DeviceRef {
   status: PresenceStatus;
@@ -126,7 +136,9 @@ export class PresenceStore {
   async onlineDevices(productKey: string): Promise<DeviceRef[]> {
     const indexKey = this.keys.onlineDevices(productKey);
     const names = await guard(this.redis.smembers(indexKey));
-    const states = await guard(Promise.all(names.map((deviceName) => this.redis.hget(this.keys.presence({ productKey, deviceName }), 'st'))));
+    const states = await guard(
+      Promise.all(names.map((deviceName) => this.redis.hget(this.keys.presence({ productKey, deviceName }), 'st'))),
+    );
     const online = names.filter((_, i) => states[i] === '1');
     const gone = names.filter((_, i) => states[i] !== '1');
     if (gone.length > 0) await guard(this.redis.srem(indexKey, ...gone));
@@ -145,7 +157,11 @@ export class PresenceStore {
   /** Tells live views (the console's event stream) that a device's connection changed; at most once, like all pub/sub. */
   private async publishChange(device: DeviceRef, status: 'ONLINE' | 'OFFLINE'): Promise<void> {
     const message = JSON.stringify({ d: deviceId(device), s: status });
-    await guard(this.sharded ? this.redis.spublish(this.keys.presenceChangesChannel, message) : this.redis.publish(this.keys.presenceChangesChannel, message));
+    await guard(
+      this.sharded
+        ? this.redis.spublish(this.keys.presenceChangesChannel, message)
+        : this.redis.publish(this.keys.presenceChangesChannel, message),
+    );
   }
 
   private async disconnectedRecord(e: DisconnectedEvent): Promise<DisconnectResult> {
@@ -198,7 +214,13 @@ export class PresenceStore {
     const keepaliveSeconds = num(h['ka']);
     let status: PresenceStatus = h['st'] === '1' ? 'ONLINE' : 'OFFLINE';
     // Same rule as call-begin-4.lua: disconnected less than one keep-alive period ago is HALFCONN.
-    if (status === 'OFFLINE' && h['cl'] !== '1' && disconnectedAt !== undefined && keepaliveSeconds !== undefined && now - disconnectedAt < keepaliveSeconds * 1000) {
+    if (
+      status === 'OFFLINE' &&
+      h['cl'] !== '1' &&
+      disconnectedAt !== undefined &&
+      keepaliveSeconds !== undefined &&
+      now - disconnectedAt < keepaliveSeconds * 1000
+    ) {
       status = 'HALFCONN';
     }
     return {

@@ -37,8 +37,12 @@ describe('QuotaStore (quota-reserve-2.lua, quota-release-2.lua)', () => {
     await quotas.release('k1', a.member);
     await quotas.release('k1', a.member);
     expect(await quotas.usage('k1')).toEqual({ jobs: 1, devices: 0, bytes: 100 });
-    expect(await quotas.reserve('k1', { kind: 'batch', id: 'x', jobs: 0, devices: 11, bytes: 1, until: Date.now() + 60_000 }, caps)).toMatchObject({ taken: false, cap: 'devices' });
-    expect(await quotas.reserve('k1', { kind: 'batch', id: 'y', jobs: 0, devices: 1, bytes: 901, until: Date.now() + 60_000 }, caps)).toMatchObject({ taken: false, cap: 'bytes', used: 100 });
+    expect(
+      await quotas.reserve('k1', { kind: 'batch', id: 'x', jobs: 0, devices: 11, bytes: 1, until: Date.now() + 60_000 }, caps),
+    ).toMatchObject({ taken: false, cap: 'devices' });
+    expect(
+      await quotas.reserve('k1', { kind: 'batch', id: 'y', jobs: 0, devices: 1, bytes: 901, until: Date.now() + 60_000 }, caps),
+    ).toMatchObject({ taken: false, cap: 'bytes', used: 100 });
     // Another key's caps are its own.
     expect((await quotas.reserve('k2', job('a', 900), caps)).taken).toBe(true);
   });

@@ -20,7 +20,8 @@ export interface QuotaCaps {
   bytes: number;
 }
 
-export type QuotaDecision = { taken: true; member: string } | { taken: false; cap: keyof QuotaCaps; used: number; limit: number; retryAfterMs: number };
+export type QuotaDecision =
+  { taken: true; member: string } | { taken: false; cap: keyof QuotaCaps; used: number; limit: number; retryAfterMs: number };
 
 /**
  * Per-key caps on what a key holds in Redis at once: unfinished jobs, devices of running batches, and the
@@ -45,10 +46,24 @@ export class QuotaStore {
   async reserve(owner: string, holding: Holding, caps: QuotaCaps): Promise<QuotaDecision> {
     const member = QuotaStore.member(holding);
     const reply = await guard(
-      this.redis.rrpcQuotaReserve(this.keys.apiKeyUsage(owner), this.keys.apiKeyHoldings(owner), member, Math.ceil(holding.until), caps.jobs, caps.devices, caps.bytes),
+      this.redis.rrpcQuotaReserve(
+        this.keys.apiKeyUsage(owner),
+        this.keys.apiKeyHoldings(owner),
+        member,
+        Math.ceil(holding.until),
+        caps.jobs,
+        caps.devices,
+        caps.bytes,
+      ),
     );
     if (reply[0] === 1) return { taken: true, member };
-    return { taken: false, cap: String(reply[1]) as keyof QuotaCaps, used: Number(reply[2]), limit: Number(reply[3]), retryAfterMs: Number(reply[4]) };
+    return {
+      taken: false,
+      cap: String(reply[1]) as keyof QuotaCaps,
+      used: Number(reply[2]),
+      limit: Number(reply[3]),
+      retryAfterMs: Number(reply[4]),
+    };
   }
 
   /** Gives a holding back; safe to repeat. */

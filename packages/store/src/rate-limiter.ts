@@ -30,7 +30,12 @@ export class RateLimiter {
    */
   async lease(limit: RateLimit, wanted: number): Promise<{ granted: number; retryAfterMs: number }> {
     const [granted, wait] = await guard(
-      this.redis.rrpcRateLimit(limit.key, (1000 / limit.perSecond).toFixed(6), Math.max(1, Math.floor(limit.burst ?? limit.perSecond)), Math.max(1, Math.floor(wanted))),
+      this.redis.rrpcRateLimit(
+        limit.key,
+        (1000 / limit.perSecond).toFixed(6),
+        Math.max(1, Math.floor(limit.burst ?? limit.perSecond)),
+        Math.max(1, Math.floor(wanted)),
+      ),
     );
     return { granted: Number(granted), retryAfterMs: Number(wait) };
   }
@@ -41,7 +46,9 @@ export class RateLimiter {
     // Separate commands, written back to back before any reply is read (one round trip on a single Redis);
     // on a Redis Cluster each goes to its own slot's node.
     const replies = await Promise.all(
-      active.map((l) => guard(this.redis.rrpcRateLimit(l.key, (1000 / l.perSecond).toFixed(6), Math.max(1, Math.floor(l.burst ?? l.perSecond))))),
+      active.map((l) =>
+        guard(this.redis.rrpcRateLimit(l.key, (1000 / l.perSecond).toFixed(6), Math.max(1, Math.floor(l.burst ?? l.perSecond)))),
+      ),
     );
     let retryAfterMs = 0;
     let refused = -1;

@@ -27,7 +27,14 @@ export class ReconcileStore {
   /** The api: a call to `device` timed out (one pipelined write, only on the timeout path). */
   async reportTimeout(device: DeviceRef): Promise<void> {
     const key = this.keys.reconcileTimeouts;
-    await guard(this.redis.multi().lpush(key, deviceId(device)).ltrim(key, 0, MAX_TIMEOUT_REPORTS - 1).pexpire(key, TIMEOUT_REPORTS_TTL_MS).exec());
+    await guard(
+      this.redis
+        .multi()
+        .lpush(key, deviceId(device))
+        .ltrim(key, 0, MAX_TIMEOUT_REPORTS - 1)
+        .pexpire(key, TIMEOUT_REPORTS_TTL_MS)
+        .exec(),
+    );
   }
 
   /** The ingest: up to `count` reported devices, oldest first, each once (duplicates folded). */

@@ -28,7 +28,13 @@ type Arg = string | number | Buffer;
 
 /** The typed surface of the registered scripts. */
 export interface ScriptCommands {
-  rrpcCallBegin(presenceKey: string, callKey: string, rateKey: string, deviceKey: string, ...args: Arg[]): Promise<[number, ...(number | string)[]]>;
+  rrpcCallBegin(
+    presenceKey: string,
+    callKey: string,
+    rateKey: string,
+    deviceKey: string,
+    ...args: Arg[]
+  ): Promise<[number, ...(number | string)[]]>;
   rrpcCallClaim(callKey: string, ...args: Arg[]): Promise<string>;
   rrpcCallExpireBuffer(callKey: string, ...args: Arg[]): Promise<Buffer[]>;
   rrpcPresenceConnect(presenceKey: string, ...args: Arg[]): Promise<string>;

@@ -23,7 +23,6 @@ function which(binary: string, hint: string): string {
   throw new Error(`${binary} not found: ${hint}`);
 }
 
-
 async function manage(name: string, command: string, args: string[], port: number, url: string, dir: string): Promise<ManagedServer> {
   let child: ChildProcess | undefined;
   let output = '';
@@ -73,7 +72,21 @@ export async function startRedis(extraArgs: string[] = []): Promise<ManagedServe
   const binary = which('redis-server', 'install it (Debian: apt-get install redis-server)');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'rrpc-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction', ...extraArgs];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--maxmemory-policy',
+    'noeviction',
+    ...extraArgs,
+  ];
   return manage('redis-server', binary, args, port, `redis://127.0.0.1:${port}`, dir);
 }
 

@@ -41,8 +41,24 @@ export async function startRedisCluster(primaries = 3): Promise<ManagedRedisClus
   const children: ChildProcess[] = ports.map((port) =>
     spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-        '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--maxmemory-policy',
+        'noeviction',
+      ],
       { cwd: dir, stdio: 'ignore' },
     ),
   );
@@ -61,7 +77,11 @@ export async function startRedisCluster(primaries = 3): Promise<ManagedRedisClus
   };
   try {
     for (const port of ports) {
-      await waitFor(() => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG', 10_000, `redis ${port}`);
+      await waitFor(
+        () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG',
+        10_000,
+        `redis ${port}`,
+      );
     }
     const create = spawnSync(
       'redis-cli',

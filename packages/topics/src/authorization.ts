@@ -102,7 +102,11 @@ function isRequestTopic(topic: string): boolean {
   if (levels.some(isDotLevel)) return false;
   if (levels[1] === 'sys') {
     // A request topic has exactly the shape of a response topic with 'request' in place of 'response'.
-    return levels.length === 7 && levels[5] === 'request' && parseResponseTopic([...levels.slice(0, 5), 'response', levels[6]].join('/')) !== undefined;
+    return (
+      levels.length === 7 &&
+      levels[5] === 'request' &&
+      parseResponseTopic([...levels.slice(0, 5), 'response', levels[6]].join('/')) !== undefined
+    );
   }
   // Custom topics: request and response travel on the same topic.
   return levels[1] === 'ext' && parseResponseTopic(topic)?.kind === 'ext';

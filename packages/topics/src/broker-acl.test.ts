@@ -32,7 +32,13 @@ describe('EMQX ACL matching', () => {
 
   it('parses only well-formed rule lists', () => {
     expect(parseAcl(platformAcl('rrpc'))).toEqual(platformAcl('rrpc'));
-    for (const bad of [undefined, {}, [{ permission: 'maybe', action: 'all', topic: '#' }], [{ permission: 'allow', action: 'all', topic: '' }], [{ permission: 'allow', action: 'all', topic: '#', retain: 'no' }]]) {
+    for (const bad of [
+      undefined,
+      {},
+      [{ permission: 'maybe', action: 'all', topic: '#' }],
+      [{ permission: 'allow', action: 'all', topic: '' }],
+      [{ permission: 'allow', action: 'all', topic: '#', retain: 'no' }],
+    ]) {
       expect(parseAcl(bad)).toBeUndefined();
     }
   });

@@ -85,7 +85,10 @@ export function aclTopicMatches(rule: string, topic: string): boolean {
 }
 
 /** The first matching rule's permission, or undefined when none matches (EMQX then asks the authorization sources). */
-export function evaluateAcl(rules: readonly AclRule[], request: { action: BrokerAction; topic: string; retain?: boolean }): 'allow' | 'deny' | undefined {
+export function evaluateAcl(
+  rules: readonly AclRule[],
+  request: { action: BrokerAction; topic: string; retain?: boolean },
+): 'allow' | 'deny' | undefined {
   for (const rule of rules) {
     if (rule.action !== 'all' && rule.action !== request.action) continue;
     if (request.action === 'publish' && rule.retain === false && request.retain === true) continue;

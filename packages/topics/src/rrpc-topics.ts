@@ -6,14 +6,7 @@
  * Custom topics:  for a call with topic /${pk}/${dn}/user/..., request and response both travel on
  *                 /ext/rrpc/${messageId}/${pk}/${dn}/user/...
  */
-import {
-  MAX_CUSTOM_TOPIC_LEVELS,
-  isDeviceName,
-  isMessageId,
-  isProductKey,
-  isTopicLevel,
-  type DeviceRef,
-} from './identifiers.js';
+import { MAX_CUSTOM_TOPIC_LEVELS, isDeviceName, isMessageId, isProductKey, isTopicLevel, type DeviceRef } from './identifiers.js';
 
 export type TopicKind = 'sys' | 'ext';
 

@@ -23,7 +23,9 @@ export function effectiveFilter(filter: string): string {
 export function isTrackableFilter(filter: string): boolean {
   if (filter.length === 0 || filter.length > MAX_TRACKED_FILTER_LENGTH || filter.includes('\u0000')) return false;
   const levels = filter.split('/');
-  return levels.every((level, i) => (level.includes('#') ? level === '#' && i === levels.length - 1 : !level.includes('+') || level === '+'));
+  return levels.every((level, i) =>
+    level.includes('#') ? level === '#' && i === levels.length - 1 : !level.includes('+') || level === '+',
+  );
 }
 
 /** MQTT matching of a topic name against a filter (the filter's share prefix already taken off). */

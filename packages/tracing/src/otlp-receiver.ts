@@ -132,7 +132,9 @@ export class OtlpReceiver {
         this.received.bytes += size;
         const contentType = String(req.headers['content-type'] ?? '');
         if (!this.keep) {
-          res.writeHead(200, { 'content-type': contentType.startsWith('application/json') ? 'application/json' : 'application/x-protobuf' }).end(contentType.startsWith('application/json') ? '{}' : undefined);
+          res
+            .writeHead(200, { 'content-type': contentType.startsWith('application/json') ? 'application/json' : 'application/x-protobuf' })
+            .end(contentType.startsWith('application/json') ? '{}' : undefined);
           return;
         }
         const body = Buffer.concat(chunks);
@@ -188,7 +190,10 @@ const KIND = ['unspecified', 'internal', 'server', 'client', 'producer', 'consum
  * One trace as an indented tree: service, span name, kind, start offset and duration in ms, and the
  * attributes named in `show`. Spans whose parent was not collected (the caller's own span) are roots.
  */
-export function formatSpanTree(spans: readonly CollectedSpan[], show: readonly string[] = ['messaging.message.id', 'messaging.destination.name', 'http.response.status_code', 'rrpc.claim']): string {
+export function formatSpanTree(
+  spans: readonly CollectedSpan[],
+  show: readonly string[] = ['messaging.message.id', 'messaging.destination.name', 'http.response.status_code', 'rrpc.claim'],
+): string {
   if (spans.length === 0) return '(no spans)';
   const byParent = new Map<string, CollectedSpan[]>();
   const ids = new Set(spans.map((s) => s.spanId));
@@ -203,7 +208,9 @@ export function formatSpanTree(spans: readonly CollectedSpan[], show: readonly s
   const walk = (s: CollectedSpan, depth: number) => {
     const attrs = show.filter((k) => s.attributes[k] !== undefined).map((k) => `${k}=${String(s.attributes[k])}`);
     const parent = depth === 0 && s.parentSpanId !== undefined ? ` (parent ${s.parentSpanId}, not collected)` : '';
-    lines.push(`${'  '.repeat(depth + 1)}${s.service}: ${s.name} [${KIND[s.kind] ?? s.kind}] +${ms(s.startNs - t0)} ms, ${ms(s.endNs - s.startNs)} ms${s.status === 2 ? ' ERROR' : ''}${attrs.length ? '  ' + attrs.join(' ') : ''}${parent}`);
+    lines.push(
+      `${'  '.repeat(depth + 1)}${s.service}: ${s.name} [${KIND[s.kind] ?? s.kind}] +${ms(s.startNs - t0)} ms, ${ms(s.endNs - s.startNs)} ms${s.status === 2 ? ' ERROR' : ''}${attrs.length ? '  ' + attrs.join(' ') : ''}${parent}`,
+    );
     for (const child of (byParent.get(s.spanId) ?? []).sort((a, b) => (a.startNs < b.startNs ? -1 : 1))) walk(child, depth + 1);
   };
   for (const root of roots.sort((a, b) => (a.startNs < b.startNs ? -1 : 1))) walk(root, 0);

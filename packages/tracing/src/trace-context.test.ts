@@ -50,7 +50,10 @@ describe('tracestate', () => {
 
   it('drops a bad tracestate but keeps the traceparent', () => {
     expect(traceHeadersFrom(`00-${TID}-${SID}-01`, 'Bad=1')).toEqual({ traceparent: `00-${TID}-${SID}-01` });
-    expect(traceHeadersFrom([`00-${TID}-${SID}-01`], ['a=1', 'b=2'])).toEqual({ traceparent: `00-${TID}-${SID}-01`, tracestate: 'a=1,b=2' });
+    expect(traceHeadersFrom([`00-${TID}-${SID}-01`], ['a=1', 'b=2'])).toEqual({
+      traceparent: `00-${TID}-${SID}-01`,
+      tracestate: 'a=1,b=2',
+    });
   });
 });
 

@@ -69,7 +69,10 @@ export function traceHeadersFrom(traceparent: unknown, tracestate: unknown): Tra
   const parsed = parseTraceparent(parent);
   if (parsed === undefined) return undefined;
   const state = tracestate === undefined ? undefined : parseTracestate(Array.isArray(tracestate) ? tracestate.join(',') : tracestate);
-  return { traceparent: formatTraceparent(parsed.traceId, parsed.spanId, parsed.flags), ...(state !== undefined ? { tracestate: state } : {}) };
+  return {
+    traceparent: formatTraceparent(parsed.traceId, parsed.spanId, parsed.flags),
+    ...(state !== undefined ? { tracestate: state } : {}),
+  };
 }
 
 /** One string for a Redis field: the traceparent, and the tracestate after a newline when there is one. */

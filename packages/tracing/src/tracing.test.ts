@@ -3,7 +3,14 @@ import { waitFor } from '@rrpc/testing';
 import { OtlpReceiver } from './otlp-receiver.js';
 import { SpanKind, activeTraceFields, startTracing, type TracingSettings } from './tracing.js';
 
-const base: TracingSettings = { disabled: false, endpoint: undefined, protocol: 'http/json', sampler: 'parentbased_always_on', samplerArg: 1, serviceName: undefined };
+const base: TracingSettings = {
+  disabled: false,
+  endpoint: undefined,
+  protocol: 'http/json',
+  sampler: 'parentbased_always_on',
+  samplerArg: 1,
+  serviceName: undefined,
+};
 const service = { name: 'rrpc-test', instanceId: 'test-0' };
 const receivers: OtlpReceiver[] = [];
 afterEach(async () => {
@@ -35,7 +42,12 @@ describe('startTracing', () => {
     span.end();
     await tracing!.shutdown();
     expect(r.spans).toHaveLength(1);
-    expect(r.spans[0]).toMatchObject({ service: 'rrpc-test', name: 'unit', parentSpanId: '00f067aa0ba902b7', traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    expect(r.spans[0]).toMatchObject({
+      service: 'rrpc-test',
+      name: 'unit',
+      parentSpanId: '00f067aa0ba902b7',
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    });
   });
 
   it('samples nothing with always_off, yet hands out a traceparent (flag 00) to pass on', async () => {
@@ -49,7 +61,7 @@ describe('startTracing', () => {
     expect(r.exports).toHaveLength(0);
   });
 
-  it('logs the SDK\'s warnings, such as an export nobody took', async () => {
+  it("logs the SDK's warnings, such as an export nobody took", async () => {
     const warnings: string[] = [];
     // The SDK's own variable (read by its BatchSpanProcessor): export after 50 ms, not 5 s.
     process.env['OTEL_BSP_SCHEDULE_DELAY'] = '50';

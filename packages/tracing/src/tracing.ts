@@ -34,7 +34,14 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { formatTraceparent, parseTraceparent, type TraceHeaders } from './trace-context.js';
 
-export const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
@@ -115,7 +122,13 @@ export class Tracing {
     const ctx = parentContext === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parentContext);
     return this.tracer.startSpan(
       name,
-      { kind: start.kind, ...(start.attributes ? { attributes: start.attributes } : {}), ...(start.startTime !== undefined ? { startTime: start.startTime } : {}), ...(start.links ? { links: start.links } : {}), root: parentContext === undefined },
+      {
+        kind: start.kind,
+        ...(start.attributes ? { attributes: start.attributes } : {}),
+        ...(start.startTime !== undefined ? { startTime: start.startTime } : {}),
+        ...(start.links ? { links: start.links } : {}),
+        root: parentContext === undefined,
+      },
       ctx,
     );
   }
@@ -139,7 +152,10 @@ export class Tracing {
   /** Ends a span, marking it failed when `error` is given. */
   end(span: Span, error?: unknown): void {
     if (error !== undefined) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error) });
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error),
+      });
     }
     span.end();
   }
@@ -172,19 +188,31 @@ export interface WarningLogger {
 }
 
 /** The service's tracing, or undefined when it is off (no endpoint, or OTEL_SDK_DISABLED=true). */
-export function startTracing(settings: TracingSettings, service: { name: string; instanceId: string }, logger?: WarningLogger): Tracing | undefined {
+export function startTracing(
+  settings: TracingSettings,
+  service: { name: string; instanceId: string },
+  logger?: WarningLogger,
+): Tracing | undefined {
   if (settings.disabled || settings.endpoint === undefined) return undefined;
   if (logger !== undefined) {
     // Process-wide, like the SDK's diag channel itself: warnings and errors only.
-    const warn = (message: string, ...args: unknown[]) => logger.warn({ otel: args.map(String).join(' ').slice(0, 500) }, `OpenTelemetry: ${message}`.slice(0, 300));
+    const warn = (message: string, ...args: unknown[]) =>
+      logger.warn({ otel: args.map(String).join(' ').slice(0, 500) }, `OpenTelemetry: ${message}`.slice(0, 300));
     const quiet = () => undefined;
-    diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+    diag.setLogger(
+      { error: warn, warn, info: quiet, debug: quiet, verbose: quiet },
+      { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+    );
   }
   const url = `${settings.endpoint.replace(/\/+$/, '')}/v1/traces`;
   const exporter = settings.protocol === 'http/json' ? new JsonTraceExporter({ url }) : new ProtobufTraceExporter({ url });
   const serviceName = settings.serviceName ?? service.name;
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': serviceName, 'service.instance.id': service.instanceId, 'service.namespace': 'rrpc' }),
+    resource: resourceFromAttributes({
+      'service.name': serviceName,
+      'service.instance.id': service.instanceId,
+      'service.namespace': 'rrpc',
+    }),
     sampler: samplerOf(settings),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });

@@ -7,7 +7,9 @@ const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 
 describe('keys file', () => {
   it('reads digests, plain keys, scopes and rates; skips comments', () => {
-    const { keys, problems } = parseKeysFile(`# ops\n\nsha256:${hex('a-key-of-sixteen-chars')} products=pkA,pkB rate=20\nplain-key-0123456789\n`);
+    const { keys, problems } = parseKeysFile(
+      `# ops\n\nsha256:${hex('a-key-of-sixteen-chars')} products=pkA,pkB rate=20\nplain-key-0123456789\n`,
+    );
     expect(problems).toEqual([]);
     expect(keys).toHaveLength(2);
     expect(keys[0]!.digest.equals(digestOf('a-key-of-sixteen-chars'))).toBe(true);
@@ -17,7 +19,9 @@ describe('keys file', () => {
   });
 
   it('reads the admin option and the per-key caps', () => {
-    const { keys, problems } = parseKeysFile(`ops-admin-key-0123456789 admin\ntenant-key-0123456789 max-jobs=5 max-batch-devices=100 max-bytes=0\n`);
+    const { keys, problems } = parseKeysFile(
+      `ops-admin-key-0123456789 admin\ntenant-key-0123456789 max-jobs=5 max-batch-devices=100 max-bytes=0\n`,
+    );
     expect(problems).toEqual([]);
     expect(keys[0]!.admin).toBe(true);
     expect(keys[0]!.caps).toEqual({});
@@ -26,13 +30,17 @@ describe('keys file', () => {
   });
 
   it('refuses a malformed admin option or cap', () => {
-    const { keys, problems } = parseKeysFile('valid-key-0123456789 admin=yes\nvalid-key-0123456789 max-jobs=-1\nvalid-key-0123456789 max-bytes=1e9\n');
+    const { keys, problems } = parseKeysFile(
+      'valid-key-0123456789 admin=yes\nvalid-key-0123456789 max-jobs=-1\nvalid-key-0123456789 max-bytes=1e9\n',
+    );
     expect(keys).toEqual([]);
     expect(problems.map((p) => p.split(':')[0])).toEqual(['line 1', 'line 2', 'line 3']);
   });
 
   it('reports each bad line by number, never its content', () => {
-    const { problems } = parseKeysFile('short\nsha256:abc\nvalid-key-0123456789 products=\nvalid-key-0123456789 rate=-1\nvalid-key-0123456789 color=red\n');
+    const { problems } = parseKeysFile(
+      'short\nsha256:abc\nvalid-key-0123456789 products=\nvalid-key-0123456789 rate=-1\nvalid-key-0123456789 color=red\n',
+    );
     expect(problems).toHaveLength(5);
     expect(problems.map((p) => p.split(':')[0])).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
     expect(problems.join(' ')).not.toContain('valid-key');
@@ -49,7 +57,10 @@ describe('keys file: per-key callback secrets', () => {
     expect(keys[2]!.callback).toBeUndefined();
     const ring = new ApiKeyRing({ keys: [], logger: createLogger('test', 'silent') });
     (ring as unknown as { all: unknown }).all = keys;
-    expect(ring.authenticate('Bearer callback-key-0123456789')?.callback).toEqual({ generation: 2, previousUntil: Date.parse('2030-01-02T03:04:05Z') });
+    expect(ring.authenticate('Bearer callback-key-0123456789')?.callback).toEqual({
+      generation: 2,
+      previousUntil: Date.parse('2030-01-02T03:04:05Z'),
+    });
     expect(ring.authenticate('Bearer shared-key-0123456789')?.callback).toBeUndefined();
   });
 
@@ -62,14 +73,25 @@ describe('keys file: per-key callback secrets', () => {
 });
 
 describe('ApiKeyRing', () => {
-  const ring = new ApiKeyRing({ keys: ['env-key-0123456789', `sha256:${hex('hashed-key-0123456789')}`], logger: createLogger('test', 'silent') });
+  const ring = new ApiKeyRing({
+    keys: ['env-key-0123456789', `sha256:${hex('hashed-key-0123456789')}`],
+    logger: createLogger('test', 'silent'),
+  });
   it('accepts the keys, plain or given as digests, with a public id that is not the key', () => {
     const a = ring.authenticate('Bearer env-key-0123456789');
     expect(a?.keyId).toBe(hex('env-key-0123456789').slice(0, 12));
     expect(ring.authenticate('Bearer hashed-key-0123456789')).toBeDefined();
   });
   it('refuses anything else', () => {
-    for (const h of [undefined, '', 'Bearer', 'Bearer ', 'Basic env-key-0123456789', 'Bearer env-key-012345678', `Bearer sha256:${hex('hashed-key-0123456789')}`]) {
+    for (const h of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      'Basic env-key-0123456789',
+      'Bearer env-key-012345678',
+      `Bearer sha256:${hex('hashed-key-0123456789')}`,
+    ]) {
       expect(ring.authenticate(h), String(h)).toBeUndefined();
     }
   });

@@ -145,7 +145,9 @@ export function parseKeysFile(text: string): { keys: ApiKey[]; problems: string[
         }
         caps[CAP_OPTIONS[name]] = cap;
       } else {
-        problems.push(`${where}: unknown option "${name}" (products=, rate=, admin, max-jobs=, max-batch-devices=, max-bytes=, callback=, callback-previous-until=)`);
+        problems.push(
+          `${where}: unknown option "${name}" (products=, rate=, admin, max-jobs=, max-batch-devices=, max-bytes=, callback=, callback-previous-until=)`,
+        );
         return;
       }
     }
@@ -240,6 +242,15 @@ export class ApiKeyRing {
     for (const key of this.all) {
       if (timingSafeEqual(key.digest, presented) && found === undefined) found = key;
     }
-    return found && { keyId: found.id, products: found.products, ratePerSecond: found.ratePerSecond, admin: found.admin, caps: found.caps, ...(found.callback ? { callback: found.callback } : {}) };
+    return (
+      found && {
+        keyId: found.id,
+        products: found.products,
+        ratePerSecond: found.ratePerSecond,
+        admin: found.admin,
+        caps: found.caps,
+        ...(found.callback ? { callback: found.callback } : {}),
+      }
+    );
   }
 }

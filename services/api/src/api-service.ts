@@ -7,7 +7,26 @@ import { Caller } from '@rrpc/caller';
 import { RrpcError } from '@rrpc/errors';
 import { PodSummarizer, createApiMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { BatchStore, CallStore, DeviceRegistry, IdempotencyStore, JobStore, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, ReconcileStore, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient } from '@rrpc/store';
+import {
+  BatchStore,
+  CallStore,
+  DeviceRegistry,
+  IdempotencyStore,
+  JobStore,
+  Keys,
+  POD_REPORT_INTERVAL_MS,
+  PodHeartbeats,
+  PresenceEvents,
+  PresenceStore,
+  QuotaStore,
+  RateLimiter,
+  ReconcileStore,
+  connectRedis,
+  createRedis,
+  createSubscriber,
+  respondsWithin,
+  type RedisClient,
+} from '@rrpc/store';
 import { SecretBox } from '@rrpc/crypto';
 import { callerCalls, meteredCalls, timeoutReports } from './call-runner.js';
 import { ANONYMOUS, ApiKeyRing } from './api-keys.js';
@@ -63,7 +82,9 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   });
   const presence = new PresenceStore(redis, keys, 0);
   // The device registry (routes/devices.ts); secrets are sealed under RRPC_SECRETS_KEY before they reach Redis.
-  const devices = config.secretsKeys ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous)) : undefined;
+  const devices = config.secretsKeys
+    ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous))
+    : undefined;
   const caller = new Caller({
     calls,
     broker,
@@ -86,12 +107,28 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   const keyRate = keyRateLimits(limits);
   // A call that ends TIMEOUT for a device marked ONLINE is reported for the ingest to check against the broker.
   const reconcile = new ReconcileStore(redis, keys);
-  const reported = timeoutReports(callerCalls(caller), (device) => reconcile.reportTimeout(device), (err) => logger.debug({ err }, 'could not report a timed-out call'));
+  const reported = timeoutReports(
+    callerCalls(caller),
+    (device) => reconcile.reportTimeout(device),
+    (err) => logger.debug({ err }, 'could not report a timed-out call'),
+  );
   const connectWaiting = connectWaitingCalls(reported, () => presenceEvents);
-  const run = meteredCalls(scopedCalls(inFlightLimit(rateLimitedCalls(connectWaiting, { ...limits, keyRate }), config.maxInFlight, config.maxInFlightPerKey)), metrics);
-  const quotas = new KeyQuotas(new QuotaStore(redis, keys), { jobs: config.maxJobsPerKey, devices: config.maxBatchDevicesPerKey, bytes: config.maxBytesPerKey });
+  const run = meteredCalls(
+    scopedCalls(inFlightLimit(rateLimitedCalls(connectWaiting, { ...limits, keyRate }), config.maxInFlight, config.maxInFlightPerKey)),
+    metrics,
+  );
+  const quotas = new KeyQuotas(new QuotaStore(redis, keys), {
+    jobs: config.maxJobsPerKey,
+    devices: config.maxBatchDevicesPerKey,
+    bytes: config.maxBytesPerKey,
+  });
   // Persistent calls, batches (run by services/worker on BullMQ, over its own connection) and Idempotency-Key.
-  const queueRedis = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: true });
+  const queueRedis = createQueueRedis({
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    connectionName: `${config.instanceId}:queues`,
+    producer: true,
+  });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
   const queues = new WorkQueues(queueRedis, keys, undefined, config.redisCommandTimeoutMs);
   const idempotencyStore = new IdempotencyStore(redis, keys, 86_400_000);
@@ -145,7 +182,18 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
   app.use(deviceRoutes({ presence, registry: devices, registryOn: config.deviceRegistry }));
   app.use('/v1/devices/:productKey', productScope);
   app.use(compatAliyunRoutes({ run, maxPayloadBytes: config.maxPayloadBytes, registry: devices, presence }));
-  app.use(jobRoutes({ jobs: new JobStore(redis, keys, config.jobRetentionMs), queues, idempotent: idem, maxPayloadBytes: config.maxPayloadBytes, callbackPolicy: new CallbackPolicy(config.callbackAllowedHosts), keyRate, quotas, registry: config.deviceRegistry ? devices : undefined }));
+  app.use(
+    jobRoutes({
+      jobs: new JobStore(redis, keys, config.jobRetentionMs),
+      queues,
+      idempotent: idem,
+      maxPayloadBytes: config.maxPayloadBytes,
+      callbackPolicy: new CallbackPolicy(config.callbackAllowedHosts),
+      keyRate,
+      quotas,
+      registry: config.deviceRegistry ? devices : undefined,
+    }),
+  );
   app.use(
     batchRoutes({
       batches: new BatchStore(redis, keys, config.jobRetentionMs),
@@ -185,18 +233,39 @@ export function createApiService(config: ApiConfig, logger: Logger): ApiService 
       await connectRedis(subscriber);
       await caller.start(reply);
       await connectRedis(queueRedis);
-      const presenceSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:presence` }, redis, keys.presenceOnlineChannel);
+      const presenceSub = await createSubscriber(
+        { ...redisOptions, connectionName: `${config.instanceId}:presence` },
+        redis,
+        keys.presenceOnlineChannel,
+      );
       presenceSub.connection.on('error', (err: Error) => logger.debug({ err }, 'redis presence connection error'));
       presenceEvents = new PresenceEvents(presenceSub.connection, keys.presenceOnlineChannel, undefined, presenceSub.sharded);
-      const changesSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:changes` }, redis, keys.presenceChangesChannel);
+      const changesSub = await createSubscriber(
+        { ...redisOptions, connectionName: `${config.instanceId}:changes` },
+        redis,
+        keys.presenceChangesChannel,
+      );
       changesSub.connection.on('error', (err: Error) => logger.debug({ err }, 'redis presence-changes connection error'));
       // Subscribed when the first browser asks for live presence (GET /v1/events), not before.
       presenceChanges = new PresenceEvents(changesSub.connection, keys.presenceChangesChannel, undefined, changesSub.sharded);
-      const summarizer = new PodSummarizer(registry, { counter: 'rrpc_calls_total', label: 'outcome', histogram: 'rrpc_call_duration_seconds', gauge: 'rrpc_calls_in_flight' });
-      stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('api', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
+      const summarizer = new PodSummarizer(registry, {
+        counter: 'rrpc_calls_total',
+        label: 'outcome',
+        histogram: 'rrpc_call_duration_seconds',
+        gauge: 'rrpc_calls_in_flight',
+      });
+      stopReports = reportPeriodically(
+        summarizer,
+        POD_REPORT_INTERVAL_MS,
+        (summary) => heartbeats.report('api', config.instanceId, summary),
+        (err) => logger.debug({ err }, 'could not report the pod summary'),
+      );
       const port = await listen(server, config.port, config.bindHost);
       const boundOpsPort = await opsPort.listen(config.bindHost);
-      logger.info({ port, opsPort: boundOpsPort, host: config.bindHost, instanceId: config.instanceId, namespace: config.namespace }, 'api listening');
+      logger.info(
+        { port, opsPort: boundOpsPort, host: config.bindHost, instanceId: config.instanceId, namespace: config.namespace },
+        'api listening',
+      );
       return port;
     },
     async stop() {

@@ -37,7 +37,8 @@ export function outcomeError(outcome: Exclude<CallOutcome, { rrpcCode: 'SUCCESS'
   }
   return new RrpcError('DEVICE_OFFLINE', {
     rrpcCode: outcome.rrpcCode,
-    message: outcome.rrpcCode === 'HALFCONN' ? 'The device disconnected less than one keep-alive period ago.' : 'The device is not connected.',
+    message:
+      outcome.rrpcCode === 'HALFCONN' ? 'The device disconnected less than one keep-alive period ago.' : 'The device is not connected.',
   });
 }
 
@@ -65,7 +66,13 @@ export class CallEndpoint {
         const { field, message } = firstIssue(query.error);
         throw invalidArgument(field, message);
       }
-      const request = callRequest({ device, payload: body.bytes, timeoutMs: query.data.timeoutMs, topic: query.data.topic, maxPayloadBytes: this.options.maxPayloadBytes });
+      const request = callRequest({
+        device,
+        payload: body.bytes,
+        timeoutMs: query.data.timeoutMs,
+        topic: query.data.topic,
+        maxPayloadBytes: this.options.maxPayloadBytes,
+      });
       return { request, connectTimeoutMs: query.data.connectTimeoutMs, raw: true };
     }
     const parsed = callBody.safeParse(body.value);
@@ -85,7 +92,10 @@ export class CallEndpoint {
 
   /** Makes the call (with connectTimeoutMs, the runner waits for an offline device: connect-wait.ts). */
   run(call: ParsedCall, principal: Principal | undefined): Promise<CallOutcome> {
-    return this.options.run(call.connectTimeoutMs > 0 ? { ...call.request, connectTimeoutMs: call.connectTimeoutMs } : call.request, principal);
+    return this.options.run(
+      call.connectTimeoutMs > 0 ? { ...call.request, connectTimeoutMs: call.connectTimeoutMs } : call.request,
+      principal,
+    );
   }
 
   /** The HTTP answer for an outcome (an RrpcError for everything but SUCCESS). */

@@ -3,7 +3,11 @@ import { checkCustomTopic, isDeviceName, isProductKey, type DeviceRef } from '@r
 import type { CallRequest } from '@rrpc/caller';
 
 /** Checks the identifiers that will become part of a topic; nothing unchecked reaches the broker. */
-export function deviceFrom(productKey: unknown, deviceName: unknown, names = { productKey: 'productKey', deviceName: 'deviceName' }): DeviceRef {
+export function deviceFrom(
+  productKey: unknown,
+  deviceName: unknown,
+  names = { productKey: 'productKey', deviceName: 'deviceName' },
+): DeviceRef {
   if (!isProductKey(productKey)) throw invalidArgument(names.productKey, 'must be 1-32 letters, digits, "_" or "-"');
   if (!isDeviceName(deviceName)) throw invalidArgument(names.deviceName, 'must be 4-32 letters, digits, "_", "-", "@", "." or ":"');
   return { productKey, deviceName };
@@ -20,7 +24,9 @@ export interface CallInput {
 
 export function callRequest(input: CallInput): CallRequest {
   if (input.payload.length > input.maxPayloadBytes) {
-    throw new RrpcError('PAYLOAD_TOO_LARGE', { message: `The payload is ${input.payload.length} bytes; the limit is ${input.maxPayloadBytes}.` });
+    throw new RrpcError('PAYLOAD_TOO_LARGE', {
+      message: `The payload is ${input.payload.length} bytes; the limit is ${input.maxPayloadBytes}.`,
+    });
   }
   if (input.topic !== undefined) {
     const check = checkCustomTopic(input.topic, input.device);

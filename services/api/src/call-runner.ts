@@ -69,7 +69,9 @@ function exemplarCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
     const started = performance.now();
     const trace = request.trace;
     // prom-client types exemplar labels as the metric's own label names; exemplars have their own.
-    const exemplarLabels = trace?.traceparent.endsWith('-01') ? ({ trace_id: traceIdOf(trace), span_id: trace.traceparent.slice(36, 52) } as unknown as Record<'outcome', string>) : undefined;
+    const exemplarLabels = trace?.traceparent.endsWith('-01')
+      ? ({ trace_id: traceIdOf(trace), span_id: trace.traceparent.slice(36, 52) } as unknown as Record<'outcome', string>)
+      : undefined;
     const count = (label: OutcomeLabel, seconds: number) => {
       metrics.callsInFlight.dec();
       const labels = { outcome: label };
@@ -95,11 +97,17 @@ function exemplarCalls(run: CallRunner, metrics: ApiMetrics): CallRunner {
  * Reports every call that ended TIMEOUT (the device was marked ONLINE, or the call would not have been
  * sent) for the ingest to check against the broker; the successful path costs nothing more.
  */
-export function timeoutReports(run: CallRunner, report: (device: CallRequest['device']) => Promise<void>, onError: (error: unknown) => void): CallRunner {
-  const seen = (device: CallRequest['device']) => (outcome: CallOutcome): CallOutcome => {
-    if (outcome.rrpcCode === 'TIMEOUT') report(device).catch(onError);
-    return outcome;
-  };
+export function timeoutReports(
+  run: CallRunner,
+  report: (device: CallRequest['device']) => Promise<void>,
+  onError: (error: unknown) => void,
+): CallRunner {
+  const seen =
+    (device: CallRequest['device']) =>
+    (outcome: CallOutcome): CallOutcome => {
+      if (outcome.rrpcCode === 'TIMEOUT') report(device).catch(onError);
+      return outcome;
+    };
   return (request, principal) => run(request, principal).then(seen(request.device));
 }
 

@@ -26,9 +26,11 @@ const BASE_HEADERS = {
   'X-Frame-Options': 'DENY',
   'Cross-Origin-Opener-Policy': 'same-origin',
 };
-export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const CONSOLE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 /** Swagger UI sets style attributes from its scripts; its page allows inline styles (never inline scripts). */
-export const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const DOCS_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 interface Asset {
   body: Buffer;
@@ -56,7 +58,8 @@ export function loadConsoleAssets(openApiJson: () => string): ConsoleAssets {
   const consoleRoot = dirname(require.resolve('@rrpc/console/package.json'));
   const swaggerRoot = dirname(require.resolve('swagger-ui-dist/package.json', { paths: [consoleRoot] }));
   const assets = new Map<string, Asset>();
-  const add = (name: string, path: string) => assets.set(name, { body: readFileSync(path), type: TYPES[extname(path)] ?? 'application/octet-stream' });
+  const add = (name: string, path: string) =>
+    assets.set(name, { body: readFileSync(path), type: TYPES[extname(path)] ?? 'application/octet-stream' });
   const dist = join(consoleRoot, 'dist');
   for (const file of filesUnder(dist, (f) => f.endsWith('.js'))) add(relative(dist, file).split('\\').join('/'), file);
   add('console.css', join(consoleRoot, 'static', 'console.css'));
@@ -80,11 +83,18 @@ export function loadConsoleAssets(openApiJson: () => string): ConsoleAssets {
     handle(req, res) {
       const url = req.url ?? '/';
       const path = url.split('?', 1)[0] ?? '/';
-      const area = path === '/console' || path.startsWith('/console/') ? 'console' : path === '/docs' || path.startsWith('/docs/') ? 'docs' : undefined;
+      const area =
+        path === '/console' || path.startsWith('/console/')
+          ? 'console'
+          : path === '/docs' || path.startsWith('/docs/')
+            ? 'docs'
+            : undefined;
       if (area === undefined) return false;
       const csp = { 'Content-Security-Policy': area === 'console' ? CONSOLE_CSP : DOCS_CSP };
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        send(req, res, 405, TYPES['.json']!, Buffer.from(JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: 'Use GET.' } })), { Allow: 'GET, HEAD' });
+        send(req, res, 405, TYPES['.json']!, Buffer.from(JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: 'Use GET.' } })), {
+          Allow: 'GET, HEAD',
+        });
         return true;
       }
       if (path === `/${area}`) {
@@ -105,7 +115,16 @@ export function loadConsoleAssets(openApiJson: () => string): ConsoleAssets {
       const match = /^assets\/([0-9a-f]{12})\/([A-Za-z0-9_./-]+)$/.exec(rest);
       const asset = match && match[1] === build && !match[2]!.includes('..') ? assets.get(match[2]!) : undefined;
       if (!asset) {
-        send(req, res, 404, TYPES['.json']!, Buffer.from(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'No such file (reload the page: the console was updated).' } })), { ...csp, 'Cache-Control': 'no-cache' });
+        send(
+          req,
+          res,
+          404,
+          TYPES['.json']!,
+          Buffer.from(
+            JSON.stringify({ error: { code: 'NOT_FOUND', message: 'No such file (reload the page: the console was updated).' } }),
+          ),
+          { ...csp, 'Cache-Control': 'no-cache' },
+        );
         return true;
       }
       send(req, res, 200, asset.type, asset.body, { ...csp, 'Cache-Control': 'public, max-age=31536000, immutable' });

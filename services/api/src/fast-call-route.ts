@@ -110,7 +110,8 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
       } catch {
         throw invalidArgument('body', 'the request body is not valid JSON.');
       }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgument('body', 'must be a JSON object such as {"payload": "<base64>"}');
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw invalidArgument('body', 'must be a JSON object such as {"payload": "<base64>"}');
       body = { kind: 'json', value };
     }
     return endpoint.parse(productKey, deviceName, body);
@@ -132,12 +133,17 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
   function bodyKind(req: IncomingMessage): 'json' | 'raw' {
     const encoding = req.headers['content-encoding']?.trim().toLowerCase();
     if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
-      throw new RrpcError('UNSUPPORTED_MEDIA_TYPE', { message: `Content-Encoding ${encoding} is not supported; send the body uncompressed.` });
+      throw new RrpcError('UNSUPPORTED_MEDIA_TYPE', {
+        message: `Content-Encoding ${encoding} is not supported; send the body uncompressed.`,
+      });
     }
     const [type, ...params] = (req.headers['content-type'] ?? '').split(';').map((p) => p.trim().toLowerCase());
     if (type === 'application/octet-stream') return 'raw';
     if (type !== 'application/json') throw new RrpcError('UNSUPPORTED_MEDIA_TYPE');
-    const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+    const charset = params
+      .find((p) => p.startsWith('charset='))
+      ?.slice('charset='.length)
+      .replace(/^"|"$/g, '');
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       throw new RrpcError('UNSUPPORTED_MEDIA_TYPE', { message: `Charset ${charset} is not supported; send JSON in UTF-8.` });
     }
@@ -167,7 +173,8 @@ export function fastCallRoute(options: FastCallRouteOptions): (req: IncomingMess
     const header = req.headers['idempotency-key'];
     const idempotencyKey = header === undefined ? undefined : checkIdempotencyKey(Array.isArray(header) ? header.join(',') : header);
     const idempotency = options.idempotency;
-    if (idempotencyKey !== undefined && idempotency === undefined) throw invalidArgument('Idempotency-Key', 'is not supported by this server');
+    if (idempotencyKey !== undefined && idempotency === undefined)
+      throw invalidArgument('Idempotency-Key', 'is not supported by this server');
     const query = match[3];
     readBody(req, raw ? endpoint.rawLimit : endpoint.jsonLimit, (error, bytes) => {
       if (error !== undefined || bytes === undefined) return fail(res, error);

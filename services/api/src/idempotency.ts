@@ -42,15 +42,23 @@ async function claim(store: IdempotencyStore, request: IdempotentRequest): Promi
     throw new RrpcError('CONFLICT', { message: 'This Idempotency-Key was used with a different request.' });
   }
   if (claimed.state === 'pending') {
-    throw new RrpcError('CONFLICT', { message: 'A request with this Idempotency-Key is still running; retry shortly.', headers: { 'Retry-After': '1' } });
+    throw new RrpcError('CONFLICT', {
+      message: 'A request with this Idempotency-Key is still running; retry shortly.',
+      headers: { 'Retry-After': '1' },
+    });
   }
-  if (claimed.state === 'done') return { replay: { ...claimed.answer, headers: { ...claimed.answer.headers, 'Idempotent-Replayed': 'true' } } };
+  if (claimed.state === 'done')
+    return { replay: { ...claimed.answer, headers: { ...claimed.answer.headers, 'Idempotent-Replayed': 'true' } } };
   const key = claimed.key;
   return {
     settle: (answer) => {
       const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(answer.headers)) if (KEPT_HEADERS.includes(name.toLowerCase())) headers[name.toLowerCase()] = value;
-      const done = answer.status >= 500 && answer.status !== 504 ? store.release(key) : store.complete(key, { status: answer.status, headers, body: answer.body });
+      for (const [name, value] of Object.entries(answer.headers))
+        if (KEPT_HEADERS.includes(name.toLowerCase())) headers[name.toLowerCase()] = value;
+      const done =
+        answer.status >= 500 && answer.status !== 504
+          ? store.release(key)
+          : store.complete(key, { status: answer.status, headers, body: answer.body });
       done.catch(() => undefined);
     },
   };
@@ -85,7 +93,12 @@ export function idempotent(store: IdempotencyStore, pendingMs: (req: Request) =>
     const claimed = await claim(store, {
       scope: principalOf(res)?.keyId ?? 'anonymous',
       idempotencyKey: checkIdempotencyKey(header),
-      fingerprint: requestFingerprint(req.method, req.originalUrl, req.get('content-type'), Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body ?? null))),
+      fingerprint: requestFingerprint(
+        req.method,
+        req.originalUrl,
+        req.get('content-type'),
+        Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body ?? null)),
+      ),
       pendingMs: pendingMs(req),
     });
     if ('replay' in claimed) {

@@ -15,13 +15,21 @@ export function inFlightLimit(run: CallRunner, max: number, maxPerKey = max): Ca
   // Not async: a pending call holds one derived promise here, no suspended frame.
   const limited: CallRunner = (request, principal) => {
     if (inFlight >= max) {
-      return Promise.reject(new RrpcError('UNAVAILABLE', { message: `This pod has ${max} calls in flight, its limit; retry shortly.`, headers: { 'Retry-After': '1' } }));
+      return Promise.reject(
+        new RrpcError('UNAVAILABLE', {
+          message: `This pod has ${max} calls in flight, its limit; retry shortly.`,
+          headers: { 'Retry-After': '1' },
+        }),
+      );
     }
     const keyId = (principal ?? ANONYMOUS).keyId;
     const mine = perKey.get(keyId) ?? 0;
     if (mine >= maxPerKey) {
       return Promise.reject(
-        new RrpcError('UNAVAILABLE', { message: `This API key has ${maxPerKey} calls in flight on this pod, its share; retry shortly.`, headers: { 'Retry-After': '1' } }),
+        new RrpcError('UNAVAILABLE', {
+          message: `This API key has ${maxPerKey} calls in flight on this pod, its share; retry shortly.`,
+          headers: { 'Retry-After': '1' },
+        }),
       );
     }
     inFlight++;

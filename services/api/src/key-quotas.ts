@@ -21,7 +21,11 @@ export class KeyQuotas {
 
   capsOf(principal: Principal | undefined): QuotaCaps {
     const own = principal?.caps ?? {};
-    return { jobs: own.jobs ?? this.defaults.jobs, devices: own.batchDevices ?? this.defaults.devices, bytes: own.bytes ?? this.defaults.bytes };
+    return {
+      jobs: own.jobs ?? this.defaults.jobs,
+      devices: own.batchDevices ?? this.defaults.devices,
+      bytes: own.bytes ?? this.defaults.bytes,
+    };
   }
 
   /** Takes the holding for the principal's key, or refuses; returns its member (kept on the record for its release). */

@@ -30,7 +30,13 @@ describe('docs/openapi.json', () => {
   });
 
   it('documents every route the api serves, and no route it does not serve', () => {
-    const config = loadApiConfig({ REDIS_URL: 'redis://127.0.0.1:1', MQTT_URL: 'mqtt://127.0.0.1:1', RRPC_API_KEYS: 'openapi-test-key-0123456789', RRPC_SECRETS_KEY: Buffer.alloc(32, 5).toString('base64'), PORT: '0' });
+    const config = loadApiConfig({
+      REDIS_URL: 'redis://127.0.0.1:1',
+      MQTT_URL: 'mqtt://127.0.0.1:1',
+      RRPC_API_KEYS: 'openapi-test-key-0123456789',
+      RRPC_SECRETS_KEY: Buffer.alloc(32, 5).toString('base64'),
+      PORT: '0',
+    });
     const service = createApiService(config, createLogger('test', 'silent'));
     const app = service.app as unknown as { router: { stack: Layer[] } };
     const served = new Set<string>();
@@ -43,19 +49,37 @@ describe('docs/openapi.json', () => {
         const path = layer.route.path.replace(/:(\w+)/g, '{$1}');
         for (const method of Object.keys(layer.route.methods)) {
           // A route answered in front of express (the call route) is declared to express with allowMethods.
-          if (method === '_all') for (const h of layer.route.stack) for (const m of declaredMethods(h.handle) ?? []) served.add(`${m} ${path}`);
+          if (method === '_all')
+            for (const h of layer.route.stack) for (const m of declaredMethods(h.handle) ?? []) served.add(`${m} ${path}`);
           else served.add(`${method.toUpperCase()} ${path}`);
         }
       }
     };
     visit(app.router.stack);
     const documented = new Set<string>();
-    for (const [path, item] of Object.entries((buildOpenApi() as Doc).paths)) for (const method of Object.keys(item)) documented.add(`${method.toUpperCase()} ${path}`);
+    for (const [path, item] of Object.entries((buildOpenApi() as Doc).paths))
+      for (const method of Object.keys(item)) documented.add(`${method.toUpperCase()} ${path}`);
     expect([...documented].sort()).toEqual([...served].sort());
   });
 
   it('states the identifier rules that @rrpc/topics enforces', () => {
-    const samples = ['a', 'a1B2_c-3', 'abc', 'abcd', 'dev:1@x.y', 'a b', 'a/b', 'x'.repeat(32), 'x'.repeat(33), '0', '1', '9223372036854775807', '01', '-1', '+'];
+    const samples = [
+      'a',
+      'a1B2_c-3',
+      'abc',
+      'abcd',
+      'dev:1@x.y',
+      'a b',
+      'a/b',
+      'x'.repeat(32),
+      'x'.repeat(33),
+      '0',
+      '1',
+      '9223372036854775807',
+      '01',
+      '-1',
+      '+',
+    ];
     for (const s of samples) {
       expect(new RegExp(IDENTIFIER_PATTERNS.productKey).test(s), `productKey ${s}`).toBe(isProductKey(s));
       expect(new RegExp(IDENTIFIER_PATTERNS.deviceName).test(s), `deviceName ${s}`).toBe(isDeviceName(s));
@@ -67,7 +91,9 @@ describe('docs/openapi.json', () => {
     const doc = buildOpenApi() as Doc;
     const example = doc.paths['/v1/devices/{productKey}/{deviceName}/rrpc']?.['post']?.requestBody?.content['application/json']?.example;
     expect(callBody.safeParse(example).success).toBe(true);
-    expect(aliyunRrpc.safeParse({ Action: 'RRpc', ProductKey: 'a1', DeviceName: 'dev1', RequestBase64Byte: 'aGk=', Timeout: '5000' }).success).toBe(true);
+    expect(
+      aliyunRrpc.safeParse({ Action: 'RRpc', ProductKey: 'a1', DeviceName: 'dev1', RequestBase64Byte: 'aGk=', Timeout: '5000' }).success,
+    ).toBe(true);
   });
 });
 

@@ -1,7 +1,37 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '@rrpc/errors';
-import { ALIYUN_DEVICE_ACTIONS, ALIYUN_TIMEOUT_MS, REGISTRY_LIMITS, TIMEOUT_MS, aliyunRrpc, batchBody, batchResultsQuery, callBody, deviceCreateBody, deviceImportBody, deviceListQuery, deviceUpdateBody, jobBody, jobListQuery, rawCallQuery } from './schemas.js';
-import { aliyunAnswer, aliyunDeviceAnswer, aliyunError, callAnswer, callOutcome, deviceCreated, deviceImportResult, devicePage, deviceSecretAnswer, errorBody, liveness, presence, readiness } from './response-schemas.js';
+import {
+  ALIYUN_DEVICE_ACTIONS,
+  ALIYUN_TIMEOUT_MS,
+  REGISTRY_LIMITS,
+  TIMEOUT_MS,
+  aliyunRrpc,
+  batchBody,
+  batchResultsQuery,
+  callBody,
+  deviceCreateBody,
+  deviceImportBody,
+  deviceListQuery,
+  deviceUpdateBody,
+  jobBody,
+  jobListQuery,
+  rawCallQuery,
+} from './schemas.js';
+import {
+  aliyunAnswer,
+  aliyunDeviceAnswer,
+  aliyunError,
+  callAnswer,
+  callOutcome,
+  deviceCreated,
+  deviceImportResult,
+  devicePage,
+  deviceSecretAnswer,
+  errorBody,
+  liveness,
+  presence,
+  readiness,
+} from './response-schemas.js';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, built from the zod schemas that validate requests (schemas.ts) and
@@ -30,7 +60,13 @@ function queryParameters(schema: z.ZodType): Json[] {
   const object = jsonSchema(schema, 'input') as { properties?: Record<string, Json>; required?: string[] };
   return Object.entries(object.properties ?? {}).map(([name, property]) => {
     const { description, ...propertySchema } = property;
-    return { name, in: 'query', required: object.required?.includes(name) ?? false, ...(description ? { description } : {}), schema: propertySchema };
+    return {
+      name,
+      in: 'query',
+      required: object.required?.includes(name) ?? false,
+      ...(description ? { description } : {}),
+      schema: propertySchema,
+    };
   });
 }
 
@@ -79,10 +115,16 @@ function errorResponse(code: ErrorCode, description: string, extra: { example?: 
 }
 
 const rrpcCodeHeader = {
-  'X-Rrpc-Code': { description: 'Octet-stream form: the outcome (SUCCESS, OFFLINE, HALFCONN, NOT_SUBSCRIBED, TIMEOUT).', schema: { type: 'string' } },
+  'X-Rrpc-Code': {
+    description: 'Octet-stream form: the outcome (SUCCESS, OFFLINE, HALFCONN, NOT_SUBSCRIBED, TIMEOUT).',
+    schema: { type: 'string' },
+  },
 };
 const messageIdHeader = {
-  'X-Rrpc-Message-Id': { description: "Octet-stream form: the call's message ID (absent when nothing was published).", schema: { type: 'string' } },
+  'X-Rrpc-Message-Id': {
+    description: "Octet-stream form: the call's message ID (absent when nothing was published).",
+    schema: { type: 'string' },
+  },
 };
 
 const errorResponses = {
@@ -92,29 +134,46 @@ const errorResponses = {
   Unauthenticated: errorResponse('UNAUTHENTICATED', 'the bearer API key is missing or not accepted.', {
     headers: { 'WWW-Authenticate': { schema: { type: 'string', const: 'Bearer' } } },
   }),
-  DeviceOffline: errorResponse('DEVICE_OFFLINE', 'the device is not connected (OFFLINE) or disconnected less than one keep-alive period ago (HALFCONN); or, with the registry on, DEVICE_NOT_FOUND: the device is not registered; or, with RRPC_TRACK_SUBSCRIPTIONS, 404 DEVICE_NOT_SUBSCRIBED (rrpcCode NOT_SUBSCRIBED): connected, but none of its subscriptions matches the request topic. Nothing was published.', {
-    example: { rrpcCode: 'OFFLINE', error: { code: 'DEVICE_OFFLINE', message: 'The device is not connected.' } },
-    headers: rrpcCodeHeader,
-  }),
+  DeviceOffline: errorResponse(
+    'DEVICE_OFFLINE',
+    'the device is not connected (OFFLINE) or disconnected less than one keep-alive period ago (HALFCONN); or, with the registry on, DEVICE_NOT_FOUND: the device is not registered; or, with RRPC_TRACK_SUBSCRIPTIONS, 404 DEVICE_NOT_SUBSCRIBED (rrpcCode NOT_SUBSCRIBED): connected, but none of its subscriptions matches the request topic. Nothing was published.',
+    {
+      example: { rrpcCode: 'OFFLINE', error: { code: 'DEVICE_OFFLINE', message: 'The device is not connected.' } },
+      headers: rrpcCodeHeader,
+    },
+  ),
   DeviceNotFound: errorResponse('DEVICE_NOT_FOUND', 'no such device is registered.'),
   DeviceDisabled: errorResponse('DEVICE_DISABLED', 'the device is disabled; nothing was published.'),
   DeviceExists: errorResponse('DEVICE_EXISTS', 'a device with this name is registered already (nothing changed).'),
-  PermissionDenied: errorResponse('PERMISSION_DENIED', "the API key is scoped to other products (`products=` in the keys file)."),
+  PermissionDenied: errorResponse('PERMISSION_DENIED', 'the API key is scoped to other products (`products=` in the keys file).'),
   PayloadTooLarge: errorResponse('PAYLOAD_TOO_LARGE', 'the request bytes exceed RRPC_MAX_PAYLOAD_BYTES (256 KiB by default).'),
   UnsupportedMediaType: errorResponse('UNSUPPORTED_MEDIA_TYPE', 'the body is neither application/json nor application/octet-stream.'),
   NotFound: errorResponse('NOT_FOUND', 'nothing is known by that name.'),
   Internal: errorResponse('INTERNAL', 'an unexpected error (logged by the pod).'),
-  Unavailable: errorResponse('UNAVAILABLE', 'Redis or the MQTT broker cannot be reached, or the pod is shutting down; retry (on another pod).'),
+  Unavailable: errorResponse(
+    'UNAVAILABLE',
+    'Redis or the MQTT broker cannot be reached, or the pod is shutting down; retry (on another pod).',
+  ),
   DeviceTimeout: errorResponse('DEVICE_TIMEOUT', 'the request was published but the device did not answer within timeoutMs.', {
-    example: { rrpcCode: 'TIMEOUT', messageId: '1839204856102938471', error: { code: 'DEVICE_TIMEOUT', message: ERROR_CODES.DEVICE_TIMEOUT.message } },
+    example: {
+      rrpcCode: 'TIMEOUT',
+      messageId: '1839204856102938471',
+      error: { code: 'DEVICE_TIMEOUT', message: ERROR_CODES.DEVICE_TIMEOUT.message },
+    },
     headers: { ...rrpcCodeHeader, ...messageIdHeader },
   }),
   AliyunError: {
-    description: 'Any error, in Alibaba\'s shape (400 InvalidParameter, 401 InvalidAccessKeyId.NotFound, 403 iot.common.AuthActionPermissionDeny or iot.device.DisabledDevice, 404 iot.device.NotExistedDevice, 409 iot.device.AlreadyExistedDeviceName, 413 iot.messagebroker.PayloadTooLarge, 503 ServiceUnavailable, 500 InternalError).',
+    description:
+      "Any error, in Alibaba's shape (400 InvalidParameter, 401 InvalidAccessKeyId.NotFound, 403 iot.common.AuthActionPermissionDeny or iot.device.DisabledDevice, 404 iot.device.NotExistedDevice, 409 iot.device.AlreadyExistedDeviceName, 413 iot.messagebroker.PayloadTooLarge, 503 ServiceUnavailable, 500 InternalError).",
     content: {
       'application/json': {
         schema: ref('AliyunError'),
-        example: { RequestId: '6f0f6a48-57b1-4b2e-9d1f-6c0e1e7a2c11', Success: false, Code: 'InvalidParameter', ErrorMessage: 'Timeout: must be at most 8000' },
+        example: {
+          RequestId: '6f0f6a48-57b1-4b2e-9d1f-6c0e1e7a2c11',
+          Success: false,
+          Code: 'InvalidParameter',
+          ErrorMessage: 'Timeout: must be at most 8000',
+        },
       },
     },
   },
@@ -163,7 +222,10 @@ export function buildOpenApi(): Json {
             'with the outcome in the X-Rrpc-Code and X-Rrpc-Message-Id headers (errors are JSON in both forms).',
           parameters: [
             ...callParameters,
-            ...queryParameters(rawCallQuery).map((p) => ({ ...p, description: `Octet-stream form only. ${typeof p['description'] === 'string' ? p['description'] : ''}`.trim() })),
+            ...queryParameters(rawCallQuery).map((p) => ({
+              ...p,
+              description: `Octet-stream form only. ${typeof p['description'] === 'string' ? p['description'] : ''}`.trim(),
+            })),
           ],
           requestBody: {
             required: true,
@@ -202,10 +264,19 @@ export function buildOpenApi(): Json {
           tags: ['devices'],
           operationId: 'registerDevice',
           summary: 'Register a device',
-          description: 'Without deviceName a name is generated (20 letters and digits); without deviceSecret a secret is generated (32 characters from a CSPRNG). The secret is stored encrypted (RRPC_SECRETS_KEY) and shown only in this answer and on rotation.',
-          requestBody: { required: true, content: { 'application/json': { schema: ref('DeviceRegistration'), example: { productKey: 'a1B2c3D4e5F', deviceName: 'light-0001' } } } },
+          description:
+            'Without deviceName a name is generated (20 letters and digits); without deviceSecret a secret is generated (32 characters from a CSPRNG). The secret is stored encrypted (RRPC_SECRETS_KEY) and shown only in this answer and on rotation.',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': { schema: ref('DeviceRegistration'), example: { productKey: 'a1B2c3D4e5F', deviceName: 'light-0001' } },
+            },
+          },
           responses: {
-            '201': { description: 'Registered; the answer carries the secret (this once).', content: { 'application/json': { schema: ref('DeviceCreated') } } },
+            '201': {
+              description: 'Registered; the answer carries the secret (this once).',
+              content: { 'application/json': { schema: ref('DeviceCreated') } },
+            },
             '400': responseRef('InvalidArgument'),
             '401': responseRef('Unauthenticated'),
             '403': responseRef('PermissionDenied'),
@@ -220,7 +291,8 @@ export function buildOpenApi(): Json {
           tags: ['devices'],
           operationId: 'importDevices',
           summary: `Register up to ${REGISTRY_LIMITS.maxImport} devices with their existing secrets`,
-          description: 'For moving devices from Alibaba Cloud IoT: each device keeps its name and secret, so it reconnects unchanged. Existing devices are left as they are (counted in existing); each refused entry is reported by its index. Pipelined: 10,000 devices take seconds.',
+          description:
+            'For moving devices from Alibaba Cloud IoT: each device keeps its name and secret, so it reconnects unchanged. Existing devices are left as they are (counted in existing); each refused entry is reported by its index. Pipelined: 10,000 devices take seconds.',
           requestBody: { required: true, content: { 'application/json': { schema: ref('DeviceImport') } } },
           responses: {
             '200': { description: 'What was registered.', content: { 'application/json': { schema: ref('DeviceImportResult') } } },
@@ -236,7 +308,8 @@ export function buildOpenApi(): Json {
           tags: ['devices'],
           operationId: 'getDevice',
           summary: 'A device: its registry record and presence',
-          description: 'A registered device that never connected is UNACTIVE. With RRPC_DEVICE_REGISTRY=off an unregistered device that connected shows its presence only, and one never seen is 404 NOT_FOUND.',
+          description:
+            'A registered device that never connected is UNACTIVE. With RRPC_DEVICE_REGISTRY=off an unregistered device that connected shows its presence only, and one never seen is 404 NOT_FOUND.',
           parameters: callParameters,
           responses: {
             '200': { description: 'The device.', content: { 'application/json': { schema: ref('Device') } } },
@@ -325,9 +398,10 @@ export function buildOpenApi(): Json {
             '401': responseRef('Unauthenticated'),
             '404': {
               ...errorResponse('NOT_FOUND', 'no call is known by that ID (never made, expired, or made with another API key).'),
-              description: '404 NOT_FOUND: no call of this API key by that ID (never made, expired, or another key\'s: an admin key reads every key\'s).',
+              description:
+                "404 NOT_FOUND: no call of this API key by that ID (never made, expired, or another key's: an admin key reads every key's).",
             },
-            '429': { description: 'RATE_LIMITED: reads that find no outcome spend the key\'s call rate (Retry-After).' },
+            '429': { description: "RATE_LIMITED: reads that find no outcome spend the key's call rate (Retry-After)." },
             '500': responseRef('Internal'),
             '503': responseRef('Unavailable'),
           },
@@ -347,7 +421,9 @@ export function buildOpenApi(): Json {
             '400': responseRef('InvalidArgument'),
             '401': responseRef('Unauthenticated'),
             '409': { description: 'Idempotency-Key in use.' },
-            '429': { description: "RATE_LIMITED: over the key's call rate, or over one of its caps (unfinished jobs, bytes); Retry-After." },
+            '429': {
+              description: "RATE_LIMITED: over the key's call rate, or over one of its caps (unfinished jobs, bytes); Retry-After.",
+            },
             '503': responseRef('Unavailable'),
           },
         },
@@ -356,7 +432,11 @@ export function buildOpenApi(): Json {
           operationId: 'listJobs',
           summary: "A device's jobs, newest first",
           parameters: [...callParameters, ...queryParameters(jobListQuery)],
-          responses: { '200': { description: '{"jobs": [...]}' }, '400': responseRef('InvalidArgument'), '401': responseRef('Unauthenticated') },
+          responses: {
+            '200': { description: '{"jobs": [...]}' },
+            '400': responseRef('InvalidArgument'),
+            '401': responseRef('Unauthenticated'),
+          },
         },
       },
       '/v1/devices/{productKey}/{deviceName}/rrpc/jobs/{id}': {
@@ -365,14 +445,26 @@ export function buildOpenApi(): Json {
           operationId: 'getJob',
           summary: 'A job: state, attempts, timestamps, result, callback',
           parameters: [...callParameters, { name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { '200': { description: 'The job. Its `callback` is {state: PENDING | RETRYING | DELIVERED | FAILED, attempts, lastAttemptAt?, deliveredAt?}: never the receiver\'s status or error text.' }, '404': { description: 'No such job of this API key.' }, '401': responseRef('Unauthenticated') },
+          responses: {
+            '200': {
+              description:
+                "The job. Its `callback` is {state: PENDING | RETRYING | DELIVERED | FAILED, attempts, lastAttemptAt?, deliveredAt?}: never the receiver's status or error text.",
+            },
+            '404': { description: 'No such job of this API key.' },
+            '401': responseRef('Unauthenticated'),
+          },
         },
         delete: {
           tags: ['jobs'],
           operationId: 'cancelJob',
           summary: 'Cancel a QUEUED or SENT job',
           parameters: [...callParameters, { name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { '200': { description: 'The cancelled job.' }, '404': { description: 'No such job of this API key.' }, '409': { description: 'The job has finished.' }, '401': responseRef('Unauthenticated') },
+          responses: {
+            '200': { description: 'The cancelled job.' },
+            '404': { description: 'No such job of this API key.' },
+            '409': { description: 'The job has finished.' },
+            '401': responseRef('Unauthenticated'),
+          },
         },
       },
       '/v1/rrpc/batches': {
@@ -388,7 +480,10 @@ export function buildOpenApi(): Json {
             '401': responseRef('Unauthenticated'),
             '403': { description: 'A product the key may not call.' },
             '409': { description: 'Idempotency-Key in use.' },
-            '429': { description: "RATE_LIMITED: over the key's call rate, or over one of its caps (devices in running batches, bytes); Retry-After." },
+            '429': {
+              description:
+                "RATE_LIMITED: over the key's call rate, or over one of its caps (devices in running batches, bytes); Retry-After.",
+            },
           },
         },
       },
@@ -398,7 +493,11 @@ export function buildOpenApi(): Json {
           operationId: 'getBatch',
           summary: 'A batch: state RUNNING|DONE, total, counts by rrpcCode',
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { '200': { description: 'The batch.' }, '404': { description: 'No such batch of this API key.' }, '401': responseRef('Unauthenticated') },
+          responses: {
+            '200': { description: 'The batch.' },
+            '404': { description: 'No such batch of this API key.' },
+            '401': responseRef('Unauthenticated'),
+          },
         },
       },
       '/v1/rrpc/batches/{id}/results': {
@@ -407,7 +506,11 @@ export function buildOpenApi(): Json {
           operationId: 'getBatchResults',
           summary: "Each device's result, a page at a time",
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }, ...queryParameters(batchResultsQuery)],
-          responses: { '200': { description: '{"results": [...], "nextCursor"}' }, '404': { description: 'No such batch of this API key.' }, '401': responseRef('Unauthenticated') },
+          responses: {
+            '200': { description: '{"results": [...], "nextCursor"}' },
+            '404': { description: 'No such batch of this API key.' },
+            '401': responseRef('Unauthenticated'),
+          },
         },
       },
       '/compat/aliyun': {
@@ -439,8 +542,17 @@ export function buildOpenApi(): Json {
           tags: ['devices'],
           operationId: 'streamPresenceChanges',
           summary: "A product's presence changes, live (server-sent events)",
-          description: 'Each change is an event `presence` with data `{"productKey","deviceName","status"}` (status ONLINE or OFFLINE); a comment line every 15 s keeps the stream open. Delivery is at most once: re-read the devices after a reconnect. Used by the console (/console/).',
-          parameters: [{ name: 'productKey', in: 'query', required: true, schema: { type: 'string', pattern: IDENTIFIER_PATTERNS.productKey }, description: 'The product whose devices to watch.' }],
+          description:
+            'Each change is an event `presence` with data `{"productKey","deviceName","status"}` (status ONLINE or OFFLINE); a comment line every 15 s keeps the stream open. Delivery is at most once: re-read the devices after a reconnect. Used by the console (/console/).',
+          parameters: [
+            {
+              name: 'productKey',
+              in: 'query',
+              required: true,
+              schema: { type: 'string', pattern: IDENTIFIER_PATTERNS.productKey },
+              description: 'The product whose devices to watch.',
+            },
+          ],
           responses: {
             '200': { description: 'The event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
             '400': responseRef('InvalidArgument'),
@@ -455,7 +567,8 @@ export function buildOpenApi(): Json {
           tags: ['operations'],
           operationId: 'getClusterSummary',
           summary: "The cluster's pods as their metrics see them (the console's health page)",
-          description: 'Every api pod, ingest replica and worker reports every 5 s: events per second and p50/p99 over the last interval (interpolated from its duration histogram), totals by outcome since it started, calls in flight. A pod that stops reporting drops out after 15 s. Needs a key that is not limited to products.',
+          description:
+            'Every api pod, ingest replica and worker reports every 5 s: events per second and p50/p99 over the last interval (interpolated from its duration histogram), totals by outcome since it started, calls in flight. A pod that stops reporting drops out after 15 s. Needs a key that is not limited to products.',
           responses: {
             '200': {
               description: 'The pods.',
@@ -521,7 +634,9 @@ export function buildOpenApi(): Json {
           operationId: 'metrics',
           summary: 'Prometheus metrics',
           security: [],
-          responses: { '200': { description: 'The Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+          responses: {
+            '200': { description: 'The Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } },
+          },
         },
       },
     },

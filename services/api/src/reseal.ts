@@ -10,7 +10,12 @@ import { DeviceRegistry, Keys, connectRedis, createRedis } from '@rrpc/store';
  * to run again. Logs counts and key ids, never a secret or a key.
  */
 export async function resealAllSecrets(config: ResealConfig, logger: Logger): Promise<{ products: number; resealed: number }> {
-  const redis = createRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: 'rrpc-reseal-secrets' });
+  const redis = createRedis({
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    connectionName: 'rrpc-reseal-secrets',
+  });
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
   try {
     await connectRedis(redis);

@@ -11,7 +11,10 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export const messageIdString = z
   .string()
   .regex(MESSAGE_ID)
-  .meta({ description: 'The call\'s message ID: the decimal digits of a positive 64-bit integer (a string: it exceeds 2^53).', examples: ['1839204856102938471'] });
+  .meta({
+    description: "The call's message ID: the decimal digits of a positive 64-bit integer (a string: it exceeds 2^53).",
+    examples: ['1839204856102938471'],
+  });
 
 const base64 = (description: string) => z.string().regex(BASE64).meta({ description, contentEncoding: 'base64' });
 const timestamp = (description: string) => z.iso.datetime().meta({ description });
@@ -30,16 +33,19 @@ const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
 
 export const errorBody = z
   .object({
-    rrpcCode: z
-      .enum(['TIMEOUT', 'OFFLINE', 'HALFCONN', 'NOT_SUBSCRIBED'])
-      .optional()
-      .meta({ description: 'On a failed call: OFFLINE or HALFCONN (DEVICE_OFFLINE, nothing was published), NOT_SUBSCRIBED (DEVICE_NOT_SUBSCRIBED: connected but not subscribed to the request topic, nothing was published) or TIMEOUT (DEVICE_TIMEOUT).' }),
+    rrpcCode: z.enum(['TIMEOUT', 'OFFLINE', 'HALFCONN', 'NOT_SUBSCRIBED']).optional().meta({
+      description:
+        'On a failed call: OFFLINE or HALFCONN (DEVICE_OFFLINE, nothing was published), NOT_SUBSCRIBED (DEVICE_NOT_SUBSCRIBED: connected but not subscribed to the request topic, nothing was published) or TIMEOUT (DEVICE_TIMEOUT).',
+    }),
     messageId: messageIdString.optional().meta({ description: 'On DEVICE_TIMEOUT: the message ID of the call that was published.' }),
     error: z
       .object({
         code: z.enum(errorCodes).meta({ description: 'The error code; each code has one HTTP status.' }),
         message: z.string().meta({ description: 'What went wrong, for people.' }),
-        field: z.string().optional().meta({ description: 'On INVALID_ARGUMENT: the refused field (e.g. timeoutMs, topic, deviceName, body).' }),
+        field: z
+          .string()
+          .optional()
+          .meta({ description: 'On INVALID_ARGUMENT: the refused field (e.g. timeoutMs, topic, deviceName, body).' }),
       })
       .strict(),
   })
@@ -50,9 +56,10 @@ export const presence = z
   .object({
     productKey: z.string(),
     deviceName: z.string(),
-    status: z
-      .enum(['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE'])
-      .meta({ description: 'HALFCONN: disconnected less than one keep-alive period ago (a call answers HALFCONN). UNACTIVE: registered, never connected.' }),
+    status: z.enum(['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE']).meta({
+      description:
+        'HALFCONN: disconnected less than one keep-alive period ago (a call answers HALFCONN). UNACTIVE: registered, never connected.',
+    }),
     clientId: z.string().optional().meta({ description: 'The MQTT client ID of the latest connection.' }),
     connectedAt: timestamp('When the latest connection was made.').optional(),
     disconnectedAt: timestamp('When the latest connection ended.').optional(),
@@ -60,13 +67,16 @@ export const presence = z
     lastDisconnectReason: z.string().optional().meta({ description: "The broker's reason for the latest disconnect." }),
     enabled: z.boolean().optional().meta({ description: 'Registered devices: false when disabled (calls answer 403 DEVICE_DISABLED).' }),
     createdAt: timestamp('Registered devices: when the device was registered.').optional(),
-    subscriptions: z
-      .array(z.string())
-      .optional()
-      .meta({ description: "The topic filters the device's current session subscribed to (from the broker's session.subscribed / session.unsubscribed events; $share/<group>/ taken off). Absent for a device that never connected (UNACTIVE)." }),
+    subscriptions: z.array(z.string()).optional().meta({
+      description:
+        "The topic filters the device's current session subscribed to (from the broker's session.subscribed / session.unsubscribed events; $share/<group>/ taken off). Absent for a device that never connected (UNACTIVE).",
+    }),
   })
   .strict()
-  .meta({ description: "A device: its registry record (enabled, createdAt) and its presence, as the broker's webhooks reported it. Never its secret." });
+  .meta({
+    description:
+      "A device: its registry record (enabled, createdAt) and its presence, as the broker's webhooks reported it. Never its secret.",
+  });
 
 export const deviceCreated = z
   .object({
@@ -128,16 +138,17 @@ export const aliyunAnswer = z
   .object({
     RequestId: z.string(),
     Success: z.literal(true),
-    RrpcCode: z
-      .enum(['SUCCESS', 'TIMEOUT', 'OFFLINE', 'HALFCONN', 'UNKNOW'])
-      .meta({ description: "The call's outcome, as Alibaba names it (OFFLINE, HALFCONN and TIMEOUT answer 200 with Success true, like Alibaba). UNKNOW: the device is connected but not subscribed to the request topic (ErrorMessage says so); nothing was published." }),
+    RrpcCode: z.enum(['SUCCESS', 'TIMEOUT', 'OFFLINE', 'HALFCONN', 'UNKNOW']).meta({
+      description:
+        "The call's outcome, as Alibaba names it (OFFLINE, HALFCONN and TIMEOUT answer 200 with Success true, like Alibaba). UNKNOW: the device is connected but not subscribed to the request topic (ErrorMessage says so); nothing was published.",
+    }),
     ErrorMessage: z.string().optional().meta({ description: 'With RrpcCode UNKNOW: why the call failed.' }),
     PayloadBase64Byte: base64("On SUCCESS: the device's answer in base64.").optional(),
     // A 64-bit integer: beyond JS's safe integers, so no int() check here; the document says type integer.
-    MessageId: z
-      .number()
-      .optional()
-      .meta({ format: 'int64', description: 'The message ID as a JSON integer with the exact 64-bit digits (read it with a big-integer-aware parser).' }),
+    MessageId: z.number().optional().meta({
+      format: 'int64',
+      description: 'The message ID as a JSON integer with the exact 64-bit digits (read it with a big-integer-aware parser).',
+    }),
   })
   .strict()
   .meta({ description: "Alibaba Cloud IoT's RRpc answer." });
@@ -196,4 +207,7 @@ export const aliyunDeviceAnswer = z
       .meta({ description: 'BatchGetDeviceState: the registered devices among those asked for.' }),
   })
   .strict()
-  .meta({ description: "Alibaba Cloud IoT's answer to a device management action (RegisterDevice, QueryDeviceDetail, GetDeviceStatus, BatchGetDeviceState, DeleteDevice, DisableThing, EnableThing)." });
+  .meta({
+    description:
+      "Alibaba Cloud IoT's answer to a device management action (RegisterDevice, QueryDeviceDetail, GetDeviceStatus, BatchGetDeviceState, DeleteDevice, DisableThing, EnableThing).",
+  });

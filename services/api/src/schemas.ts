@@ -25,7 +25,6 @@ function callTimeoutMs<T extends z.ZodNumber | z.ZodCoercedNumber>(number: T) {
 }
 const millisecondsMessage = { message: 'must be a number of milliseconds' };
 
-
 // Descriptions (.meta) only document the API (docs/openapi.json); they do not change validation.
 const TOPIC_DESCRIPTION = 'A custom topic `/{productKey}/{deviceName}/user/...`; the system RRPC topic when absent.';
 
@@ -50,14 +49,22 @@ export const callBody = z
 
 export const rawCallQuery = z.object({
   timeoutMs: callTimeoutMs(z.coerce.number(millisecondsMessage)),
-  connectTimeoutMs: z.coerce.number({ message: 'must be a number of milliseconds' }).int('must be a whole number of milliseconds').min(0, 'must be at least 0').max(CONNECT_TIMEOUT_MAX_MS, `must be at most ${CONNECT_TIMEOUT_MAX_MS}`).default(0),
+  connectTimeoutMs: z.coerce
+    .number({ message: 'must be a number of milliseconds' })
+    .int('must be a whole number of milliseconds')
+    .min(0, 'must be at least 0')
+    .max(CONNECT_TIMEOUT_MAX_MS, `must be at most ${CONNECT_TIMEOUT_MAX_MS}`)
+    .default(0),
   topic: z.string().optional().meta({ description: TOPIC_DESCRIPTION }),
 });
 
 export const ALIYUN_TIMEOUT_MS = { min: 1000, max: 8000 } as const;
 
 export const aliyunRrpc = z.object({
-  Action: z.literal('RRpc', { message: 'must be RRpc, RegisterDevice, QueryDeviceDetail, GetDeviceStatus, BatchGetDeviceState, DeleteDevice, DisableThing or EnableThing' }),
+  Action: z.literal('RRpc', {
+    message:
+      'must be RRpc, RegisterDevice, QueryDeviceDetail, GetDeviceStatus, BatchGetDeviceState, DeleteDevice, DisableThing or EnableThing',
+  }),
   ProductKey: z.string({ message: 'is required' }),
   DeviceName: z.string({ message: 'is required' }),
   RequestBase64Byte: z
@@ -83,45 +90,87 @@ export function firstIssue(error: z.ZodError): { field: string; message: string 
 }
 
 // Persistent calls (jobs) and batches (services/worker delivers them).
-export const JOB_LIMITS = { maxTtlMs: 30 * 86_400_000, defaultTtlMs: 86_400_000, maxAttempts: 100, maxBatchDevices: 10_000, maxConcurrency: 1000 } as const;
+export const JOB_LIMITS = {
+  maxTtlMs: 30 * 86_400_000,
+  defaultTtlMs: 86_400_000,
+  maxAttempts: 100,
+  maxBatchDevices: 10_000,
+  maxConcurrency: 1000,
+} as const;
 
-const base64Payload = z.string({ message: 'is required: the request bytes in base64' }).regex(BASE64, 'must be standard base64 (RFC 4648, padded)');
+const base64Payload = z
+  .string({ message: 'is required: the request bytes in base64' })
+  .regex(BASE64, 'must be standard base64 (RFC 4648, padded)');
 const callTimeout = callTimeoutMs(z.number(millisecondsMessage));
-const ttlMs = z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(1000, 'must be at least 1000').max(JOB_LIMITS.maxTtlMs, `must be at most ${JOB_LIMITS.maxTtlMs}`);
+const ttlMs = z
+  .number({ message: 'must be a number of milliseconds' })
+  .int('must be a whole number')
+  .min(1000, 'must be at least 1000')
+  .max(JOB_LIMITS.maxTtlMs, `must be at most ${JOB_LIMITS.maxTtlMs}`);
 
 export const jobBody = z
   .object({
     payload: base64Payload,
     timeoutMs: callTimeout,
     topic: z.string({ message: 'must be a string' }).optional(),
-    expiresAt: z.iso.datetime({ message: 'must be an ISO 8601 date-time (UTC, "Z")' }).optional().meta({ description: 'When to give up (EXPIRED); or use ttlMs.' }),
+    expiresAt: z.iso
+      .datetime({ message: 'must be an ISO 8601 date-time (UTC, "Z")' })
+      .optional()
+      .meta({ description: 'When to give up (EXPIRED); or use ttlMs.' }),
     ttlMs: ttlMs.optional().meta({ description: `How long the job may wait for its device (default ${JOB_LIMITS.defaultTtlMs}).` }),
-    maxAttempts: z.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(JOB_LIMITS.maxAttempts, `must be at most ${JOB_LIMITS.maxAttempts}`).default(1)
+    maxAttempts: z
+      .number({ message: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(JOB_LIMITS.maxAttempts, `must be at most ${JOB_LIMITS.maxAttempts}`)
+      .default(1)
       .meta({ description: 'Attempts before the job ends as TIMEOUT (a device timeout uses one; an offline device does not).' }),
-    callbackUrl: z.url({ protocol: /^https?$/, message: 'must be an https URL' }).max(2048, 'must be at most 2048 characters').optional().meta({ description: 'Where the finished job is POSTed, signed (X-Rrpc-Signature): https to a public address (plain http and internal hosts only as RRPC_CALLBACK_ALLOWED_HOSTS allows); no redirects are followed.' }),
+    callbackUrl: z
+      .url({ protocol: /^https?$/, message: 'must be an https URL' })
+      .max(2048, 'must be at most 2048 characters')
+      .optional()
+      .meta({
+        description:
+          'Where the finished job is POSTed, signed (X-Rrpc-Signature): https to a public address (plain http and internal hosts only as RRPC_CALLBACK_ALLOWED_HOSTS allows); no redirects are followed.',
+      }),
   })
   .strict()
   .meta({ description: 'A persistent call: delivered when the device is online, retried on device timeouts until maxAttempts or expiry.' });
 
 export const jobListQuery = z.object({
-  state: z.enum(['QUEUED', 'SENT', 'SUCCEEDED', 'TIMEOUT', 'EXPIRED', 'FAILED', 'CANCELLED'], { message: 'must be a job state' }).optional(),
+  state: z
+    .enum(['QUEUED', 'SENT', 'SUCCEEDED', 'TIMEOUT', 'EXPIRED', 'FAILED', 'CANCELLED'], { message: 'must be a job state' })
+    .optional(),
   limit: z.coerce.number({ message: 'must be a number' }).int().min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(100),
 });
 
 export const batchBody = z
   .object({
     devices: z
-      .array(z.object({ productKey: z.string({ message: 'is required' }), deviceName: z.string({ message: 'is required' }) }).strict(), { message: 'must be a list of {productKey, deviceName}' })
+      .array(z.object({ productKey: z.string({ message: 'is required' }), deviceName: z.string({ message: 'is required' }) }).strict(), {
+        message: 'must be a list of {productKey, deviceName}',
+      })
       .min(1, 'must name at least one device')
       .max(JOB_LIMITS.maxBatchDevices, `must name at most ${JOB_LIMITS.maxBatchDevices} devices`)
       .optional(),
-    productKey: z.string({ message: 'must be a string' }).optional().meta({ description: 'Every device of this product that is online now (instead of devices).' }),
+    productKey: z
+      .string({ message: 'must be a string' })
+      .optional()
+      .meta({ description: 'Every device of this product that is online now (instead of devices).' }),
     payload: base64Payload,
     timeoutMs: callTimeout,
     topic: z.string({ message: 'must be a string' }).optional(),
-    concurrency: z.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(JOB_LIMITS.maxConcurrency, `must be at most ${JOB_LIMITS.maxConcurrency}`).default(100)
+    concurrency: z
+      .number({ message: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(JOB_LIMITS.maxConcurrency, `must be at most ${JOB_LIMITS.maxConcurrency}`)
+      .default(100)
       .meta({ description: 'Calls in flight at most.' }),
-    persistent: z.boolean({ message: 'must be true or false' }).default(false).meta({ description: 'Wait for offline devices (until ttlMs) instead of reporting them OFFLINE.' }),
+    persistent: z
+      .boolean({ message: 'must be true or false' })
+      .default(false)
+      .meta({ description: 'Wait for offline devices (until ttlMs) instead of reporting them OFFLINE.' }),
     ttlMs: ttlMs.optional(),
   })
   .strict()
@@ -144,7 +193,10 @@ export const deviceSecret = z
 export const deviceCreateBody = z
   .object({
     productKey: z.string({ message: 'is required' }),
-    deviceName: z.string({ message: 'must be a string' }).optional().meta({ description: 'Generated (20 letters and digits) when absent.' }),
+    deviceName: z
+      .string({ message: 'must be a string' })
+      .optional()
+      .meta({ description: 'Generated (20 letters and digits) when absent.' }),
     deviceSecret: deviceSecret.optional(),
   })
   .strict()
@@ -164,13 +216,19 @@ export const deviceImportBody = z
       .array(z.unknown(), { message: 'must be a list of {productKey, deviceName, deviceSecret}' })
       .min(1, 'must name at least one device')
       .max(REGISTRY_LIMITS.maxImport, `must name at most ${REGISTRY_LIMITS.maxImport} devices`)
-      .meta({ description: `Up to ${REGISTRY_LIMITS.maxImport} devices, each {productKey, deviceName, deviceSecret}; a bad entry fails alone.` }),
+      .meta({
+        description: `Up to ${REGISTRY_LIMITS.maxImport} devices, each {productKey, deviceName, deviceSecret}; a bad entry fails alone.`,
+      }),
   })
   .strict()
   .meta({ description: 'Devices to register with their existing secrets (e.g. exported from Alibaba Cloud IoT).' });
 
 export const deviceUpdateBody = z
-  .object({ enabled: z.boolean({ message: 'is required: true or false' }).meta({ description: 'false: calls answer 403 DEVICE_DISABLED and the device may not log in.' }) })
+  .object({
+    enabled: z
+      .boolean({ message: 'is required: true or false' })
+      .meta({ description: 'false: calls answer 403 DEVICE_DISABLED and the device may not log in.' }),
+  })
   .strict()
   .meta({ description: 'Enables or disables a device.' });
 
@@ -178,13 +236,29 @@ export const deviceListQuery = z.object({
   status: z
     .enum(['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE'], { message: 'must be ONLINE, OFFLINE, HALFCONN or UNACTIVE' })
     .optional()
-    .meta({ description: 'Only devices in this state (OFFLINE includes HALFCONN). A filtered page looks at a bounded window of devices: it may hold fewer than limit (even none) while nextCursor is not null.' }),
-  limit: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(REGISTRY_LIMITS.maxPage, `must be at most ${REGISTRY_LIMITS.maxPage}`).default(REGISTRY_LIMITS.defaultPage),
+    .meta({
+      description:
+        'Only devices in this state (OFFLINE includes HALFCONN). A filtered page looks at a bounded window of devices: it may hold fewer than limit (even none) while nextCursor is not null.',
+    }),
+  limit: z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(REGISTRY_LIMITS.maxPage, `must be at most ${REGISTRY_LIMITS.maxPage}`)
+    .default(REGISTRY_LIMITS.defaultPage),
   cursor: z.string({ message: 'must be a string' }).optional().meta({ description: 'The nextCursor of the previous page.' }),
 });
 
 /** Alibaba's device management actions on /compat/aliyun (routes/compat-aliyun-devices.ts). */
-export const ALIYUN_DEVICE_ACTIONS = ['RegisterDevice', 'QueryDeviceDetail', 'GetDeviceStatus', 'BatchGetDeviceState', 'DeleteDevice', 'DisableThing', 'EnableThing'] as const;
+export const ALIYUN_DEVICE_ACTIONS = [
+  'RegisterDevice',
+  'QueryDeviceDetail',
+  'GetDeviceStatus',
+  'BatchGetDeviceState',
+  'DeleteDevice',
+  'DisableThing',
+  'EnableThing',
+] as const;
 export const ALIYUN_BATCH_STATE_MAX = 50;
 
 export const aliyunDevice = z.object({

@@ -25,7 +25,13 @@ afterAll(async () => {
 describe('answerHandler: claims in flight', () => {
   it('drained() waits for a claim Redis has not answered yet, then resolves', async () => {
     const metrics = createIngestMetrics(createRegistry('answer-handler-test'));
-    const handle = answerHandler({ calls: new CallStore(commands, new Keys('ah-test'), 60_000), metrics, logger: pino({ level: 'silent' }), protocolVersion: 5, instanceId: 'ah' });
+    const handle = answerHandler({
+      calls: new CallStore(commands, new Keys('ah-test'), 60_000),
+      metrics,
+      logger: pino({ level: 'silent' }),
+      protocolVersion: 5,
+      instanceId: 'ah',
+    });
     redis.signal('SIGSTOP');
     let drained = false;
     let draining: Promise<void>;
@@ -46,7 +52,13 @@ describe('answerHandler: claims in flight', () => {
 
   it('drained() gives up after its bound while Redis stalls', async () => {
     const metrics = createIngestMetrics(createRegistry('answer-handler-test-2'));
-    const handle = answerHandler({ calls: new CallStore(commands, new Keys('ah-test'), 60_000), metrics, logger: pino({ level: 'silent' }), protocolVersion: 5, instanceId: 'ah' });
+    const handle = answerHandler({
+      calls: new CallStore(commands, new Keys('ah-test'), 60_000),
+      metrics,
+      logger: pino({ level: 'silent' }),
+      protocolVersion: 5,
+      instanceId: 'ah',
+    });
     redis.signal('SIGSTOP');
     try {
       handle('/sys/a1Drain/dev-drain-1/rrpc/response/123456790', Buffer.from('answer'), undefined);

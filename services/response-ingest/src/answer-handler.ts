@@ -1,7 +1,16 @@
 import type { Logger } from 'pino';
 import { labelChildren, type IngestMetrics } from '@rrpc/metrics';
 import type { CallStore, ClaimAnswer } from '@rrpc/store';
-import { SpanKind, TRACEPARENT, TRACESTATE, decodeTraceHeaders, mqttAttributes, spanContextOf, traceHeadersFrom, type Tracing } from '@rrpc/tracing';
+import {
+  SpanKind,
+  TRACEPARENT,
+  TRACESTATE,
+  decodeTraceHeaders,
+  mqttAttributes,
+  spanContextOf,
+  traceHeadersFrom,
+  type Tracing,
+} from '@rrpc/tracing';
 import { ORIGIN_PROPERTY, parseResponseTopic } from '@rrpc/topics';
 
 export interface AnswerHandlerOptions {
@@ -55,7 +64,10 @@ export function answerHandler(options: AnswerHandlerOptions): AnswerHandler {
       .then((result) => {
         responses(result).inc();
         if (result === 'rejected') {
-          logger.warn({ productKey: parsed.productKey, deviceName: parsed.deviceName, messageId: parsed.messageId }, 'answer from a device that is not the call target');
+          logger.warn(
+            { productKey: parsed.productKey, deviceName: parsed.deviceName, messageId: parsed.messageId },
+            'answer from a device that is not the call target',
+          );
         }
       })
       .catch((error: unknown) => {
@@ -74,26 +86,41 @@ export function answerHandler(options: AnswerHandlerOptions): AnswerHandler {
    * the pending record (call-claim returns it); the device's own traceparent, when it sent another span's,
    * becomes a link. Answers of untraced calls get no span.
    */
-  function tracedClaim(tracing: Tracing, answer: ClaimAnswer, topic: string, userProperties: Record<string, string | string[]> | undefined): void {
+  function tracedClaim(
+    tracing: Tracing,
+    answer: ClaimAnswer,
+    topic: string,
+    userProperties: Record<string, string | string[]> | undefined,
+  ): void {
     const arrived = performance.timeOrigin + performance.now();
-    const fromDevice = userProperties?.[TRACEPARENT] === undefined ? undefined : traceHeadersFrom(userProperties[TRACEPARENT], userProperties[TRACESTATE]);
+    const fromDevice =
+      userProperties?.[TRACEPARENT] === undefined ? undefined : traceHeadersFrom(userProperties[TRACEPARENT], userProperties[TRACESTATE]);
     calls
       .claimTraced(answer)
       .then(({ result, trace }) => {
         responses(result).inc();
         if (result === 'rejected') {
-          logger.warn({ productKey: answer.device.productKey, deviceName: answer.device.deviceName, messageId: answer.messageId }, 'answer from a device that is not the call target');
+          logger.warn(
+            { productKey: answer.device.productKey, deviceName: answer.device.deviceName, messageId: answer.messageId },
+            'answer from a device that is not the call target',
+          );
         }
         const stored = decodeTraceHeaders(trace);
         const parent = stored ?? fromDevice;
         // Only sampled traces (the api stores only those): an unsampled one would make a span nobody records.
         if (parent === undefined || !parent.traceparent.endsWith('-01')) return;
-        const link = stored !== undefined && fromDevice !== undefined && fromDevice.traceparent !== stored.traceparent ? spanContextOf(fromDevice) : undefined;
+        const link =
+          stored !== undefined && fromDevice !== undefined && fromDevice.traceparent !== stored.traceparent
+            ? spanContextOf(fromDevice)
+            : undefined;
         const span = tracing.startSpan('process rrpc response', {
           kind: SpanKind.CONSUMER,
           parent,
           startTime: arrived,
-          attributes: { ...mqttAttributes('process', topic, answer.messageId, options.clientId ?? options.instanceId), 'rrpc.claim': result },
+          attributes: {
+            ...mqttAttributes('process', topic, answer.messageId, options.clientId ?? options.instanceId),
+            'rrpc.claim': result,
+          },
           ...(link !== undefined ? { links: [{ context: link, attributes: { 'rrpc.link': 'device' } }] } : {}),
         });
         // Made after the claim (its parent comes from it): both ends are given, as the times they happened.

@@ -59,12 +59,15 @@ export class Authenticator {
   async decide(request: AuthnRequest): Promise<AuthnDecision> {
     const { clientid, username, password } = request;
     if (!bounded(clientid, MAX_CLIENT_ID_LENGTH) || !bounded(username, MAX_USERNAME_LENGTH)) return deny('malformed');
-    if (password !== undefined && password !== null && (typeof password !== 'string' || password.length > MAX_PASSWORD_LENGTH)) return deny('malformed');
+    if (password !== undefined && password !== null && (typeof password !== 'string' || password.length > MAX_PASSWORD_LENGTH))
+      return deny('malformed');
 
     const { serviceUsername, servicePassword } = this.options;
     if (serviceUsername !== undefined && username === serviceUsername) {
       if (servicePassword === undefined || servicePassword === '') return deny('platform_no_password');
-      return secretEquals(password, servicePassword) ? { result: 'allow', reason: 'platform', acl: this.platformRules } : deny('bad_password');
+      return secretEquals(password, servicePassword)
+        ? { result: 'allow', reason: 'platform', acl: this.platformRules }
+        : deny('bad_password');
     }
 
     const device = parseUsername(username);
@@ -83,7 +86,13 @@ export class Authenticator {
     }
     if (credentials === undefined) return deny('unknown_device');
     if (!credentials.record.enabled) return deny('disabled');
-    const ok = verifyDevicePassword({ clientId: parsed, productKey: device.productKey, deviceName: device.deviceName, deviceSecret: credentials.secret, password });
+    const ok = verifyDevicePassword({
+      clientId: parsed,
+      productKey: device.productKey,
+      deviceName: device.deviceName,
+      deviceSecret: credentials.secret,
+      password,
+    });
     return ok ? { result: 'allow', reason: 'device', acl: deviceAcl(device) } : deny('bad_signature');
   }
 }

@@ -81,7 +81,9 @@ export class EmqxApi {
     const { status, body } = await this.get(`/api/v5/clients/${encodeURIComponent(clientId)}/subscriptions`);
     if (status === 404) return [];
     if (!Array.isArray(body)) throw new Error('EMQX API: unexpected subscriptions body');
-    return body.flatMap((s: unknown) => (typeof s === 'object' && s !== null && typeof (s as { topic?: unknown }).topic === 'string' ? [(s as { topic: string }).topic] : []));
+    return body.flatMap((s: unknown) =>
+      typeof s === 'object' && s !== null && typeof (s as { topic?: unknown }).topic === 'string' ? [(s as { topic: string }).topic] : [],
+    );
   }
 
   /** One page of connected clients (1-based page). */

@@ -8,7 +8,16 @@ import { effectiveFilter, isTrackableFilter, parseUsername, type DeviceRef } fro
  * timestamp, node, peerhost) and EMQX 4's session_subscribed / session_unsubscribed (topic, opts).
  */
 export type PresenceEvent =
-  | { kind: 'connected'; device: DeviceRef; clientId: string; connectedAt: number; keepaliveSeconds: number; node?: string; peer?: string; cleanStart?: boolean }
+  | {
+      kind: 'connected';
+      device: DeviceRef;
+      clientId: string;
+      connectedAt: number;
+      keepaliveSeconds: number;
+      node?: string;
+      peer?: string;
+      cleanStart?: boolean;
+    }
   | { kind: 'subscribed' | 'unsubscribed'; device: DeviceRef; clientId: string; at: number; filter: string }
   | { kind: 'disconnected'; device: DeviceRef; clientId: string; disconnectedAt: number; connectedAt?: number; reason: string };
 
@@ -49,12 +58,14 @@ export function parseEmqxWebhook(body: unknown, now = Date.now()): ParsedWebhook
     return { ok: false, problem: '"username" must be a string' };
   }
   const device = parseUsername(b['username']);
-  if (device === undefined) return { ok: true, event: undefined, ignored: 'client is not a device (username is not deviceName&productKey)' };
+  if (device === undefined)
+    return { ok: true, event: undefined, ignored: 'client is not a device (username is not deviceName&productKey)' };
   const fallback = millis(b['timestamp']) ?? now;
   const node = text(b['node']);
   if (kind === 'subscribed' || kind === 'unsubscribed') {
     const topic = b['topic'];
-    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 65_535) return { ok: false, problem: '"topic" must be a non-empty string' };
+    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 65_535)
+      return { ok: false, problem: '"topic" must be a non-empty string' };
     const filter = effectiveFilter(topic);
     if (!isTrackableFilter(filter)) return { ok: true, event: undefined, ignored: 'topic filter is too long or not a valid filter' };
     return { ok: true, event: { kind, device, clientId, at: fallback, filter } };

@@ -4,7 +4,18 @@ import { createServiceBroker, serviceClientId } from '@rrpc/broker';
 import { startTracing } from '@rrpc/tracing';
 import { PodSummarizer, createAuthnMetrics, createIngestMetrics, createRegistry, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, closeServer, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { CallStore, DeviceRegistry, Keys, POD_REPORT_INTERVAL_MS, PodHeartbeats, PresenceStore, ReconcileStore, connectRedis, createRedis, respondsWithin } from '@rrpc/store';
+import {
+  CallStore,
+  DeviceRegistry,
+  Keys,
+  POD_REPORT_INTERVAL_MS,
+  PodHeartbeats,
+  PresenceStore,
+  ReconcileStore,
+  connectRedis,
+  createRedis,
+  respondsWithin,
+} from '@rrpc/store';
 import { SecretBox } from '@rrpc/crypto';
 import { RESPONSE_FILTERS, sharedFilter } from '@rrpc/topics';
 import { answerHandler } from './answer-handler.js';
@@ -26,7 +37,12 @@ export interface IngestService {
 
 export function createIngestService(config: IngestConfig, logger: Logger): IngestService {
   const keys = new Keys(config.namespace);
-  const redis = createRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: `${config.instanceId}:cmd` });
+  const redis = createRedis({
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    connectionName: `${config.instanceId}:cmd`,
+  });
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
   const tracing = startTracing(config.tracing, { name: 'rrpc-response-ingest', instanceId: config.instanceId }, logger);
   const registry = createRegistry('response-ingest');
@@ -34,7 +50,9 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
   const calls = new CallStore(redis, keys, config.resultTtlMs, { deviceRegistry: config.deviceRegistry });
   const presence = new PresenceStore(redis, keys, config.presenceTtlMs);
   const devices =
-    config.deviceRegistry && config.secretsKeys ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous)) : undefined;
+    config.deviceRegistry && config.secretsKeys
+      ? new DeviceRegistry(redis, keys, new SecretBox(config.secretsKeys.current, config.secretsKeys.previous))
+      : undefined;
   const authenticator = new Authenticator({
     registry: devices,
     serviceUsername: config.serviceMqttUsername,
@@ -54,7 +72,15 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       })
     : undefined;
 
-  const answers = answerHandler({ calls, metrics, logger, protocolVersion: config.mqtt.protocolVersion, instanceId: config.instanceId, tracing, clientId: serviceClientId(config) });
+  const answers = answerHandler({
+    calls,
+    metrics,
+    logger,
+    protocolVersion: config.mqtt.protocolVersion,
+    instanceId: config.instanceId,
+    tracing,
+    clientId: serviceClientId(config),
+  });
   const broker = createServiceBroker(config, logger, answers);
   const subscriptions = RESPONSE_FILTERS.map((filter) => ({
     filter: config.sharedSubscription ? sharedFilter(config.namespace, filter) : filter,
@@ -83,8 +109,23 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       maxBodyBytes: config.maxWebhookBytes,
     }),
   );
-  app.use(authzRoutes({ logger, webhookToken: config.webhookToken, authDisabled: config.authDisabled, serviceUsername: config.serviceMqttUsername }));
-  app.use(authnRoutes({ authenticator, metrics: createAuthnMetrics(registry), logger, webhookToken: config.webhookToken, authDisabled: config.authDisabled }));
+  app.use(
+    authzRoutes({
+      logger,
+      webhookToken: config.webhookToken,
+      authDisabled: config.authDisabled,
+      serviceUsername: config.serviceMqttUsername,
+    }),
+  );
+  app.use(
+    authnRoutes({
+      authenticator,
+      metrics: createAuthnMetrics(registry),
+      logger,
+      webhookToken: config.webhookToken,
+      authDisabled: config.authDisabled,
+    }),
+  );
   app.use(notFound);
   app.use(errorHandler(logger));
   // Slow clients: the header block and the whole webhook must arrive in time (checked every second).
@@ -107,9 +148,17 @@ export function createIngestService(config: IngestConfig, logger: Logger): Inges
       await broker.subscribe(subscriptions);
       const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
       const summarizer = new PodSummarizer(registry, { counter: 'rrpc_responses_ingested_total', label: 'result' });
-      stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('response-ingest', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
+      stopReports = reportPeriodically(
+        summarizer,
+        POD_REPORT_INTERVAL_MS,
+        (summary) => heartbeats.report('response-ingest', config.instanceId, summary),
+        (err) => logger.debug({ err }, 'could not report the pod summary'),
+      );
       reconciler?.start();
-      logger.info({ port, opsPort: boundOpsPort, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) }, 'response-ingest listening');
+      logger.info(
+        { port, opsPort: boundOpsPort, instanceId: config.instanceId, subscriptions: subscriptions.map((s) => s.filter) },
+        'response-ingest listening',
+      );
       return port;
     },
     async stop() {

@@ -57,7 +57,10 @@ export class PresenceReconciler {
 
   private corrected(kind: CorrectionKind, device: DeviceRef, detail: Record<string, unknown>): void {
     this.options.metrics.presenceCorrectionsTotal.labels(kind).inc();
-    this.options.logger.info({ productKey: device.productKey, deviceName: device.deviceName, kind, ...detail }, 'presence corrected from the broker');
+    this.options.logger.info(
+      { productKey: device.productKey, deviceName: device.deviceName, kind, ...detail },
+      'presence corrected from the broker',
+    );
   }
 
   /** Devices whose calls timed out: checked against the broker now. */
@@ -91,7 +94,13 @@ export class PresenceReconciler {
     if (view?.status !== 'ONLINE' || view.clientId === undefined) return [];
     const client = await api.client(view.clientId);
     if (!client || !client.connected) {
-      const result = await presence.disconnected({ device, clientId: view.clientId, disconnectedAt: Date.now(), connectedAt: view.connectedAt, reason: RECONCILED_REASON });
+      const result = await presence.disconnected({
+        device,
+        clientId: view.clientId,
+        disconnectedAt: Date.now(),
+        connectedAt: view.connectedAt,
+        reason: RECONCILED_REASON,
+      });
       if (result !== 'offline') return [];
       this.corrected('offline', device, { why, clientId: view.clientId });
       return ['offline'];

@@ -74,7 +74,11 @@ export class BatchRunner {
     const tracing = this.deps.tracing;
     const parent = decodeTraceHeaders(batch.trace);
     if (tracing === undefined) return this.drive(batch, parent);
-    const span = tracing.startSpan('rrpc batch', { kind: SpanKind.CONSUMER, parent, attributes: { 'rrpc.batch.id': batch.id, 'rrpc.batch.total': batch.total } });
+    const span = tracing.startSpan('rrpc batch', {
+      kind: SpanKind.CONSUMER,
+      parent,
+      attributes: { 'rrpc.batch.id': batch.id, 'rrpc.batch.total': batch.total },
+    });
     try {
       const result = await tracing.withSpan(span, () => this.drive(batch, tracing.headersOf(span)));
       tracing.end(span);
@@ -117,7 +121,13 @@ export class BatchRunner {
     if (item.marker?.startsWith('m:')) {
       const messageId = item.marker.slice(2);
       const outcome = await storedOutcome(this.deps.calls, messageId);
-      await this.record(batch, item, outcome.rrpcCode === 'SUCCESS' ? { rrpcCode: 'SUCCESS', messageId, payload: outcome.payload.toString('base64') } : { rrpcCode: 'TIMEOUT', messageId });
+      await this.record(
+        batch,
+        item,
+        outcome.rrpcCode === 'SUCCESS'
+          ? { rrpcCode: 'SUCCESS', messageId, payload: outcome.payload.toString('base64') }
+          : { rrpcCode: 'TIMEOUT', messageId },
+      );
       return;
     }
     let outcome: CallOutcome | undefined;

@@ -12,13 +12,17 @@ const [keyArg, generationArg] = process.argv.slice(2);
 const keyId = /^sha256:[0-9a-fA-F]{64}$/.test(keyArg ?? '') ? keyArg!.slice(7, 19).toLowerCase() : (keyArg ?? '').toLowerCase();
 const generation = Number(generationArg);
 if (!/^[0-9a-f]{12}$/.test(keyId) || !/^\d{1,9}$/.test(generationArg ?? '') || generation < 1) {
-  process.stderr.write('usage: printf %s "$RRPC_CALLBACK_MASTER_SECRET" | callback-secret <key id (12 hex digits) | sha256:<64 hex digits>> <generation (1, 2, ...)>\n');
+  process.stderr.write(
+    'usage: printf %s "$RRPC_CALLBACK_MASTER_SECRET" | callback-secret <key id (12 hex digits) | sha256:<64 hex digits>> <generation (1, 2, ...)>\n',
+  );
   process.exit(2);
 }
 const chunks: Buffer[] = [];
 process.stdin.on('data', (c: Buffer) => chunks.push(c));
 process.stdin.on('end', () => {
-  const master = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const master = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (master.length < 32) {
     process.stderr.write('callback-secret: the master secret on stdin must be at least 32 characters\n');
     process.exit(2);

@@ -87,7 +87,12 @@ export class CallbackSender {
     const span = tracing?.startSpan('POST', {
       kind: SpanKind.CLIENT,
       parent,
-      attributes: { 'http.request.method': 'POST', 'server.address': new URL(job.callbackUrl).hostname, 'rrpc.job.id': job.id, 'rrpc.callback.attempt': attempt },
+      attributes: {
+        'http.request.method': 'POST',
+        'server.address': new URL(job.callbackUrl).hostname,
+        'rrpc.job.id': job.id,
+        'rrpc.callback.attempt': attempt,
+      },
     });
     // W3C trace context on the callback: our span's, or with tracing off the job creator's, passed on.
     const trace = span !== undefined && tracing !== undefined ? tracing.headersOf(span) : parent;

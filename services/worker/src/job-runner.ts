@@ -2,7 +2,16 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Caller, CallOutcome } from '@rrpc/caller';
 import type { WorkerMetrics } from '@rrpc/metrics';
 import type { Logger } from '@rrpc/runtime';
-import { FINAL_JOB_STATES, hearsTopic, type BatchStore, type CallStore, type JobRecord, type JobStore, type PresenceStore, type QuotaStore } from '@rrpc/store';
+import {
+  FINAL_JOB_STATES,
+  hearsTopic,
+  type BatchStore,
+  type CallStore,
+  type JobRecord,
+  type JobStore,
+  type PresenceStore,
+  type QuotaStore,
+} from '@rrpc/store';
 import type { JobWork, WorkQueues } from '@rrpc/jobs';
 import { requestTopic, type DeviceRef } from '@rrpc/topics';
 import { SpanKind, decodeTraceHeaders, type TraceHeaders, type Tracing } from '@rrpc/tracing';
@@ -30,7 +39,13 @@ export interface JobRunnerDeps {
 /** After a failure to reach Redis or the broker, a job is looked at again this much later. */
 const TROUBLE_PAUSE_MS = 1000;
 
-const BATCH_CODE: Record<string, string> = { SUCCEEDED: 'SUCCESS', TIMEOUT: 'TIMEOUT', EXPIRED: 'EXPIRED', FAILED: 'FAILED', CANCELLED: 'CANCELLED' };
+const BATCH_CODE: Record<string, string> = {
+  SUCCEEDED: 'SUCCESS',
+  TIMEOUT: 'TIMEOUT',
+  EXPIRED: 'EXPIRED',
+  FAILED: 'FAILED',
+  CANCELLED: 'CANCELLED',
+};
 
 /**
  * Advances one persistent call. A job is delivered when it is the oldest unfinished job of its device and the
@@ -103,7 +118,11 @@ export class JobRunner {
     const span = tracing.startSpan('rrpc job', {
       kind: SpanKind.CONSUMER,
       parent,
-      attributes: { 'rrpc.job.id': job.id, 'rrpc.device': `${job.device.productKey}/${job.device.deviceName}`, 'rrpc.job.attempt': job.attempts + 1 },
+      attributes: {
+        'rrpc.job.id': job.id,
+        'rrpc.device': `${job.device.productKey}/${job.device.deviceName}`,
+        'rrpc.job.attempt': job.attempts + 1,
+      },
     });
     try {
       await tracing.withSpan(span, () => this.deliver(job, tracing.headersOf(span)));
@@ -117,7 +136,12 @@ export class JobRunner {
   /** One delivery attempt: QUEUED → SENT (message ID recorded before publishing) → outcome. */
   private async deliver(job: JobRecord, trace: TraceHeaders | undefined): Promise<void> {
     const { jobs, caller, metrics } = this.deps;
-    const began = await jobs.transition(job.device, job.id, { from: ['QUEUED'], to: 'SENT', attemptsDelta: 1, fields: { mid: '', sa: Date.now() } });
+    const began = await jobs.transition(job.device, job.id, {
+      from: ['QUEUED'],
+      to: 'SENT',
+      attemptsDelta: 1,
+      fields: { mid: '', sa: Date.now() },
+    });
     if (!began.moved) return;
     let outcome: CallOutcome;
     try {
@@ -134,7 +158,12 @@ export class JobRunner {
     } catch (error) {
       if (isRegistryRefusal(error)) {
         // Unregistered or disabled since the job was created: nothing was published, and retrying cannot help.
-        await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'FAILED', attemptsDelta: -1, fields: { rc: error.code, err: error.message } });
+        await jobs.transition(job.device, job.id, {
+          from: ['SENT'],
+          to: 'FAILED',
+          attemptsDelta: -1,
+          fields: { rc: error.code, err: error.message },
+        });
         metrics.attemptsTotal.labels('refused').inc();
         return;
       }
@@ -149,7 +178,8 @@ export class JobRunner {
       await jobs.transition(job.device, job.id, { from: ['SENT'], to: 'QUEUED', attemptsDelta: -1, fields: { rc: outcome.rrpcCode } });
       return;
     }
-    if (outcome.rrpcCode === 'SUCCESS') await this.settle(job, began.attempts, { rrpcCode: 'SUCCESS', payload: outcome.payload }, outcome.messageId);
+    if (outcome.rrpcCode === 'SUCCESS')
+      await this.settle(job, began.attempts, { rrpcCode: 'SUCCESS', payload: outcome.payload }, outcome.messageId);
     else if (outcome.rrpcCode === 'TIMEOUT') await this.settle(job, began.attempts, { rrpcCode: 'TIMEOUT' }, outcome.messageId);
   }
 
@@ -161,7 +191,12 @@ export class JobRunner {
     return batch.payload;
   }
 
-  private async settle(job: JobRecord, attempts: number, outcome: { rrpcCode: 'SUCCESS'; payload: Buffer } | { rrpcCode: 'TIMEOUT' }, messageId: string): Promise<void> {
+  private async settle(
+    job: JobRecord,
+    attempts: number,
+    outcome: { rrpcCode: 'SUCCESS'; payload: Buffer } | { rrpcCode: 'TIMEOUT' },
+    messageId: string,
+  ): Promise<void> {
     const { jobs } = this.deps;
     if (outcome.rrpcCode === 'SUCCESS') {
       await jobs.transition(job.device, job.id, {
@@ -172,7 +207,11 @@ export class JobRunner {
       return;
     }
     const retry = attempts < job.maxAttempts && Date.now() < job.expiresAt;
-    await jobs.transition(job.device, job.id, { from: ['SENT'], to: retry ? 'QUEUED' : 'TIMEOUT', fields: { rc: 'TIMEOUT', rmid: messageId } });
+    await jobs.transition(job.device, job.id, {
+      from: ['SENT'],
+      to: retry ? 'QUEUED' : 'TIMEOUT',
+      fields: { rc: 'TIMEOUT', rmid: messageId },
+    });
   }
 
   /** A job left SENT by a worker that died: read the call's outcome (never send it again). */

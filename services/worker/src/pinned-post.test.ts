@@ -26,14 +26,22 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 describe('pinnedPost', () => {
   it('connects to the checked address of a name no resolver knows, sending the name as Host', async () => {
-    const target = { url: new URL(`http://pinned.invalid:${port}/hook?x=1`), host: 'pinned.invalid', addresses: [{ address: '127.0.0.1', family: 4 as const }] };
+    const target = {
+      url: new URL(`http://pinned.invalid:${port}/hook?x=1`),
+      host: 'pinned.invalid',
+      addresses: [{ address: '127.0.0.1', family: 4 as const }],
+    };
     expect(await pinnedPost(target, { 'content-type': 'application/json' }, '{"a":1}', 5000)).toBe(202);
     expect(seen.at(-1)).toEqual({ host: `pinned.invalid:${port}`, remote: '127.0.0.1', body: '{"a":1}' });
   });
 
   it('answers a redirect with its status and does not follow it', async () => {
     const before = seen.length;
-    const target = { url: new URL(`http://pinned.invalid:${port}/moved`), host: 'pinned.invalid', addresses: [{ address: '127.0.0.1', family: 4 as const }] };
+    const target = {
+      url: new URL(`http://pinned.invalid:${port}/moved`),
+      host: 'pinned.invalid',
+      addresses: [{ address: '127.0.0.1', family: 4 as const }],
+    };
     expect(await pinnedPost(target, {}, '{}', 5000)).toBe(302);
     expect(seen.length - before).toBe(1);
   });

@@ -11,7 +11,8 @@ import type { CallbackTarget } from '@rrpc/jobs';
  */
 export function pinnedPost(target: CallbackTarget, headers: Record<string, string>, body: string, timeoutMs: number): Promise<number> {
   const pinned: LookupFunction = (_hostname, options, callback) => {
-    const wanted = options.family === 4 || options.family === 6 ? target.addresses.filter((a) => a.family === options.family) : target.addresses;
+    const wanted =
+      options.family === 4 || options.family === 6 ? target.addresses.filter((a) => a.family === options.family) : target.addresses;
     const first = wanted[0];
     if (first === undefined) {
       callback(Object.assign(new Error(`no checked address of family ${options.family}`), { code: 'ENOTFOUND' }), '', 0);

@@ -4,10 +4,36 @@ import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '@rrpc/config';
 import { createServiceBroker } from '@rrpc/broker';
 import { Caller } from '@rrpc/caller';
-import { CallbackPolicy, QUEUES, WorkQueues, createQueueRedis, type BatchWork, type CallbackWork, type HostResolver, type JobWork, type QueueConnection } from '@rrpc/jobs';
+import {
+  CallbackPolicy,
+  QUEUES,
+  WorkQueues,
+  createQueueRedis,
+  type BatchWork,
+  type CallbackWork,
+  type HostResolver,
+  type JobWork,
+  type QueueConnection,
+} from '@rrpc/jobs';
 import { PodSummarizer, createRegistry, createWorkerMetrics, reportPeriodically, type PodSummary } from '@rrpc/metrics';
 import { OpsPort, errorHandler, listen, notFound, serviceApp, type Logger } from '@rrpc/runtime';
-import { BatchStore, CallStore, JobStore, Keys, PresenceEvents, PresenceStore, QuotaStore, RateLimiter, connectRedis, createRedis, createSubscriber, respondsWithin, type RedisClient, POD_REPORT_INTERVAL_MS, PodHeartbeats } from '@rrpc/store';
+import {
+  BatchStore,
+  CallStore,
+  JobStore,
+  Keys,
+  PresenceEvents,
+  PresenceStore,
+  QuotaStore,
+  RateLimiter,
+  connectRedis,
+  createRedis,
+  createSubscriber,
+  respondsWithin,
+  type RedisClient,
+  POD_REPORT_INTERVAL_MS,
+  PodHeartbeats,
+} from '@rrpc/store';
 import { BatchRunner } from './batch-runner.js';
 import { CallbackSender } from './callback-sender.js';
 import { JobRunner } from './job-runner.js';
@@ -35,7 +61,12 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
   const redis: RedisClient = createRedis({ ...redisOptions, connectionName: `${config.instanceId}:cmd` });
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis connection error'));
   // BullMQ needs its own connections (maxRetriesPerRequest: null), never the fail-fast command connection.
-  const queueRedis: QueueConnection = createQueueRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, connectionName: `${config.instanceId}:queues`, producer: false });
+  const queueRedis: QueueConnection = createQueueRedis({
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    connectionName: `${config.instanceId}:queues`,
+    producer: false,
+  });
   queueRedis.on('error', (err: Error) => logger.debug({ err }, 'redis queue connection error'));
   const queues = new WorkQueues(queueRedis, keys, { attempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs });
 
@@ -45,7 +76,9 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry, async () => {
     const entries = await Promise.all(
-      [queues.jobs, queues.batches, queues.callbacks].map(async (q) => [q.name, await q.getJobCounts('waiting', 'active', 'delayed', 'failed')] as const),
+      [queues.jobs, queues.batches, queues.callbacks].map(
+        async (q) => [q.name, await q.getJobCounts('waiting', 'active', 'delayed', 'failed')] as const,
+      ),
     );
     return Object.fromEntries(entries);
   });
@@ -57,11 +90,32 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
   const presence = new PresenceStore(redis, keys, 0);
   const jobs = new JobStore(redis, keys, config.jobRetentionMs);
   const batches = new BatchStore(redis, keys, config.jobRetentionMs);
-  const caller = new Caller({ calls, broker, instanceId: config.instanceId, protocolVersion: config.mqtt.protocolVersion, logger, tracing, presenceEvents: () => events });
+  const caller = new Caller({
+    calls,
+    broker,
+    instanceId: config.instanceId,
+    protocolVersion: config.mqtt.protocolVersion,
+    logger,
+    tracing,
+    presenceEvents: () => events,
+  });
 
   const quotas = new QuotaStore(redis, keys);
   const perDevice = config.rateLimitPerDevice;
-  const jobRunner = new JobRunner({ jobs, batches, calls, presence, caller, queues, metrics, logger, quotas, perDevice, tracing, trackSubscriptions: config.trackSubscriptions });
+  const jobRunner = new JobRunner({
+    jobs,
+    batches,
+    calls,
+    presence,
+    caller,
+    queues,
+    metrics,
+    logger,
+    quotas,
+    perDevice,
+    tracing,
+    trackSubscriptions: config.trackSubscriptions,
+  });
   const keyRate = new KeyRateSpender(new RateLimiter(redis), keys);
   const batchRunner = new BatchRunner({ batches, jobs, calls, caller, queues, metrics, logger, quotas, keyRate, perDevice, tracing });
   const callbackSender = new CallbackSender({
@@ -150,7 +204,11 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
       reply.connection.on('error', (err: Error) => logger.debug({ err }, 'redis reply connection error'));
       await connectRedis(reply.connection);
       await caller.start(reply);
-      const presenceSub = await createSubscriber({ ...redisOptions, connectionName: `${config.instanceId}:presence` }, redis, keys.presenceOnlineChannel);
+      const presenceSub = await createSubscriber(
+        { ...redisOptions, connectionName: `${config.instanceId}:presence` },
+        redis,
+        keys.presenceOnlineChannel,
+      );
       subscriber = presenceSub.connection;
       subscriber.on('error', (err: Error) => logger.debug({ err }, 'redis presence connection error'));
       await connectRedis(subscriber);
@@ -166,11 +224,19 @@ export function createWorkerService(config: WorkerConfig, logger: Logger, option
       await sweep();
       const heartbeats = new PodHeartbeats<PodSummary>(redis, keys);
       const summarizer = new PodSummarizer(registry, { counter: 'rrpc_worker_attempts_total', label: 'outcome' });
-      stopReports = reportPeriodically(summarizer, POD_REPORT_INTERVAL_MS, (summary) => heartbeats.report('worker', config.instanceId, summary), (err) => logger.debug({ err }, 'could not report the pod summary'));
+      stopReports = reportPeriodically(
+        summarizer,
+        POD_REPORT_INTERVAL_MS,
+        (summary) => heartbeats.report('worker', config.instanceId, summary),
+        (err) => logger.debug({ err }, 'could not report the pod summary'),
+      );
       for (const w of workers) void w.run().catch((err: unknown) => logger.error({ err, queue: w.name }, 'queue worker stopped'));
       const port = await listen(server, config.port, config.bindHost);
       const boundOpsPort = await opsPort.listen(config.bindHost);
-      logger.info({ port, opsPort: boundOpsPort, instanceId: config.instanceId, namespace: config.namespace, concurrency: config.concurrency }, 'worker listening');
+      logger.info(
+        { port, opsPort: boundOpsPort, instanceId: config.instanceId, namespace: config.namespace, concurrency: config.concurrency },
+        'worker listening',
+      );
       return port;
     },
     async stop(graceMs = 10_000) {

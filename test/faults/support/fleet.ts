@@ -54,7 +54,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
   const devices: FleetDevice[] = [];
   const nameOf = (i: number) => `${options.prefix ?? 'dev'}-${String(i).padStart(3, '0')}`;
-  await options.registry?.register(Array.from({ length: options.count }, (_, i) => ({ productKey: options.productKey, deviceName: nameOf(i) })));
+  await options.registry?.register(
+    Array.from({ length: options.count }, (_, i) => ({ productKey: options.productKey, deviceName: nameOf(i) })),
+  );
   for (let i = 0; i < options.count; i++) {
     const deviceName = nameOf(i);
     const client = mqtt.connect(options.brokerUrl, {
@@ -66,9 +68,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     });
     const device = { deviceName, client, mode: 'echo' as FleetDevice['mode'], requests: 0 };
     client.on('connect', () => {
-      void client.subscribeAsync(deviceRequestFilter({ productKey: options.productKey, deviceName }), { qos: 0 }).then(() =>
-        post(connectedEvent(options.productKey, deviceName, Date.now(), 30)),
-      );
+      void client
+        .subscribeAsync(deviceRequestFilter({ productKey: options.productKey, deviceName }), { qos: 0 })
+        .then(() => post(connectedEvent(options.productKey, deviceName, Date.now(), 30)));
     });
     client.on('error', () => undefined);
     client.on('message', (topic, payload) => {

@@ -56,8 +56,22 @@ export function startLoad(options: LoadOptions): Load {
         signal: AbortSignal.timeout(options.timeoutMs + 10_000),
       });
       const body = (await res.json()) as { rrpcCode?: string; messageId?: string; payload?: string; error?: { code: string } };
-      const code = res.status === 200 ? 'SUCCESS' : res.status === 504 || res.status === 404 ? (body.rrpcCode ?? body.error?.code ?? 'UNKNOWN') : (body.error?.code ?? `HTTP_${res.status}`);
-      record = { pod, device, started, ended: Date.now(), status: res.status, code, ...(body.messageId ? { messageId: body.messageId } : {}), ...(body.payload ? { payload: body.payload } : {}) };
+      const code =
+        res.status === 200
+          ? 'SUCCESS'
+          : res.status === 504 || res.status === 404
+            ? (body.rrpcCode ?? body.error?.code ?? 'UNKNOWN')
+            : (body.error?.code ?? `HTTP_${res.status}`);
+      record = {
+        pod,
+        device,
+        started,
+        ended: Date.now(),
+        status: res.status,
+        code,
+        ...(body.messageId ? { messageId: body.messageId } : {}),
+        ...(body.payload ? { payload: body.payload } : {}),
+      };
       if (code === 'SUCCESS' && body.payload !== payload) record.code = 'WRONG_ANSWER';
     } catch (error) {
       const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
@@ -120,5 +134,12 @@ export function figures(scenario: string, records: CallRecord[], faultEnd: numbe
   });
   const steady = byStart[lastFailure + 1];
   const recoveryMs = lastFailure < 0 ? 0 : steady === undefined ? undefined : Math.max(0, steady.started - faultEnd);
-  return { scenario, calls: records.length, succeeded: records.length - Object.values(failed).reduce((a, b) => a + b, 0), failed, recoveryMs, ...(notes ? { notes } : {}) };
+  return {
+    scenario,
+    calls: records.length,
+    succeeded: records.length - Object.values(failed).reduce((a, b) => a + b, 0),
+    failed,
+    recoveryMs,
+    ...(notes ? { notes } : {}),
+  };
 }

@@ -18,7 +18,11 @@ export interface ServiceProcess {
   start(): Promise<void>;
 }
 
-export async function startService(service: 'api' | 'response-ingest', instanceId: string, env: Record<string, string>): Promise<ServiceProcess> {
+export async function startService(
+  service: 'api' | 'response-ingest',
+  instanceId: string,
+  env: Record<string, string>,
+): Promise<ServiceProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;

@@ -73,7 +73,8 @@ export async function callCommand(args: string[], io: Io): Promise<ExitCode> {
     await write(io.stdout, `${JSON.stringify(json)}\n`);
   } else {
     const shown = renderPayload(result.payload);
-    if (shown.kind === 'base64') await write(io.stderr, `(the answer is ${result.payload.length} bytes of binary, shown as base64; --raw writes the bytes)\n`);
+    if (shown.kind === 'base64')
+      await write(io.stderr, `(the answer is ${result.payload.length} bytes of binary, shown as base64; --raw writes the bytes)\n`);
     await write(io.stdout, shown.text.endsWith('\n') ? shown.text : `${shown.text}\n`);
   }
   return EXIT.OK;

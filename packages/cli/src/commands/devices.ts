@@ -64,7 +64,8 @@ export async function devicesCommand(args: string[], io: Io): Promise<ExitCode> 
 
   switch (sub) {
     case 'register': {
-      if (rest.length < 1 || rest.length > 2) throw new UsageError(`devices register needs <productKey> [deviceName], got ${rest.length} argument(s)`);
+      if (rest.length < 1 || rest.length > 2)
+        throw new UsageError(`devices register needs <productKey> [deviceName], got ${rest.length} argument(s)`);
       const created = await client.registerDevice({ productKey: rest[0] as string, deviceName: rest[1], deviceSecret: values.secret });
       if (values.json) await out(`${JSON.stringify(created)}\n`);
       else await out(`${created.productKey}/${created.deviceName}: registered\n  deviceSecret  ${created.deviceSecret}\n`);
@@ -76,9 +77,11 @@ export async function devicesCommand(args: string[], io: Io): Promise<ExitCode> 
     case 'list': {
       if (rest.length !== 1) throw new UsageError(`devices list needs <productKey>, got ${rest.length} argument(s)`);
       const status = values.status;
-      if (status !== undefined && !['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE'].includes(status)) throw new UsageError('--status must be ONLINE, OFFLINE, HALFCONN or UNACTIVE');
+      if (status !== undefined && !['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE'].includes(status))
+        throw new UsageError('--status must be ONLINE, OFFLINE, HALFCONN or UNACTIVE');
       const limit = values.limit === undefined ? undefined : Number(values.limit);
-      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new UsageError('--limit must be a whole number from 1 to 1000');
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000))
+        throw new UsageError('--limit must be a whole number from 1 to 1000');
       let cursor = values.cursor;
       for (;;) {
         const page = await client.listDevices(rest[0] as string, { status: status as 'ONLINE' | undefined, limit, cursor });
@@ -126,7 +129,11 @@ export function parseCsvLine(line: string): { productKey: string; deviceName: st
   const first = line.indexOf(',');
   const second = first < 0 ? -1 : line.indexOf(',', first + 1);
   if (second < 0) return undefined;
-  return { productKey: line.slice(0, first).trim(), deviceName: line.slice(first + 1, second).trim(), deviceSecret: line.slice(second + 1).trim() };
+  return {
+    productKey: line.slice(0, first).trim(),
+    deviceName: line.slice(first + 1, second).trim(),
+    deviceSecret: line.slice(second + 1).trim(),
+  };
 }
 
 async function importCsv(client: RrpcClient, file: string, io: Io, json: boolean): Promise<ExitCode> {
@@ -140,7 +147,8 @@ async function importCsv(client: RrpcClient, file: string, io: Io, json: boolean
     if (device) entries.push({ line: i + 1, device });
     else bad.push(`line ${i + 1}: not productKey,deviceName,deviceSecret`);
   });
-  if (bad.length > 0) throw new UsageError(`${file}: ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? ` (and ${bad.length - 5} more)` : ''}`);
+  if (bad.length > 0)
+    throw new UsageError(`${file}: ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? ` (and ${bad.length - 5} more)` : ''}`);
   let created = 0;
   let existing = 0;
   const failed: Array<{ line: number; code: string; message: string }> = [];

@@ -28,7 +28,11 @@ export const batchesPage: Page = (main, ctx) => {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   const selection: string[] = JSON.parse(sessionStorage.getItem('rrpc.batchSelection') ?? '[]') as string[];
-  const devices = h('textarea', { id: 'batch-devices', spellcheck: 'false', placeholder: 'productKey/deviceName, one a line' }, selection.join('\n'));
+  const devices = h(
+    'textarea',
+    { id: 'batch-devices', spellcheck: 'false', placeholder: 'productKey/deviceName, one a line' },
+    selection.join('\n'),
+  );
   const payload = h('input', { id: 'batch-payload', value: 'hello', autocomplete: 'off' });
   const timeout = h('input', { id: 'batch-timeout', type: 'number', min: 1000, max: 60000, value: 5000 });
   const persistent = h('input', { id: 'batch-persistent', type: 'checkbox' });
@@ -40,15 +44,29 @@ export const batchesPage: Page = (main, ctx) => {
     const tick = async () => {
       try {
         const batch = (await api<BatchView>('GET', `/v1/rrpc/batches/${enc(id)}`)).body;
-        const results = (await api<{ results: BatchResult[]; nextCursor: string | null }>('GET', `/v1/rrpc/batches/${enc(id)}/results?cursor=${cursor}&limit=${RESULTS_PAGE}`)).body;
+        const results = (
+          await api<{ results: BatchResult[]; nextCursor: string | null }>(
+            'GET',
+            `/v1/rrpc/batches/${enc(id)}/results?cursor=${cursor}&limit=${RESULTS_PAGE}`,
+          )
+        ).body;
         if (stopped) return;
         const pct = batch.total === 0 ? 100 : Math.round((batch.done / batch.total) * 100);
         replace(
           view,
           h('h2', {}, 'Batch ', h('code', {}, batch.id)),
-          h('p', { class: 'row' }, statusBadge(batch.state), h('span', { 'data-testid': 'batch-progress-text' }, `${batch.done} of ${batch.total} done (${pct} %)`)),
+          h(
+            'p',
+            { class: 'row' },
+            statusBadge(batch.state),
+            h('span', { 'data-testid': 'batch-progress-text' }, `${batch.done} of ${batch.total} done (${pct} %)`),
+          ),
           h('progress', { max: batch.total, value: batch.done, 'aria-label': 'Batch progress', 'data-testid': 'batch-progress' }),
-          h('p', {}, Object.entries(batch.counts).map(([code, n]) => h('span', { class: 'row' }, statusBadge(code), ` ${n} `))),
+          h(
+            'p',
+            {},
+            Object.entries(batch.counts).map(([code, n]) => h('span', { class: 'row' }, statusBadge(code), ` ${n} `)),
+          ),
           h(
             'div',
             { class: 'table-wrap' },
@@ -60,7 +78,14 @@ export const batchesPage: Page = (main, ctx) => {
                 'tbody',
                 {},
                 results.results.map((r) =>
-                  h('tr', {}, h('td', {}, String(r.index)), h('td', {}, `${r.productKey}/${r.deviceName}`), h('td', {}, r.rrpcCode ? statusBadge(r.rrpcCode) : h('span', { class: 'muted' }, 'pending')), h('td', {}, r.payload ? (text(fromBase64(r.payload)) ?? r.payload) : '')),
+                  h(
+                    'tr',
+                    {},
+                    h('td', {}, String(r.index)),
+                    h('td', {}, `${r.productKey}/${r.deviceName}`),
+                    h('td', {}, r.rrpcCode ? statusBadge(r.rrpcCode) : h('span', { class: 'muted' }, 'pending')),
+                    h('td', {}, r.payload ? (text(fromBase64(r.payload)) ?? r.payload) : ''),
+                  ),
                 ),
               ),
             ),
@@ -68,8 +93,21 @@ export const batchesPage: Page = (main, ctx) => {
           h(
             'div',
             { class: 'row' },
-            h('button', { type: 'button', class: 'secondary', disabled: cursor === 0, onclick: () => watch(id, Math.max(0, cursor - RESULTS_PAGE)) }, '← Previous'),
-            h('button', { type: 'button', class: 'secondary', disabled: results.nextCursor === null, onclick: () => watch(id, Number(results.nextCursor)) }, 'Next →'),
+            h(
+              'button',
+              { type: 'button', class: 'secondary', disabled: cursor === 0, onclick: () => watch(id, Math.max(0, cursor - RESULTS_PAGE)) },
+              '← Previous',
+            ),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'secondary',
+                disabled: results.nextCursor === null,
+                onclick: () => watch(id, Number(results.nextCursor)),
+              },
+              'Next →',
+            ),
           ),
         );
         if (batch.state === 'RUNNING' || batch.done < batch.total) timer = setTimeout(() => void tick(), 1000);
@@ -99,7 +137,14 @@ export const batchesPage: Page = (main, ctx) => {
                 return { productKey: line.slice(0, slash), deviceName: line.slice(slash + 1) };
               });
             if (list.length === 0) throw new PayloadError('Name at least one device (or select devices on the Devices page).');
-            const res = await api<BatchView>('POST', '/v1/rrpc/batches', { json: { devices: list, payload: toBase64(encodePayload('text', payload.value)), timeoutMs: Number(timeout.value), persistent: persistent.checked } });
+            const res = await api<BatchView>('POST', '/v1/rrpc/batches', {
+              json: {
+                devices: list,
+                payload: toBase64(encodePayload('text', payload.value)),
+                timeoutMs: Number(timeout.value),
+                persistent: persistent.checked,
+              },
+            });
             sessionStorage.removeItem('rrpc.batchSelection');
             session.push('batches', res.body.id);
             lookupId.value = res.body.id;
@@ -136,7 +181,14 @@ export const batchesPage: Page = (main, ctx) => {
       field('Batch ID', lookupId),
       h('button', { type: 'submit', class: 'secondary' }, 'Open'),
     ),
-    recent.length ? h('p', {}, 'This session: ', recent.map((id) => [h('a', { href: `#/batches?id=${enc(id)}` }, id), ' '])) : null,
+    recent.length
+      ? h(
+          'p',
+          {},
+          'This session: ',
+          recent.map((id) => [h('a', { href: `#/batches?id=${enc(id)}` }, id), ' ']),
+        )
+      : null,
     view,
   );
   if (lookupId.value) watch(lookupId.value);

@@ -15,9 +15,19 @@ export interface RecentCall {
 
 /** Try a call: payload as text, JSON, hex, base64 or a file; the answer in every form; the same call as curl and CLI. */
 export const callPage: Page = (main, ctx) => {
-  const product = h('input', { id: 'call-product', required: true, autocomplete: 'off', value: ctx.params.get('product') ?? lastProduct.get() });
+  const product = h('input', {
+    id: 'call-product',
+    required: true,
+    autocomplete: 'off',
+    value: ctx.params.get('product') ?? lastProduct.get(),
+  });
   const device = h('input', { id: 'call-device', required: true, autocomplete: 'off', value: ctx.params.get('device') ?? '' });
-  const format = h('select', { id: 'call-format' }, ...(['text', 'json', 'hex', 'base64'] as const).map((f) => h('option', { value: f }, f)), h('option', { value: 'file' }, 'file'));
+  const format = h(
+    'select',
+    { id: 'call-format' },
+    ...(['text', 'json', 'hex', 'base64'] as const).map((f) => h('option', { value: f }, f)),
+    h('option', { value: 'file' }, 'file'),
+  );
   const payload = h('textarea', { id: 'call-payload', spellcheck: 'false' }, 'hello');
   const file = h('input', { id: 'call-file', type: 'file' });
   const timeout = h('input', { id: 'call-timeout', type: 'number', min: 1000, max: 60000, step: 100, value: 5000 });
@@ -55,19 +65,35 @@ export const callPage: Page = (main, ctx) => {
       h(
         'div',
         { class: 'panel' },
-        h('p', { class: 'row' }, statusBadge(code), h('span', {}, `HTTP ${status}`), textOf(body['messageId']) ? h('span', {}, 'message ID ', h('code', { 'data-testid': 'message-id' }, textOf(body['messageId']) ?? '')) : null, typeof body['durationMs'] === 'number' ? h('span', {}, `${body['durationMs']} ms`) : null),
+        h(
+          'p',
+          { class: 'row' },
+          statusBadge(code),
+          h('span', {}, `HTTP ${status}`),
+          textOf(body['messageId'])
+            ? h('span', {}, 'message ID ', h('code', { 'data-testid': 'message-id' }, textOf(body['messageId']) ?? ''))
+            : null,
+          typeof body['durationMs'] === 'number' ? h('span', {}, `${body['durationMs']} ms`) : null,
+        ),
         error ? h('p', { class: 'error' }, error.message ?? '') : null,
         bytes
           ? [
               h('h3', {}, 'As text'),
               h('pre', { 'data-testid': 'answer-text' }, text(bytes) ?? '(not UTF-8 text)'),
-              prettyJson(bytes) !== undefined ? [h('h3', {}, 'As JSON'), h('pre', { 'data-testid': 'answer-json' }, prettyJson(bytes) ?? '')] : null,
+              prettyJson(bytes) !== undefined
+                ? [h('h3', {}, 'As JSON'), h('pre', { 'data-testid': 'answer-json' }, prettyJson(bytes) ?? '')]
+                : null,
               h('h3', {}, `As hex (${bytes.length} bytes)`),
               h('pre', { 'data-testid': 'answer-hex' }, hex(bytes) || '(empty)'),
             ]
           : null,
       ),
-      h('div', { class: 'row' }, h('button', { type: 'button', class: 'secondary', onclick: () => void copy(curl.textContent ?? '', curl) }, 'Copy curl'), h('button', { type: 'button', class: 'secondary', onclick: () => void copy(cli.textContent ?? '', cli) }, 'Copy rrpc command')),
+      h(
+        'div',
+        { class: 'row' },
+        h('button', { type: 'button', class: 'secondary', onclick: () => void copy(curl.textContent ?? '', curl) }, 'Copy curl'),
+        h('button', { type: 'button', class: 'secondary', onclick: () => void copy(cli.textContent ?? '', cli) }, 'Copy rrpc command'),
+      ),
       h('p', { class: 'muted' }, 'Set RRPC_API_KEY to your key first; the console never prints it.'),
       curl,
       cli,
@@ -100,7 +126,11 @@ export const callPage: Page = (main, ctx) => {
             if (spec.topic) body['topic'] = spec.topic;
             if (spec.connectTimeoutMs) body['connectTimeoutMs'] = spec.connectTimeoutMs;
             const headers: Record<string, string> = spec.idempotencyKey ? { 'idempotency-key': spec.idempotencyKey } : {};
-            const res = await api<Record<string, unknown>>('POST', `/v1/devices/${encodeURIComponent(spec.productKey)}/${encodeURIComponent(spec.deviceName)}/rrpc`, { json: body, headers, allow: [400, 403, 404, 409, 413, 415, 429, 503, 504] });
+            const res = await api<Record<string, unknown>>(
+              'POST',
+              `/v1/devices/${encodeURIComponent(spec.productKey)}/${encodeURIComponent(spec.deviceName)}/rrpc`,
+              { json: body, headers, allow: [400, 403, 404, 409, 413, 415, 429, 503, 504] },
+            );
             show(spec, res.status, res.body);
             const messageId = res.body['messageId'];
             const durationMs = res.body['durationMs'];
@@ -108,7 +138,8 @@ export const callPage: Page = (main, ctx) => {
               at: new Date().toISOString(),
               productKey: spec.productKey,
               deviceName: spec.deviceName,
-              rrpcCode: textOf(res.body['rrpcCode']) ?? textOf((res.body['error'] as { code?: unknown } | undefined)?.code) ?? String(res.status),
+              rrpcCode:
+                textOf(res.body['rrpcCode']) ?? textOf((res.body['error'] as { code?: unknown } | undefined)?.code) ?? String(res.status),
               ...(typeof messageId === 'string' ? { messageId } : {}),
               ...(typeof durationMs === 'number' ? { durationMs } : {}),
             });

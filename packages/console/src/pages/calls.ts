@@ -6,7 +6,13 @@ import type { RecentCall } from './call.js';
 
 /** Look up a call's stored outcome by message ID, and the calls this browser made in this session. */
 export const callsPage: Page = (main, ctx) => {
-  const id = h('input', { id: 'message-id', inputmode: 'numeric', autocomplete: 'off', pattern: '[1-9][0-9]{0,18}', value: ctx.params.get('id') ?? '' });
+  const id = h('input', {
+    id: 'message-id',
+    inputmode: 'numeric',
+    autocomplete: 'off',
+    pattern: '[1-9][0-9]{0,18}',
+    value: ctx.params.get('id') ?? '',
+  });
   const result = h('div', { 'aria-live': 'polite' });
   const lookUp = async (messageId: string) => {
     ctx.notify('');
@@ -19,9 +25,21 @@ export const callsPage: Page = (main, ctx) => {
         h(
           'div',
           { class: 'panel' },
-          h('p', { class: 'row' }, statusBadge(textOf(b['rrpcCode']) ?? textOf(b['state']) ?? '?'), h('span', {}, `${textOf(b['productKey']) ?? ''}/${textOf(b['deviceName']) ?? ''}`)),
+          h(
+            'p',
+            { class: 'row' },
+            statusBadge(textOf(b['rrpcCode']) ?? textOf(b['state']) ?? '?'),
+            h('span', {}, `${textOf(b['productKey']) ?? ''}/${textOf(b['deviceName']) ?? ''}`),
+          ),
           h('pre', {}, JSON.stringify({ ...b, payload: undefined }, null, 2)),
-          bytes ? [h('h3', {}, 'Answer as text'), h('pre', {}, text(bytes) ?? '(not UTF-8)'), h('h3', {}, 'As hex'), h('pre', {}, hex(bytes) || '(empty)')] : null,
+          bytes
+            ? [
+                h('h3', {}, 'Answer as text'),
+                h('pre', {}, text(bytes) ?? '(not UTF-8)'),
+                h('h3', {}, 'As hex'),
+                h('pre', {}, hex(bytes) || '(empty)'),
+              ]
+            : null,
         ),
       );
     } catch (error) {
@@ -56,7 +74,11 @@ export const callsPage: Page = (main, ctx) => {
           h(
             'table',
             { 'aria-label': 'Recent calls' },
-            h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', {}, 'Device'), h('th', {}, 'Outcome'), h('th', {}, 'Message ID'), h('th', {}, 'ms'))),
+            h(
+              'thead',
+              {},
+              h('tr', {}, h('th', {}, 'When'), h('th', {}, 'Device'), h('th', {}, 'Outcome'), h('th', {}, 'Message ID'), h('th', {}, 'ms')),
+            ),
             h(
               'tbody',
               {},

@@ -9,8 +9,19 @@ const PAGE_SIZE = 50;
 /** Devices of a product: paged, filtered, live status; register, import, disable/enable, rotate, delete. */
 export const devicesPage: Page = (main, ctx) => {
   const stop = new AbortController();
-  const product = h('input', { id: 'product', name: 'product', required: true, autocomplete: 'off', value: ctx.params.get('product') ?? lastProduct.get() });
-  const status = h('select', { id: 'status-filter', name: 'status' }, h('option', { value: '' }, 'any status'), ...['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE', 'disabled', 'NOT_SUBSCRIBED'].map((s) => h('option', { value: s }, s)));
+  const product = h('input', {
+    id: 'product',
+    name: 'product',
+    required: true,
+    autocomplete: 'off',
+    value: ctx.params.get('product') ?? lastProduct.get(),
+  });
+  const status = h(
+    'select',
+    { id: 'status-filter', name: 'status' },
+    h('option', { value: '' }, 'any status'),
+    ...['ONLINE', 'OFFLINE', 'HALFCONN', 'UNACTIVE', 'disabled', 'NOT_SUBSCRIBED'].map((s) => h('option', { value: s }, s)),
+  );
   const search = h('input', { id: 'search', name: 'search', type: 'search', placeholder: 'device name starts with…', autocomplete: 'off' });
   const rows = h('tbody');
   const pager = h('div', { class: 'row' });
@@ -25,20 +36,45 @@ export const devicesPage: Page = (main, ctx) => {
   const showSecret = (device: DeviceView | { productKey: string; deviceName: string }, secret: string, what: string) => {
     replace(
       secretBox,
-      h('div', { class: 'panel', role: 'alert' }, h('strong', {}, `${what} ${device.productKey}/${device.deviceName}. `), 'Its secret is shown only now — copy it into the device: ', h('code', { class: 'secret', 'data-testid': 'device-secret' }, secret)),
+      h(
+        'div',
+        { class: 'panel', role: 'alert' },
+        h('strong', {}, `${what} ${device.productKey}/${device.deviceName}. `),
+        'Its secret is shown only now — copy it into the device: ',
+        h('code', { class: 'secret', 'data-testid': 'device-secret' }, secret),
+      ),
     );
   };
 
   const render = () => {
     const prefix = search.value.trim();
     const wanted = status.value;
-    const shown = devices.filter((d) => (!prefix || d.deviceName.startsWith(prefix)) && (!wanted || shownStatus(d) === wanted || (wanted === 'NOT_SUBSCRIBED' && d.status === 'NOT_SUBSCRIBED')));
+    const shown = devices.filter(
+      (d) =>
+        (!prefix || d.deviceName.startsWith(prefix)) &&
+        (!wanted || shownStatus(d) === wanted || (wanted === 'NOT_SUBSCRIBED' && d.status === 'NOT_SUBSCRIBED')),
+    );
     replace(
       rows,
-      shown.length === 0 ? h('tr', {}, h('td', { colspan: 5, class: 'muted' }, devices.length === 0 ? 'No devices on this page.' : 'No device on this page matches the filter.')) : null,
+      shown.length === 0
+        ? h(
+            'tr',
+            {},
+            h(
+              'td',
+              { colspan: 5, class: 'muted' },
+              devices.length === 0 ? 'No devices on this page.' : 'No device on this page matches the filter.',
+            ),
+          )
+        : null,
       shown.map((d) => {
         const id = `${d.productKey}/${d.deviceName}`;
-        const box = h('input', { type: 'checkbox', 'aria-label': `select ${d.deviceName}`, checked: selection.has(id), onchange: () => (box.checked ? selection.add(id) : selection.delete(id)) });
+        const box = h('input', {
+          type: 'checkbox',
+          'aria-label': `select ${d.deviceName}`,
+          checked: selection.has(id),
+          onchange: () => (box.checked ? selection.add(id) : selection.delete(id)),
+        });
         return h(
           'tr',
           { 'data-device': d.deviceName },
@@ -49,7 +85,11 @@ export const devicesPage: Page = (main, ctx) => {
           h(
             'td',
             { class: 'row' },
-            h('button', { type: 'button', class: 'secondary', onclick: () => void setEnabled(d, d.enabled === false) }, d.enabled === false ? 'Enable' : 'Disable'),
+            h(
+              'button',
+              { type: 'button', class: 'secondary', onclick: () => void setEnabled(d, d.enabled === false) },
+              d.enabled === false ? 'Enable' : 'Disable',
+            ),
             h('button', { type: 'button', class: 'secondary', onclick: () => void rotate(d) }, 'Rotate secret'),
             h('a', { href: `#/jobs?product=${enc(d.productKey)}&device=${enc(d.deviceName)}` }, 'Jobs'),
             h('button', { type: 'button', class: 'danger', onclick: () => void remove(d) }, 'Delete'),
@@ -74,7 +114,10 @@ export const devicesPage: Page = (main, ctx) => {
     try {
       const serverStatus = SERVER_FILTERS.includes(status.value) ? `&status=${status.value}` : '';
       const cursor = cursors[index];
-      const res = await api<{ devices: DeviceView[]; nextCursor: string | null }>('GET', `/v1/products/${enc(pk)}/devices?limit=${PAGE_SIZE}${serverStatus}${cursor ? `&cursor=${enc(cursor)}` : ''}`);
+      const res = await api<{ devices: DeviceView[]; nextCursor: string | null }>(
+        'GET',
+        `/v1/products/${enc(pk)}/devices?limit=${PAGE_SIZE}${serverStatus}${cursor ? `&cursor=${enc(cursor)}` : ''}`,
+      );
       devices = res.body.devices;
       nextCursor = res.body.nextCursor;
       pageIndex = index;
@@ -143,7 +186,13 @@ export const devicesPage: Page = (main, ctx) => {
   };
 
   const name = h('input', { id: 'new-name', name: 'deviceName', autocomplete: 'off', placeholder: 'generated when empty' });
-  const secret = h('input', { id: 'new-secret', name: 'deviceSecret', type: 'password', autocomplete: 'new-password', placeholder: 'generated when empty' });
+  const secret = h('input', {
+    id: 'new-secret',
+    name: 'deviceSecret',
+    type: 'password',
+    autocomplete: 'new-password',
+    placeholder: 'generated when empty',
+  });
   const register = h(
     'form',
     {
@@ -178,14 +227,29 @@ export const devicesPage: Page = (main, ctx) => {
         void act(async () => {
           const file = csv.files?.[0];
           if (!file) throw new Error('Choose a CSV file of productKey,deviceName,deviceSecret lines.');
-          const lines = (await file.text()).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !/^productKey\s*,/i.test(l));
+          const lines = (await file.text())
+            .split(/\r?\n/)
+            .map((l) => l.trim())
+            .filter((l) => l && !/^productKey\s*,/i.test(l));
           const devicesToImport = lines.map((line) => {
             const [productKey = '', deviceName = '', deviceSecret = ''] = line.split(',').map((s) => s.trim());
             return { productKey, deviceName, deviceSecret };
           });
-          const res = await api<{ created: number; existing: number; failed: Array<{ index: number; error: { message: string } }> }>('POST', '/v1/devices/import', { json: { devices: devicesToImport } });
+          const res = await api<{ created: number; existing: number; failed: Array<{ index: number; error: { message: string } }> }>(
+            'POST',
+            '/v1/devices/import',
+            { json: { devices: devicesToImport } },
+          );
           const failed = res.body.failed.map((f) => `line ${f.index + 1}: ${f.error.message}`);
-          replace(secretBox, h('div', { class: 'panel', role: 'status' }, `Imported: ${res.body.created} created, ${res.body.existing} existing, ${failed.length} failed. `, failed.slice(0, 10).join('; ')));
+          replace(
+            secretBox,
+            h(
+              'div',
+              { class: 'panel', role: 'status' },
+              `Imported: ${res.body.created} created, ${res.body.existing} existing, ${failed.length} failed. `,
+              failed.slice(0, 10).join('; '),
+            ),
+          );
           await load(0);
         });
       },
@@ -221,7 +285,28 @@ export const devicesPage: Page = (main, ctx) => {
     h('h1', {}, 'Devices'),
     lookup,
     secretBox,
-    h('div', { class: 'table-wrap' }, h('table', { 'aria-label': 'Devices' }, h('thead', {}, h('tr', {}, h('th', {}, h('span', { class: 'muted' }, '✓')), h('th', {}, 'Device'), h('th', {}, 'Status'), h('th', {}, 'Since'), h('th', {}, 'Actions'))), rows)),
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { 'aria-label': 'Devices' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', {}, h('span', { class: 'muted' }, '✓')),
+            h('th', {}, 'Device'),
+            h('th', {}, 'Status'),
+            h('th', {}, 'Since'),
+            h('th', {}, 'Actions'),
+          ),
+        ),
+        rows,
+      ),
+    ),
     pager,
     h('h2', {}, 'Register a device'),
     register,

@@ -36,7 +36,22 @@ export const healthPage: Page = (main, ctx) => {
           h(
             'table',
             { 'aria-label': 'Pods' },
-            h('thead', {}, h('tr', {}, h('th', {}, 'Kind'), h('th', {}, 'Instance'), h('th', {}, 'calls/s'), h('th', {}, 'p50 ms'), h('th', {}, 'p99 ms'), h('th', {}, 'in flight'), h('th', {}, 'outcomes'), h('th', {}, 'seen'))),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                h('th', {}, 'Kind'),
+                h('th', {}, 'Instance'),
+                h('th', {}, 'calls/s'),
+                h('th', {}, 'p50 ms'),
+                h('th', {}, 'p99 ms'),
+                h('th', {}, 'in flight'),
+                h('th', {}, 'outcomes'),
+                h('th', {}, 'seen'),
+              ),
+            ),
             h(
               'tbody',
               {},
@@ -50,7 +65,13 @@ export const healthPage: Page = (main, ctx) => {
                   h('td', {}, num(p.p50Ms)),
                   h('td', {}, num(p.p99Ms)),
                   h('td', {}, p.inFlight === undefined ? '–' : String(p.inFlight)),
-                  h('td', {}, Object.entries(p.outcomes ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')),
+                  h(
+                    'td',
+                    {},
+                    Object.entries(p.outcomes ?? {})
+                      .map(([k, v]) => `${k} ${v}`)
+                      .join(', '),
+                  ),
                   h('td', {}, p.seenAt.slice(11, 19)),
                 ),
               ),
@@ -63,7 +84,12 @@ export const healthPage: Page = (main, ctx) => {
     }
     timer = setTimeout(() => void tick(), 5000);
   };
-  replace(main, h('h1', {}, 'Health'), h('p', { class: 'muted' }, 'Each pod reports its metrics every few seconds; latencies are estimated from the call-duration histogram.'), body);
+  replace(
+    main,
+    h('h1', {}, 'Health'),
+    h('p', { class: 'muted' }, 'Each pod reports its metrics every few seconds; latencies are estimated from the call-duration histogram.'),
+    body,
+  );
   void tick();
   return () => timer && clearTimeout(timer);
 };

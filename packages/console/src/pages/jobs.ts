@@ -17,7 +17,12 @@ const FINAL = new Set(['SUCCEEDED', 'TIMEOUT', 'EXPIRED', 'FAILED', 'CANCELLED']
 
 /** A device's persistent calls (jobs): states and attempts; cancel the unfinished ones. */
 export const jobsPage: Page = (main, ctx) => {
-  const product = h('input', { id: 'jobs-product', required: true, autocomplete: 'off', value: ctx.params.get('product') ?? lastProduct.get() });
+  const product = h('input', {
+    id: 'jobs-product',
+    required: true,
+    autocomplete: 'off',
+    value: ctx.params.get('product') ?? lastProduct.get(),
+  });
   const device = h('input', { id: 'jobs-device', required: true, autocomplete: 'off', value: ctx.params.get('device') ?? '' });
   const table = h('div', { class: 'table-wrap' });
   const base = () => `/v1/devices/${enc(product.value.trim())}/${enc(device.value.trim())}/rrpc/jobs`;
@@ -33,7 +38,20 @@ export const jobsPage: Page = (main, ctx) => {
           : h(
               'table',
               { 'aria-label': 'Jobs' },
-              h('thead', {}, h('tr', {}, h('th', {}, 'Job'), h('th', {}, 'State'), h('th', {}, 'Attempts'), h('th', {}, 'Created'), h('th', {}, 'Expires'), h('th', {}, ''))),
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  h('th', {}, 'Job'),
+                  h('th', {}, 'State'),
+                  h('th', {}, 'Attempts'),
+                  h('th', {}, 'Created'),
+                  h('th', {}, 'Expires'),
+                  h('th', {}, ''),
+                ),
+              ),
               h(
                 'tbody',
                 {},
@@ -46,7 +64,13 @@ export const jobsPage: Page = (main, ctx) => {
                     h('td', {}, `${j.attempts} / ${j.maxAttempts}`),
                     h('td', {}, j.createdAt),
                     h('td', {}, j.expiresAt),
-                    h('td', {}, FINAL.has(j.state) ? '' : h('button', { type: 'button', class: 'danger', onclick: () => void cancel(j.id) }, 'Cancel')),
+                    h(
+                      'td',
+                      {},
+                      FINAL.has(j.state)
+                        ? ''
+                        : h('button', { type: 'button', class: 'danger', onclick: () => void cancel(j.id) }, 'Cancel'),
+                    ),
                   ),
                 ),
               ),

@@ -24,9 +24,9 @@ export interface BatchRoutesOptions {
   perKey: number;
 }
 
-
 function batchIdFrom(value: unknown): string {
-  if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('bat_')) throw invalidArgument('id', 'must be a batch ID ("bat_...")');
+  if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('bat_'))
+    throw invalidArgument('id', 'must be a batch ID ("bat_...")');
   return value;
 }
 
@@ -36,7 +36,11 @@ const unknownBatch = () => new RrpcError('NOT_FOUND', { message: 'No such batch 
 export function batchRoutes(options: BatchRoutesOptions): Router {
   const router = Router();
   // 10,000 device entries of up to ~80 bytes each, plus the payload.
-  const json = express.json({ limit: jsonBodyLimit(options.maxPayloadBytes, JOB_LIMITS.maxBatchDevices * 100), strict: true, type: 'application/json' });
+  const json = express.json({
+    limit: jsonBodyLimit(options.maxPayloadBytes, JOB_LIMITS.maxBatchDevices * 100),
+    strict: true,
+    type: 'application/json',
+  });
 
   router.post('/v1/rrpc/batches', json, options.idempotent, async (req: Request, res: Response) => {
     if (!req.is('application/json')) throw new RrpcError('UNSUPPORTED_MEDIA_TYPE', { message: 'Use Content-Type application/json.' });
@@ -46,12 +50,16 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
       throw invalidArgument(field, message);
     }
     const body = parsed.data;
-    if ((body.devices === undefined) === (body.productKey === undefined)) throw invalidArgument('devices', 'give either devices or productKey');
+    if ((body.devices === undefined) === (body.productKey === undefined))
+      throw invalidArgument('devices', 'give either devices or productKey');
     let devices: DeviceRef[];
     if (body.devices !== undefined) {
       const seen = new Set<string>();
       devices = body.devices.map((d, i) => {
-        const device = deviceFrom(d.productKey, d.deviceName, { productKey: `devices.${i}.productKey`, deviceName: `devices.${i}.deviceName` });
+        const device = deviceFrom(d.productKey, d.deviceName, {
+          productKey: `devices.${i}.productKey`,
+          deviceName: `devices.${i}.deviceName`,
+        });
         if (seen.has(deviceId(device))) throw invalidArgument(`devices.${i}`, 'names a device twice');
         seen.add(deviceId(device));
         return device;
@@ -60,7 +68,10 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
       if (!isProductKey(body.productKey)) throw invalidArgument('productKey', 'must be 1-32 letters, digits, "_" or "-"');
       devices = await options.presence.onlineDevices(body.productKey);
       if (devices.length > JOB_LIMITS.maxBatchDevices) {
-        throw invalidArgument('productKey', `${devices.length} devices are online; a batch takes at most ${JOB_LIMITS.maxBatchDevices} (name them in devices)`);
+        throw invalidArgument(
+          'productKey',
+          `${devices.length} devices are online; a batch takes at most ${JOB_LIMITS.maxBatchDevices} (name them in devices)`,
+        );
       }
     }
     const principal = principalOf(res);
@@ -68,14 +79,18 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
       if (!mayUseProduct(principal, productKey)) throw denied(productKey);
     }
     const payload = Buffer.from(body.payload, 'base64');
-    for (const device of devices.slice(0, 1)) callRequest({ device, payload, timeoutMs: body.timeoutMs, topic: body.topic, maxPayloadBytes: options.maxPayloadBytes });
-    if (body.topic !== undefined && new Set(devices.map(deviceId)).size > 1) throw invalidArgument('topic', 'a custom topic names one device; batches use the system topic');
+    for (const device of devices.slice(0, 1))
+      callRequest({ device, payload, timeoutMs: body.timeoutMs, topic: body.topic, maxPayloadBytes: options.maxPayloadBytes });
+    if (body.topic !== undefined && new Set(devices.map(deviceId)).size > 1)
+      throw invalidArgument('topic', 'a custom topic names one device; batches use the system topic');
     await options.keyRate.take(principal);
     const id = newId('bat');
     const ttlMs = body.ttlMs ?? JOB_LIMITS.defaultTtlMs;
     const until = Date.now() + options.batches.lifetimeMs({ persistent: body.persistent, ttlMs });
     const holding =
-      devices.length === 0 ? undefined : await options.quotas.hold(principal, { kind: 'batch', id, jobs: 0, devices: devices.length, bytes: body.payload.length, until });
+      devices.length === 0
+        ? undefined
+        : await options.quotas.hold(principal, { kind: 'batch', id, jobs: 0, devices: devices.length, bytes: body.payload.length, until });
     try {
       await options.queues.addBatch({ batchId: id });
       await options.batches.create({
@@ -96,7 +111,10 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
       if (holding !== undefined) await options.quotas.release(ownerOf(principal), holding).catch(() => undefined);
       throw error;
     }
-    res.status(202).set('Location', `/v1/rrpc/batches/${id}`).json({ id, state: devices.length === 0 ? 'DONE' : 'RUNNING', total: devices.length });
+    res
+      .status(202)
+      .set('Location', `/v1/rrpc/batches/${id}`)
+      .json({ id, state: devices.length === 0 ? 'DONE' : 'RUNNING', total: devices.length });
   });
 
   router.get('/v1/rrpc/batches/:id', async (req: Request, res: Response) => {
@@ -117,7 +135,13 @@ export function batchRoutes(options: BatchRoutesOptions): Router {
     const { cursor, limit } = query.data;
     const items = await options.batches.items(id, cursor, limit);
     const next = cursor + items.length;
-    res.json({ id, state: batch.state, total: batch.total, results: items.map(batchItemView), nextCursor: next < batch.total ? String(next) : null });
+    res.json({
+      id,
+      state: batch.state,
+      total: batch.total,
+      results: items.map(batchItemView),
+      nextCursor: next < batch.total ? String(next) : null,
+    });
   });
 
   return router;

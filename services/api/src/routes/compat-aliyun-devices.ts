@@ -62,14 +62,19 @@ export interface AliyunDeviceDeps {
  */
 export function aliyunDeviceActions(deps: AliyunDeviceDeps) {
   const registry = (): DeviceRegistry => {
-    if (!deps.registry) throw new RrpcError('NOT_FOUND', { message: 'This cluster runs without a device registry (RRPC_DEVICE_REGISTRY=off and no RRPC_SECRETS_KEY).' });
+    if (!deps.registry)
+      throw new RrpcError('NOT_FOUND', {
+        message: 'This cluster runs without a device registry (RRPC_DEVICE_REGISTRY=off and no RRPC_SECRETS_KEY).',
+      });
     return deps.registry;
   };
   const scoped = (principal: Principal | undefined, productKey: string) => {
-    if (!mayUseProduct(principal, productKey)) throw new RrpcError('PERMISSION_DENIED', { message: `This AccessKey may not manage devices of product ${productKey}.` });
+    if (!mayUseProduct(principal, productKey))
+      throw new RrpcError('PERMISSION_DENIED', { message: `This AccessKey may not manage devices of product ${productKey}.` });
   };
   const named = (params: Record<string, unknown>, principal: Principal | undefined): DeviceRef => {
-    if (params['IotId'] !== undefined && params['ProductKey'] === undefined) throw invalidArgument('IotId', 'IotId is not supported: name the device by ProductKey and DeviceName');
+    if (params['IotId'] !== undefined && params['ProductKey'] === undefined)
+      throw invalidArgument('IotId', 'IotId is not supported: name the device by ProductKey and DeviceName');
     const p = parse(aliyunDevice, params);
     const device = deviceFrom(p.ProductKey, p.DeviceName, ALIYUN_FIELDS);
     scoped(principal, device.productKey);
@@ -77,7 +82,10 @@ export function aliyunDeviceActions(deps: AliyunDeviceDeps) {
   };
   const recordOf = async (device: DeviceRef): Promise<DeviceRecord> => {
     const record = await registry().get(device);
-    if (!record) throw new RrpcError('DEVICE_NOT_FOUND', { message: `The specified device ${device.productKey}/${device.deviceName} does not exist.` });
+    if (!record)
+      throw new RrpcError('DEVICE_NOT_FOUND', {
+        message: `The specified device ${device.productKey}/${device.deviceName} does not exist.`,
+      });
     return record;
   };
   const setEnabled = async (params: Record<string, unknown>, principal: Principal | undefined, enabled: boolean): Promise<AliyunFields> => {
@@ -86,59 +94,71 @@ export function aliyunDeviceActions(deps: AliyunDeviceDeps) {
     return {};
   };
 
-  const actions: Record<AliyunDeviceAction, (params: Record<string, unknown>, principal: Principal | undefined) => Promise<AliyunFields>> = {
-    async RegisterDevice(params, principal) {
-      const p = parse(aliyunRegisterDevice, params);
-      const device = deviceFrom(p.ProductKey, p.DeviceName ?? generateDeviceName(), ALIYUN_FIELDS);
-      scoped(principal, device.productKey);
-      const secret = generateDeviceSecret();
-      if ((await registry().create(device, secret)) === 'exists') {
-        throw new RrpcError('DEVICE_EXISTS', { message: `The device name ${device.deviceName} already exists in product ${device.productKey}.` });
-      }
-      return { Data: { ProductKey: device.productKey, DeviceName: device.deviceName, DeviceSecret: secret } };
-    },
-    async QueryDeviceDetail(params, principal) {
-      const device = named(params, principal);
-      const [record, view] = await Promise.all([recordOf(device), deps.presence.get(device)]);
-      return {
-        Data: {
-          ProductKey: device.productKey,
-          DeviceName: device.deviceName,
-          Status: aliyunStatus(record, view),
-          GmtCreate: gmt(record.createdAt),
-          UtcCreate: utc(record.createdAt),
-          GmtOnline: gmt(view?.connectedAt),
-          UtcOnline: utc(view?.connectedAt),
-        },
-      };
-    },
-    async GetDeviceStatus(params, principal) {
-      const device = named(params, principal);
-      const [record, view] = await Promise.all([recordOf(device), deps.presence.get(device)]);
-      return { Data: { Status: aliyunStatus(record, view) } };
-    },
-    async BatchGetDeviceState(params, principal) {
-      const p = parse(aliyunBatchGetDeviceState, { ...params, DeviceName: repeatList(params, 'DeviceName') });
-      const devices = p.DeviceName.map((deviceName, i) => deviceFrom(p.ProductKey, deviceName, { productKey: 'ProductKey', deviceName: `DeviceName.${i + 1}` }));
-      scoped(principal, p.ProductKey);
-      const [records, views] = await Promise.all([registry().getMany(devices), Promise.all(devices.map((d) => deps.presence.get(d)))]);
-      // Devices that are not registered are left out, as Alibaba lists only devices it knows.
-      const states = devices.flatMap((device, i) => {
-        const record = records[i];
-        if (!record) return [];
-        const view = views[i];
-        const changedAt = view ? (view.status === 'ONLINE' ? view.connectedAt : (view.disconnectedAt ?? view.connectedAt)) : undefined;
-        return [{ DeviceName: device.deviceName, Status: aliyunStatus(record, view), LastOnlineTime: gmt(view?.connectedAt), Timestamp: changedAt }];
-      });
-      return { DeviceStatusList: { DeviceStatus: states } };
-    },
-    async DeleteDevice(params, principal) {
-      const device = named(params, principal);
-      if (!(await registry().delete(device))) await recordOf(device);
-      return {};
-    },
-    DisableThing: (params, principal) => setEnabled(params, principal, false),
-    EnableThing: (params, principal) => setEnabled(params, principal, true),
-  };
+  const actions: Record<AliyunDeviceAction, (params: Record<string, unknown>, principal: Principal | undefined) => Promise<AliyunFields>> =
+    {
+      async RegisterDevice(params, principal) {
+        const p = parse(aliyunRegisterDevice, params);
+        const device = deviceFrom(p.ProductKey, p.DeviceName ?? generateDeviceName(), ALIYUN_FIELDS);
+        scoped(principal, device.productKey);
+        const secret = generateDeviceSecret();
+        if ((await registry().create(device, secret)) === 'exists') {
+          throw new RrpcError('DEVICE_EXISTS', {
+            message: `The device name ${device.deviceName} already exists in product ${device.productKey}.`,
+          });
+        }
+        return { Data: { ProductKey: device.productKey, DeviceName: device.deviceName, DeviceSecret: secret } };
+      },
+      async QueryDeviceDetail(params, principal) {
+        const device = named(params, principal);
+        const [record, view] = await Promise.all([recordOf(device), deps.presence.get(device)]);
+        return {
+          Data: {
+            ProductKey: device.productKey,
+            DeviceName: device.deviceName,
+            Status: aliyunStatus(record, view),
+            GmtCreate: gmt(record.createdAt),
+            UtcCreate: utc(record.createdAt),
+            GmtOnline: gmt(view?.connectedAt),
+            UtcOnline: utc(view?.connectedAt),
+          },
+        };
+      },
+      async GetDeviceStatus(params, principal) {
+        const device = named(params, principal);
+        const [record, view] = await Promise.all([recordOf(device), deps.presence.get(device)]);
+        return { Data: { Status: aliyunStatus(record, view) } };
+      },
+      async BatchGetDeviceState(params, principal) {
+        const p = parse(aliyunBatchGetDeviceState, { ...params, DeviceName: repeatList(params, 'DeviceName') });
+        const devices = p.DeviceName.map((deviceName, i) =>
+          deviceFrom(p.ProductKey, deviceName, { productKey: 'ProductKey', deviceName: `DeviceName.${i + 1}` }),
+        );
+        scoped(principal, p.ProductKey);
+        const [records, views] = await Promise.all([registry().getMany(devices), Promise.all(devices.map((d) => deps.presence.get(d)))]);
+        // Devices that are not registered are left out, as Alibaba lists only devices it knows.
+        const states = devices.flatMap((device, i) => {
+          const record = records[i];
+          if (!record) return [];
+          const view = views[i];
+          const changedAt = view ? (view.status === 'ONLINE' ? view.connectedAt : (view.disconnectedAt ?? view.connectedAt)) : undefined;
+          return [
+            {
+              DeviceName: device.deviceName,
+              Status: aliyunStatus(record, view),
+              LastOnlineTime: gmt(view?.connectedAt),
+              Timestamp: changedAt,
+            },
+          ];
+        });
+        return { DeviceStatusList: { DeviceStatus: states } };
+      },
+      async DeleteDevice(params, principal) {
+        const device = named(params, principal);
+        if (!(await registry().delete(device))) await recordOf(device);
+        return {};
+      },
+      DisableThing: (params, principal) => setEnabled(params, principal, false),
+      EnableThing: (params, principal) => setEnabled(params, principal, true),
+    };
   return actions;
 }

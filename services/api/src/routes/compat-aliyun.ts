@@ -44,7 +44,10 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
   const handle = async (req: Request, res: Response) => {
     const requestId = randomUUID();
     try {
-      const params = { ...(req.query as Record<string, unknown>), ...(typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {}) };
+      const params = {
+        ...(req.query as Record<string, unknown>),
+        ...(typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {}),
+      };
       const action = params['Action'];
       if (isAliyunDeviceAction(action)) {
         const fields = await deviceActions[action](params, principalOf(res));
@@ -75,7 +78,10 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
       if (outcome.rrpcCode === 'SUCCESS') fields.push(`"PayloadBase64Byte":${JSON.stringify(outcome.payload.toString('base64'))}`);
       // The message ID is digits only (checked where it is made): written as a bare JSON integer.
       if ('messageId' in outcome) fields.push(`"MessageId":${outcome.messageId}`);
-      res.status(200).type('application/json').send(`{${fields.join(',')}}`);
+      res
+        .status(200)
+        .type('application/json')
+        .send(`{${fields.join(',')}}`);
     } catch (error) {
       const rrpc = error instanceof RrpcError ? error : new RrpcError('INTERNAL', { cause: error });
       if (rrpc.headers) res.set(rrpc.headers); // Retry-After on 429 and 503
@@ -90,7 +96,9 @@ export function compatAliyunRoutes(options: { run: CallRunner; maxPayloadBytes: 
   router.use('/compat/aliyun', ((error, _req, res, next) => {
     if (res.headersSent || typeof error !== 'object' || error === null || !('type' in error)) return next(error);
     const tooLarge = (error as { type: unknown }).type === 'entity.too.large';
-    const rrpc = tooLarge ? new RrpcError('PAYLOAD_TOO_LARGE') : new RrpcError('INVALID_ARGUMENT', { message: 'The request body cannot be read.' });
+    const rrpc = tooLarge
+      ? new RrpcError('PAYLOAD_TOO_LARGE')
+      : new RrpcError('INVALID_ARGUMENT', { message: 'The request body cannot be read.' });
     res.status(rrpc.status).type('application/json').send(aliyunErrorBody(rrpc));
   }) as ErrorRequestHandler);
   return router;

@@ -6,7 +6,15 @@ import { isDeviceName, isProductKey, type DeviceRef } from '@rrpc/topics';
 import type { ZodType } from 'zod';
 import { deviceFrom } from '../call-input.js';
 import { mayUseProduct, principalOf, productScope } from '../request-principal.js';
-import { REGISTRY_LIMITS, deviceCreateBody, deviceImportBody, deviceImportItem, deviceListQuery, deviceUpdateBody, firstIssue } from '../schemas.js';
+import {
+  REGISTRY_LIMITS,
+  deviceCreateBody,
+  deviceImportBody,
+  deviceImportItem,
+  deviceListQuery,
+  deviceUpdateBody,
+  firstIssue,
+} from '../schemas.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
@@ -50,8 +58,10 @@ function requireJson(req: Request): void {
   if (!req.is('application/json')) throw new RrpcError('UNSUPPORTED_MEDIA_TYPE', { message: 'Use Content-Type application/json.' });
 }
 
-const notRegistered = (d: DeviceRef) => new RrpcError('DEVICE_NOT_FOUND', { message: `No device ${d.productKey}/${d.deviceName} is registered.` });
-const denied = (productKey: string) => new RrpcError('PERMISSION_DENIED', { message: `This API key may not manage devices of product ${productKey}.` });
+const notRegistered = (d: DeviceRef) =>
+  new RrpcError('DEVICE_NOT_FOUND', { message: `No device ${d.productKey}/${d.deviceName} is registered.` });
+const denied = (productKey: string) =>
+  new RrpcError('PERMISSION_DENIED', { message: `This API key may not manage devices of product ${productKey}.` });
 
 /**
  * The device registry's routes (register, import, read, list, enable/disable, rotate the secret, delete) and a
@@ -65,7 +75,10 @@ export function deviceRoutes(options: DeviceRoutesOptions): Router {
   // 10,000 entries of at most ~240 bytes each (32 + 32 + 128 characters and the field names).
   const importJson = express.json({ limit: REGISTRY_LIMITS.maxImport * 256 + 8192, strict: true, type: 'application/json' });
   const registry = (): DeviceRegistry => {
-    if (!options.registry) throw new RrpcError('NOT_FOUND', { message: 'This cluster runs without a device registry (RRPC_DEVICE_REGISTRY=off and no RRPC_SECRETS_KEY).' });
+    if (!options.registry)
+      throw new RrpcError('NOT_FOUND', {
+        message: 'This cluster runs without a device registry (RRPC_DEVICE_REGISTRY=off and no RRPC_SECRETS_KEY).',
+      });
     return options.registry;
   };
   const device = (req: Request) => deviceFrom(req.params['productKey'], req.params['deviceName']);
@@ -99,9 +112,12 @@ export function deviceRoutes(options: DeviceRoutesOptions): Router {
         return fail(index, 'INVALID_ARGUMENT', `devices.${index}${field === 'body' ? '' : `.${field}`}: ${message}`);
       }
       const { productKey, deviceName, deviceSecret } = item.data;
-      if (!isProductKey(productKey)) return fail(index, 'INVALID_ARGUMENT', `devices.${index}.productKey: must be 1-32 letters, digits, "_" or "-"`);
-      if (!isDeviceName(deviceName)) return fail(index, 'INVALID_ARGUMENT', `devices.${index}.deviceName: must be 4-32 letters, digits, "_", "-", "@", "." or ":"`);
-      if (!mayUseProduct(principal, productKey)) return fail(index, 'PERMISSION_DENIED', `This API key may not manage devices of product ${productKey}.`);
+      if (!isProductKey(productKey))
+        return fail(index, 'INVALID_ARGUMENT', `devices.${index}.productKey: must be 1-32 letters, digits, "_" or "-"`);
+      if (!isDeviceName(deviceName))
+        return fail(index, 'INVALID_ARGUMENT', `devices.${index}.deviceName: must be 4-32 letters, digits, "_", "-", "@", "." or ":"`);
+      if (!mayUseProduct(principal, productKey))
+        return fail(index, 'PERMISSION_DENIED', `This API key may not manage devices of product ${productKey}.`);
       accepted.push({ device: { productKey, deviceName }, secret: deviceSecret });
     });
     const results = await registry().createMany(accepted);
@@ -150,7 +166,8 @@ export function deviceRoutes(options: DeviceRoutesOptions): Router {
     const productKey = req.params['productKey'];
     if (!isProductKey(productKey)) throw invalidArgument('productKey', 'must be 1-32 letters, digits, "_" or "-"');
     const query = parse(deviceListQuery, req.query);
-    if (query.cursor !== undefined && !isDeviceName(query.cursor)) throw invalidArgument('cursor', 'must be the nextCursor of a previous page');
+    if (query.cursor !== undefined && !isDeviceName(query.cursor))
+      throw invalidArgument('cursor', 'must be the nextCursor of a previous page');
     // Unfiltered: exactly one page of names. Filtered: a bounded window, of which the matching devices are kept.
     const window = query.status === undefined ? query.limit : Math.max(query.limit, FILTERED_PAGE_WINDOW);
     const page = await registry().list(productKey, { cursor: query.cursor, limit: window });
@@ -159,7 +176,8 @@ export function deviceRoutes(options: DeviceRoutesOptions): Router {
     let nextCursor = page.nextCursor;
     for (const [i, record] of page.devices.entries()) {
       const view = deviceView(record, views[i], record);
-      if (query.status !== undefined && view.status !== query.status && !(query.status === 'OFFLINE' && view.status === 'HALFCONN')) continue;
+      if (query.status !== undefined && view.status !== query.status && !(query.status === 'OFFLINE' && view.status === 'HALFCONN'))
+        continue;
       devices.push(view);
       if (devices.length === query.limit) {
         if (i < page.devices.length - 1 || page.nextCursor !== null) nextCursor = record.deviceName;
@@ -171,4 +189,3 @@ export function deviceRoutes(options: DeviceRoutesOptions): Router {
 
   return router;
 }
-

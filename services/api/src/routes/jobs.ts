@@ -26,9 +26,9 @@ export interface JobRoutesOptions {
   registry?: DeviceRegistry | undefined;
 }
 
-
 function jobIdFrom(value: unknown): string {
-  if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('job_')) throw invalidArgument('id', 'must be a job ID ("job_...")');
+  if (typeof value !== 'string' || !ID_PATTERN.test(value) || !value.startsWith('job_'))
+    throw invalidArgument('id', 'must be a job ID ("job_...")');
   return value;
 }
 
@@ -60,10 +60,18 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     if (callbackProblem !== undefined) throw invalidArgument('callbackUrl', callbackProblem);
     await requireCallable(options.registry, device);
     const principal = principalOf(res);
-    const callbackKey = principal?.callback && body.callbackUrl !== undefined ? { keyId: principal.keyId, ...principal.callback } : undefined;
+    const callbackKey =
+      principal?.callback && body.callbackUrl !== undefined ? { keyId: principal.keyId, ...principal.callback } : undefined;
     await options.keyRate.take(principal);
     const id = newId('job');
-    const holding = await options.quotas.hold(principal, { kind: 'job', id, jobs: 1, devices: 0, bytes: body.payload.length, until: expiresAt + body.timeoutMs });
+    const holding = await options.quotas.hold(principal, {
+      kind: 'job',
+      id,
+      jobs: 1,
+      devices: 0,
+      bytes: body.payload.length,
+      until: expiresAt + body.timeoutMs,
+    });
     try {
       // Queue first, then record: a job is never recorded without its work item (the worker waits for the record).
       await options.queues.addJob({ ...device, jobId: id });
@@ -117,7 +125,10 @@ export function jobRoutes(options: JobRoutesOptions): Router {
     const moved = await options.jobs.transition(device, id, { from: ['QUEUED', 'SENT'], to: 'CANCELLED' });
     if (moved.state === undefined) throw unknownJob();
     if (moved.moved && existing.holding !== undefined) await options.quotas.release(existing.owner, existing.holding);
-    if (!moved.moved) throw new RrpcError('CONFLICT', { message: `The job has finished already (${moved.state}); only QUEUED or SENT jobs can be cancelled.` });
+    if (!moved.moved)
+      throw new RrpcError('CONFLICT', {
+        message: `The job has finished already (${moved.state}); only QUEUED or SENT jobs can be cancelled.`,
+      });
     // Wake its parked work item, so the worker finishes it (next job of the device, callback).
     await options.queues.wakeJob(id);
     const job = await options.jobs.get(device, id);

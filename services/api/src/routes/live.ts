@@ -26,14 +26,25 @@ export function liveRoutes(options: LiveRoutesOptions): Router {
 
   router.get('/v1/events', async (req: Request, res: Response) => {
     const productKey = req.query['productKey'];
-    if (!isProductKey(productKey)) throw invalidArgument('productKey', 'is required: the product whose devices to watch (letters, digits, "_" or "-", 1-32)');
-    if (!mayUseProduct(principalOf(res), productKey)) throw new RrpcError('PERMISSION_DENIED', { message: `This API key may not see devices of product ${productKey}.` });
+    if (!isProductKey(productKey))
+      throw invalidArgument('productKey', 'is required: the product whose devices to watch (letters, digits, "_" or "-", 1-32)');
+    if (!mayUseProduct(principalOf(res), productKey))
+      throw new RrpcError('PERMISSION_DENIED', { message: `This API key may not see devices of product ${productKey}.` });
     const changes = options.presenceChanges();
     if (!changes) throw new RrpcError('UNAVAILABLE', { message: 'Presence events are not available yet; retry.' });
-    if (streams >= options.maxStreams) throw new RrpcError('UNAVAILABLE', { message: 'This pod serves as many event streams as it may; retry on another.', headers: { 'Retry-After': '5' } });
+    if (streams >= options.maxStreams)
+      throw new RrpcError('UNAVAILABLE', {
+        message: 'This pod serves as many event streams as it may; retry on another.',
+        headers: { 'Retry-After': '5' },
+      });
     await changes.start(); // the pod's one subscription, made for its first stream
     streams++;
-    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
     res.write(': presence changes of one product\n\n');
     const prefix = `${productKey}/`;
     const off = changes.onMessage((message) => {
@@ -44,7 +55,9 @@ export function liveRoutes(options: LiveRoutesOptions): Router {
         return;
       }
       if (typeof change.d !== 'string' || !change.d.startsWith(prefix) || typeof change.s !== 'string') return;
-      res.write(`event: presence\ndata: ${JSON.stringify({ productKey, deviceName: change.d.slice(prefix.length), status: change.s })}\n\n`);
+      res.write(
+        `event: presence\ndata: ${JSON.stringify({ productKey, deviceName: change.d.slice(prefix.length), status: change.s })}\n\n`,
+      );
     });
     const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
     const close = () => {
@@ -57,7 +70,8 @@ export function liveRoutes(options: LiveRoutesOptions): Router {
 
   router.get('/v1/cluster/summary', async (_req: Request, res: Response) => {
     const principal = principalOf(res);
-    if (principal?.products !== undefined) throw new RrpcError('PERMISSION_DENIED', { message: 'The cluster summary needs a key that is not limited to products.' });
+    if (principal?.products !== undefined)
+      throw new RrpcError('PERMISSION_DENIED', { message: 'The cluster summary needs a key that is not limited to products.' });
     const pods = await options.heartbeats.list();
     res.json({
       pods: pods.map((p) => ({ kind: p.kind, instanceId: p.instanceId, seenAt: new Date(p.seenAt).toISOString(), ...p.summary })),

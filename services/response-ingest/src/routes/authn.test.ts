@@ -51,7 +51,10 @@ beforeAll(async () => {
   await registry.setEnabled({ productKey: PK, deviceName: 'disabled-0001' }, false);
   const metrics = createRegistry('response-ingest');
   metricsText = () => metrics.metrics();
-  base = await serve(new Authenticator({ registry, serviceUsername: PLATFORM, servicePassword: PLATFORM_PASSWORD, shareGroup: 'rrpc' }), metrics);
+  base = await serve(
+    new Authenticator({ registry, serviceUsername: PLATFORM, servicePassword: PLATFORM_PASSWORD, shareGroup: 'rrpc' }),
+    metrics,
+  );
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
@@ -75,7 +78,13 @@ async function login(body: unknown, options: { token?: string | null; url?: stri
   return { status: res.status, body: (await res.json().catch(() => ({}))) as Answer['body'], contentType: res.headers.get('content-type') };
 }
 
-function deviceLogin(deviceName: string, secret: string, method: SignMethod = 'hmacsha256', securemode = '3', claimed = `${deviceName}&${PK}`) {
+function deviceLogin(
+  deviceName: string,
+  secret: string,
+  method: SignMethod = 'hmacsha256',
+  securemode = '3',
+  claimed = `${deviceName}&${PK}`,
+) {
   const id = `${deviceName}-sn`;
   const timestamp = '1700000000000';
   return {
@@ -102,9 +111,13 @@ describe('POST /authn/emqx — devices', () => {
     expect(evaluateAcl(acl, { action: 'publish', topic: `/sys/${PK}/light0000002/rrpc/response/1` })).toBe('deny');
   });
 
-  it.each(['hmacmd5', 'hmacsha1', 'hmacsha256'] as const)('allows a registered device signing with %s, securemode 2 and 3', async (method) => {
-    for (const mode of ['2', '3']) expect((await login(deviceLogin('light0000002', 'second-device-secret-0123456789', method, mode))).body.result).toBe('allow');
-  });
+  it.each(['hmacmd5', 'hmacsha1', 'hmacsha256'] as const)(
+    'allows a registered device signing with %s, securemode 2 and 3',
+    async (method) => {
+      for (const mode of ['2', '3'])
+        expect((await login(deviceLogin('light0000002', 'second-device-secret-0123456789', method, mode))).body.result).toBe('allow');
+    },
+  );
 
   it('denies a wrong secret, an unknown device, a disabled device, a deleted device', async () => {
     expect((await login(deviceLogin('light0000002', 'not-the-secret-0123456789'))).body).toEqual({ result: 'deny', is_superuser: false });
@@ -134,16 +147,34 @@ describe('POST /authn/emqx — devices', () => {
     const own = deviceLogin('light0000002', 'second-device-secret-0123456789');
     expect((await login({ ...own, username: `${DN}&${PK}` })).body.result).toBe('deny');
     // The example device's valid password replayed with another client ID.
-    expect((await login({ clientid: 'SN0000000|securemode=3,signmethod=hmacsha1,timestamp=1539421321846|', username: `${DN}&${PK}`, password: ALIBABA_PASSWORD })).body.result).toBe('deny');
+    expect(
+      (
+        await login({
+          clientid: 'SN0000000|securemode=3,signmethod=hmacsha1,timestamp=1539421321846|',
+          username: `${DN}&${PK}`,
+          password: ALIBABA_PASSWORD,
+        })
+      ).body.result,
+    ).toBe('deny');
   });
 
   it.each([
     ['no |...| block', { clientid: 'SN1928339', username: `${DN}&${PK}`, password: ALIBABA_PASSWORD }],
-    ['an unknown signmethod', { clientid: 'SN1928339|securemode=3,signmethod=hmacsha512,timestamp=1539421321846|', username: `${DN}&${PK}`, password: ALIBABA_PASSWORD }],
+    [
+      'an unknown signmethod',
+      {
+        clientid: 'SN1928339|securemode=3,signmethod=hmacsha512,timestamp=1539421321846|',
+        username: `${DN}&${PK}`,
+        password: ALIBABA_PASSWORD,
+      },
+    ],
     ['a non-hex password', { clientid: ALIBABA_CLIENT_ID, username: `${DN}&${PK}`, password: 'z'.repeat(40) }],
     ['no password', { clientid: ALIBABA_CLIENT_ID, username: `${DN}&${PK}` }],
     ['a number as password', { clientid: ALIBABA_CLIENT_ID, username: `${DN}&${PK}`, password: 42 }],
-    ['an oversized client ID', { clientid: `${'S'.repeat(300)}|securemode=3,signmethod=hmacsha1|`, username: `${DN}&${PK}`, password: ALIBABA_PASSWORD }],
+    [
+      'an oversized client ID',
+      { clientid: `${'S'.repeat(300)}|securemode=3,signmethod=hmacsha1|`, username: `${DN}&${PK}`, password: ALIBABA_PASSWORD },
+    ],
     ['an oversized username', { clientid: ALIBABA_CLIENT_ID, username: `${'a'.repeat(200)}&${PK}`, password: ALIBABA_PASSWORD }],
     ['an oversized password', { clientid: ALIBABA_CLIENT_ID, username: `${DN}&${PK}`, password: 'a'.repeat(300) }],
     ['no username (anonymous)', { clientid: ALIBABA_CLIENT_ID, password: ALIBABA_PASSWORD }],
@@ -164,7 +195,10 @@ describe('POST /authn/emqx — devices', () => {
     ['a JSON array', '[1,2]'],
     ['a JSON string', '"allow"'],
     ['null', 'null'],
-    ['a body over 8 KiB', JSON.stringify({ clientid: ALIBABA_CLIENT_ID, username: `${DN}&${PK}`, password: ALIBABA_PASSWORD, pad: 'x'.repeat(10_000) })],
+    [
+      'a body over 8 KiB',
+      JSON.stringify({ clientid: ALIBABA_CLIENT_ID, username: `${DN}&${PK}`, password: ALIBABA_PASSWORD, pad: 'x'.repeat(10_000) }),
+    ],
   ])('denies a body that is %s with 200', async (_why, raw) => {
     const answer = await login(raw);
     expect(answer.status).toBe(200);
@@ -206,7 +240,9 @@ describe('POST /authn/emqx — the platform user', () => {
 
 describe('POST /authn/emqx — RRPC_DEVICE_REGISTRY=off', () => {
   it('ignores device logins (another authenticator decides; alone in the chain: refused), still checks the platform', async () => {
-    const url = await serve(new Authenticator({ registry: undefined, serviceUsername: PLATFORM, servicePassword: PLATFORM_PASSWORD, shareGroup: 'rrpc' }));
+    const url = await serve(
+      new Authenticator({ registry: undefined, serviceUsername: PLATFORM, servicePassword: PLATFORM_PASSWORD, shareGroup: 'rrpc' }),
+    );
     const device = await login({ clientid: ALIBABA_CLIENT_ID, username: `${DN}&${PK}`, password: ALIBABA_PASSWORD }, { url });
     expect(device.body).toEqual({ result: 'ignore', is_superuser: false });
     expect((await login({ clientid: 'SN1', username: `${DN}&${PK}`, password: ALIBABA_PASSWORD }, { url })).body.result).toBe('deny');

@@ -43,7 +43,8 @@ export function authnRoutes(options: AuthnRoutesOptions): Router {
     } catch {
       return answer(res, { result: 'deny', reason: 'malformed' }, startedAt);
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return answer(res, { result: 'deny', reason: 'malformed' }, startedAt);
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      return answer(res, { result: 'deny', reason: 'malformed' }, startedAt);
     answer(res, await options.authenticator.decide(body), startedAt);
   });
   // The body parser's refusals (too large, bad encoding) are denies too; a missing token stays a 401.

@@ -220,9 +220,15 @@ describe('POST /authz/emqx on the response-ingest service', () => {
   });
 
   it('serves the endpoint with the webhook token and the configured service username', async () => {
-    expect(await ask(emqxBody({ action: 'subscribe', topic: `/sys/${PK}/${DN}/rrpc/request/+` }), TOKEN, url)).toEqual({ status: 200, result: 'allow' });
+    expect(await ask(emqxBody({ action: 'subscribe', topic: `/sys/${PK}/${DN}/rrpc/request/+` }), TOKEN, url)).toEqual({
+      status: 200,
+      result: 'allow',
+    });
     expect(await ask(emqxBody({ action: 'subscribe', topic: '#' }), TOKEN, url)).toEqual({ status: 200, result: 'deny' });
-    expect(await ask(emqxBody({ username: SERVICE, action: 'subscribe', topic: '$share/rrpc//ext/rrpc/#' }), TOKEN, url)).toEqual({ status: 200, result: 'allow' });
+    expect(await ask(emqxBody({ username: SERVICE, action: 'subscribe', topic: '$share/rrpc//ext/rrpc/#' }), TOKEN, url)).toEqual({
+      status: 200,
+      result: 'allow',
+    });
     expect((await ask(emqxBody({}), null, url)).status).toBe(401);
   });
 });

@@ -50,7 +50,10 @@ export function authzRoutes(options: AuthzRoutesOptions): Router {
     const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as EmqxAuthzRequest;
     const answer = (result: 'allow' | 'deny', reason?: string) => {
       if (result === 'deny') {
-        options.logger.debug({ clientid: body.clientid, username: body.username, topic: body.topic, action: body.action, reason }, 'broker authorization denied');
+        options.logger.debug(
+          { clientid: body.clientid, username: body.username, topic: body.topic, action: body.action, reason },
+          'broker authorization denied',
+        );
       }
       res.status(200).json({ result });
     };
@@ -59,10 +62,7 @@ export function authzRoutes(options: AuthzRoutesOptions): Router {
     if (username !== undefined && typeof username !== 'string') return answer('deny', 'malformed username');
     const retain = parseRetain(body.retain);
     if (retain === undefined || !parseQos(body.qos)) return answer('deny', 'malformed qos or retain');
-    const decision = authorize(
-      { username, topic, action, retain },
-      { serviceUsername: options.serviceUsername },
-    );
+    const decision = authorize({ username, topic, action, retain }, { serviceUsername: options.serviceUsername });
     return decision.allow ? answer('allow') : answer('deny', decision.reason);
   });
   return router;

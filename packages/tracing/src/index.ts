@@ -12,8 +12,6 @@ export {
   type TraceHeaders,
 } from './trace-context.js';
 export {
-  OTLP_PROTOCOLS,
-  SAMPLERS,
   SpanKind,
   SpanStatusCode,
   Tracing,
@@ -23,8 +21,6 @@ export {
   startTracing,
   traceIdOf,
   type Attributes,
-  type OtlpProtocol,
-  type SamplerName,
   type Span,
   type SpanStart,
   type TracingSettings,

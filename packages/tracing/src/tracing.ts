@@ -32,33 +32,11 @@ import {
   TraceIdRatioBasedSampler,
   type Sampler,
 } from '@opentelemetry/sdk-trace-base';
+import type { TracingConfig } from '@rrpc/config';
 import { formatTraceparent, parseTraceparent, type TraceHeaders } from './trace-context.js';
 
-export const SAMPLERS = [
-  'always_on',
-  'always_off',
-  'traceidratio',
-  'parentbased_always_on',
-  'parentbased_always_off',
-  'parentbased_traceidratio',
-] as const;
-export type SamplerName = (typeof SAMPLERS)[number];
-export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
-export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
-
-/** The OTEL_* settings (read and validated by @rrpc/config). */
-export interface TracingSettings {
-  /** OTEL_SDK_DISABLED=true: no tracing whatever else is set. */
-  disabled: boolean;
-  /** OTEL_EXPORTER_OTLP_ENDPOINT (base URL; spans go to <endpoint>/v1/traces). Unset: tracing is off. */
-  endpoint: string | undefined;
-  protocol: OtlpProtocol;
-  sampler: SamplerName;
-  /** OTEL_TRACES_SAMPLER_ARG: the ratio of the traceidratio samplers. */
-  samplerArg: number;
-  /** OTEL_SERVICE_NAME; unset: the service's own name. */
-  serviceName: string | undefined;
-}
+/** The OTEL_* settings, read and validated by @rrpc/config (which owns the variables and their vocabularies). */
+export type TracingSettings = TracingConfig;
 
 export { SpanKind, SpanStatusCode, type Attributes, type Span };
 

@@ -100,10 +100,11 @@ if interval > 0 then
   redis.call('SET', KEYS[3], string.format('%.3f', tat + interval), 'PX', math.max(1, math.ceil(ahead)))
 end
 local deadline = now + tonumber(ARGV[3])
-redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5], 'o', ARGV[10])
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]))
--- trace context (docs/tracing.md)
-if ARGV[9] and ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[2], 'tc', ARGV[9])
+-- One HSET for the whole record; the trace context (docs/tracing.md) only when the call is traced.
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5], 'o', ARGV[10], 'tc', ARGV[9])
+else
+  redis.call('HSET', KEYS[2], 'd', ARGV[1], 'p', ARGV[2], 's', 'P', 't', now, 'dl', deadline, 'k', ARGV[5], 'o', ARGV[10])
 end
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]))
 return {1, deadline, now}
